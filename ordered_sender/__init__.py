@@ -1,0 +1,1 @@
+"""Send messages to AWS IoT Events in guaranteed per-lane order."""
