@@ -1,1 +1,43 @@
-"""Send messages to AWS IoT Events in guaranteed per-lane order."""
+"""Send messages to AWS IoT Events in guaranteed per-lane order, durably.
+
+from ordered_sender import OrderedSender
+
+with OrderedSender("outbox.db") as sender:
+    sender.put("PressureInput", {"motorid": "m1", "pressure": 80})
+    sender.flush(timeout=30)
+"""
+
+from ordered_sender.config import SenderConfig
+from ordered_sender.errors import (
+    DeliveryError,
+    InvalidConfig,
+    InvalidMessage,
+    LanePaused,
+    OrderedSenderError,
+    OutboxInUse,
+    SenderClosed,
+)
+from ordered_sender.lanes import ByInput, ByInputAndKey, ByInputGroup, LaneFunction
+from ordered_sender.message import Message
+from ordered_sender.sender import OrderedSender, Receipt
+from ordered_sender.store import OutboxCounts, PausedLane
+
+__all__ = [
+    "ByInput",
+    "ByInputAndKey",
+    "ByInputGroup",
+    "DeliveryError",
+    "InvalidConfig",
+    "InvalidMessage",
+    "LaneFunction",
+    "LanePaused",
+    "Message",
+    "OrderedSender",
+    "OrderedSenderError",
+    "OutboxCounts",
+    "OutboxInUse",
+    "PausedLane",
+    "Receipt",
+    "SenderClosed",
+    "SenderConfig",
+]

@@ -1,0 +1,101 @@
+"""SenderConfig: every setting of an OrderedSender, validated when it is made.
+
+Retry timing is expressed with tenacity's strategies (``wait_*`` and ``stop_*`` objects, combinable
+with ``+`` and ``|``); the sender feeds them the attempt number and age kept in the outbox, so a
+policy behaves the same across restarts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import tenacity
+
+from ordered_sender.errors import InvalidConfig
+from ordered_sender.lanes import ByInput, LaneFunction
+from ordered_sender.limits import MAX_MESSAGES_PER_REQUEST, MAX_PAYLOAD_BYTES_PER_REQUEST
+
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+_SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def default_retry_wait() -> tenacity.wait.wait_base:
+    """Exponential backoff with jitter: about 0.1 s, 0.2 s, 0.4 s ... capped at 30 s."""
+    return tenacity.wait_exponential_jitter(initial=0.1, max=30.0, exp_base=2, jitter=0.1)
+
+
+@dataclass(frozen=True, slots=True)
+class SenderConfig:
+    """How an OrderedSender delivers. Every field is checked in ``__post_init__``."""
+
+    lane: LaneFunction = field(default_factory=ByInput)
+    """Maps each message to its lane (unit of ordering); stored with the message at put time."""
+
+    concurrency: int = 4
+    """BatchPutMessage requests in flight at once (each carries at most one message per lane)."""
+
+    max_messages_per_request: int = MAX_MESSAGES_PER_REQUEST
+    """Messages per request, 1 to 10; each from a different lane."""
+
+    max_payload_bytes_per_request: int = MAX_PAYLOAD_BYTES_PER_REQUEST
+    """Payload bytes per request; a single payload larger than this is refused at put()."""
+
+    retry_wait: tenacity.wait.wait_base = field(default_factory=default_retry_wait)
+    """Delay before a transient failure is retried, as a tenacity wait strategy."""
+
+    retry_stop: tenacity.stop.stop_base = field(default_factory=lambda: tenacity.stop_never)
+    """When a message that keeps failing transiently counts as failed for good (tenacity stop
+    strategy, e.g. ``stop_after_attempt(50) | stop_after_delay(3600)``). Default: never."""
+
+    synchronous: Synchronous = "FULL"
+    """SQLite ``PRAGMA synchronous`` of the outbox; FULL survives power loss,
+    NORMAL survives process crashes only."""
+
+    send_timestamp: bool = True
+    """Send the time of put() as ``timestamp.timeInMillis`` when the caller gives none, so a message
+    delivered late still carries the time it happened."""
+
+    request_timeout: float = 10.0
+    """Seconds to connect to and read from IoT Events, for a client the sender builds itself."""
+
+    idle_poll_seconds: float = 1.0
+    """Longest the delivery thread sleeps between looks at the outbox when nothing wakes it."""
+
+    delivered_retention_seconds: float = 600.0
+    """How long ids of delivered messages are remembered to refuse their reuse; longer than
+    IoT Events' 5-minute de-duplication window, which would silently drop a reused id."""
+
+    def __post_init__(self) -> None:
+        if not callable(self.lane):
+            raise InvalidConfig("lane", self.lane, "must be a lane function such as ByInput()")
+        _check_int("concurrency", self.concurrency, 1, 256)
+        _check_int(
+            "max_messages_per_request", self.max_messages_per_request, 1, MAX_MESSAGES_PER_REQUEST
+        )
+        _check_int(
+            "max_payload_bytes_per_request", self.max_payload_bytes_per_request, 1, 10 * 1024 * 1024
+        )
+        if not callable(self.retry_wait):
+            raise InvalidConfig("retry_wait", self.retry_wait, "must be a tenacity wait strategy")
+        if not callable(self.retry_stop):
+            raise InvalidConfig("retry_stop", self.retry_stop, "must be a tenacity stop strategy")
+        if self.synchronous not in _SYNCHRONOUS_LEVELS:
+            raise InvalidConfig(
+                "synchronous", self.synchronous, f"must be one of {', '.join(_SYNCHRONOUS_LEVELS)}"
+            )
+        if not isinstance(self.send_timestamp, bool):
+            raise InvalidConfig("send_timestamp", self.send_timestamp, "must be True or False")
+        _check_seconds("request_timeout", self.request_timeout)
+        _check_seconds("idle_poll_seconds", self.idle_poll_seconds)
+        _check_seconds("delivered_retention_seconds", self.delivered_retention_seconds)
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InvalidConfig(name, value, f"must be an integer from {low} to {high}")
+
+
+def _check_seconds(name: str, value: object) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+        raise InvalidConfig(name, value, "must be a positive number of seconds")

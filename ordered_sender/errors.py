@@ -1,0 +1,76 @@
+"""Every exception ordered_sender raises, in one tree.
+
+    OrderedSenderError
+     ├── InvalidMessage (also ValueError)     put() refused a message; nothing was stored
+     ├── InvalidConfig (also ValueError)      a SenderConfig field or lane function is wrong
+     ├── SenderClosed (also RuntimeError)     put() after close()
+     ├── OutboxInUse (also RuntimeError)      another live sender holds the outbox file
+     └── DeliveryError                        result(): it will not arrive by itself
+          └── LanePaused                      its lane stopped on a permanent failure; resume(lane)
+
+Errors of the libraries below (botocore, sqlite3) are translated into outcomes in exactly one place
+each (outcomes.py for the transport); they do not escape to the caller as themselves.
+"""
+
+from __future__ import annotations
+
+
+class OrderedSenderError(Exception):
+    """Base class of every error raised by ordered_sender."""
+
+
+class InvalidMessage(OrderedSenderError, ValueError):
+    """A message given to put() breaks a documented rule; nothing of the call was stored.
+
+    ``field`` names the offending field (``input_name``, ``message_id``, ``payload``,
+    ``timestamp_ms`` or a lane attribute) and ``value`` holds what was given.
+    """
+
+    def __init__(self, field: str, value: object, problem: str) -> None:
+        self.field = field
+        self.value = value
+        self.problem = problem
+        super().__init__(f"{field}={_shown(value)}: {problem}")
+
+
+class InvalidConfig(OrderedSenderError, ValueError):
+    """A configuration field holds a value it cannot have."""
+
+    def __init__(self, field: str, value: object, problem: str) -> None:
+        self.field = field
+        self.value = value
+        self.problem = problem
+        super().__init__(f"SenderConfig.{field}={value!r}: {problem}")
+
+
+class SenderClosed(OrderedSenderError, RuntimeError):
+    """The sender was closed; open a new OrderedSender on the same file to go on."""
+
+
+class OutboxInUse(OrderedSenderError, RuntimeError):
+    """Another OrderedSender (in this or another process) is delivering from the same outbox.
+
+    Two senders on one outbox would each send a lane's head, breaking one-in-flight-per-lane.
+    """
+
+
+class DeliveryError(OrderedSenderError):
+    """The message cannot reach IoT Events without someone acting on it."""
+
+    def __init__(self, message_id: str, lane: str, reason: str) -> None:
+        self.message_id = message_id
+        self.lane = lane
+        self.reason = reason
+        super().__init__(f"message {message_id} in lane {lane!r}: {reason}")
+
+
+class LanePaused(DeliveryError):
+    """The message's lane is paused after a permanent failure; ``sender.resume(lane)`` retries."""
+
+
+def _shown(value: object, limit: int = 80) -> str:
+    """The value as the error shows it: long values are cut so an error never carries a payload."""
+    text = repr(value)
+    if len(text) > limit:
+        return f"{text[:limit]}... ({len(text)} characters)"
+    return text

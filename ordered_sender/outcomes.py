@@ -1,0 +1,82 @@
+"""What each message's fate is after one BatchPutMessage call: the single place responses are read.
+
+| what came back                                   | outcome                                  |
+|--------------------------------------------------|------------------------------------------|
+| 200, no entry for the messageId                  | DELIVERED                                |
+| entry Throttling / ServiceUnavailable / Internal | TRANSIENT (same id again after backoff)  |
+| request 429 / 5xx / connection fault / timeout   | TRANSIENT, outcome unknown (same ids)    |
+| entry ResourceNotFound / InvalidRequest          | PERMANENT (failure policy)               |
+| request 400 with several messages                | ISOLATE (resend each alone, then judge)  |
+| request 400 (or other 4xx) with one message      | PERMANENT                                |
+| credentials missing, expired, or access denied   | HALT (stop sending, keep all, retry)     |
+
+HTTP 200 does not mean success: a message succeeded only if no error entry names it. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ordered_sender.transport import BatchResponse, RequestErrorKind
+
+TRANSIENT_ENTRY_CODES = frozenset(
+    {"ThrottlingException", "ServiceUnavailableException", "InternalFailureException"}
+)
+TRANSIENT_REQUEST_STATUSES = frozenset({429, 500, 502, 503, 504})
+TRANSIENT_REQUEST_CODES = TRANSIENT_ENTRY_CODES | frozenset({"RequestTimeout", "LimitExceeded"})
+
+
+class OutcomeKind(enum.Enum):
+    DELIVERED = "delivered"
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+    ISOLATE = "isolate"
+    HALT = "halt"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: OutcomeKind
+    error_code: str | None = None
+    error_text: str | None = None
+
+
+DELIVERED = Outcome(OutcomeKind.DELIVERED)
+
+
+def classify(response: BatchResponse, message_ids: Sequence[str]) -> dict[str, Outcome]:
+    """The outcome of every message of a request, keyed by messageId."""
+    error = response.request_error
+    if error is not None:
+        if error.kind is RequestErrorKind.CREDENTIALS:
+            kind = OutcomeKind.HALT
+        elif error.kind is RequestErrorKind.CONNECTION or _is_transient_request(
+            error.status, error.code
+        ):
+            kind = OutcomeKind.TRANSIENT
+        elif len(message_ids) > 1:
+            kind = OutcomeKind.ISOLATE
+        else:
+            kind = OutcomeKind.PERMANENT
+        outcome = Outcome(kind, error.code, error.text)
+        return dict.fromkeys(message_ids, outcome)
+
+    outcomes = dict.fromkeys(message_ids, DELIVERED)
+    for entry in response.entry_errors:
+        if entry.message_id not in outcomes:
+            # An entry for an id we did not send cannot be acted on; it must not mark ours delivered
+            # either, which it does not, since only named ids change.
+            continue
+        kind = (
+            OutcomeKind.TRANSIENT if entry.code in TRANSIENT_ENTRY_CODES else OutcomeKind.PERMANENT
+        )
+        outcomes[entry.message_id] = Outcome(kind, entry.code, entry.text)
+    return outcomes
+
+
+def _is_transient_request(status: int | None, code: str) -> bool:
+    if code in TRANSIENT_REQUEST_CODES:
+        return True
+    return status is not None and (status in TRANSIENT_REQUEST_STATUSES or status >= 500)

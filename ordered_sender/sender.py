@@ -1,0 +1,434 @@
+"""OrderedSender: the public face of the library, and the only module that runs threads.
+
+It wires the parts together; data flows one way:
+put -> store -> scheduler picks ready lane heads -> transport -> outcomes -> scheduler decides
+-> store.
+One dispatcher thread plans requests; a pool of ``concurrency`` workers sends them. A lane is
+marked in flight from the moment its head is planned until the outcome is committed, so no lane
+ever has two messages in flight, and nothing later in a lane can overtake its head.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import structlog
+
+from ordered_sender.config import SenderConfig
+from ordered_sender.errors import DeliveryError, LanePaused, OutboxInUse, SenderClosed
+from ordered_sender.message import build_message
+from ordered_sender.outcomes import classify
+from ordered_sender.scheduler import Batch, RetryPolicy, decide, plan_batches
+from ordered_sender.store import (
+    Delivered,
+    MessageState,
+    NewEntry,
+    OutboxCounts,
+    Pause,
+    PausedLane,
+    Retry,
+    Store,
+)
+from ordered_sender.store.sqlite import SqliteStore
+from ordered_sender.transport import BatchResponse, RequestError, RequestErrorKind, Transport
+from ordered_sender.transport.iotevents import IotEventsTransport, build_client
+
+Clock = Callable[[], float]
+"""Seconds since the Unix epoch; ``time.time`` unless a test injects its own."""
+
+log = structlog.get_logger("ordered_sender")
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Proof that a message is committed to the outbox, and a handle to wait for its delivery."""
+
+    message_id: str
+    lane: str
+    seq: int
+    _sender: OrderedSender
+
+    def result(self, timeout: float | None = None) -> None:
+        """Block until the message is delivered.
+
+        Raises ``LanePaused`` when its lane is paused (it will not move until ``resume``),
+        ``DeliveryError`` when the sender was closed first (it stays in the outbox) and
+        ``TimeoutError`` when ``timeout`` seconds pass first.
+        """
+        self._sender.wait_delivered(self.message_id, timeout)
+
+    def delivered(self) -> bool:
+        status = self._sender.store.status(self.message_id)
+        return status is None or status.state is MessageState.DELIVERED
+
+
+class OrderedSender:
+    """Durable, per-lane ordered delivery to IoT Events' BatchPutMessage.
+
+    ``client`` is a boto3 ``iotevents-data`` client; None builds one from the environment with
+    botocore's retries off. ``transport`` replaces the boto3 transport entirely (tests, other
+    backends). With ``autostart=False`` nothing is sent until ``start()`` or ``deliver_due()``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        client: Any = None,
+        config: SenderConfig | None = None,
+        *,
+        transport: Transport | None = None,
+        clock: Clock = time.time,
+        autostart: bool = True,
+    ) -> None:
+        self.config = config or SenderConfig()
+        self.path = Path(path)
+        self._clock = clock
+        self._lock_file = _lock_outbox(self.path)
+        self.store: Store = SqliteStore(self.path, synchronous=self.config.synchronous)
+        if transport is None:
+            if client is None:
+                client = build_client(timeout=self.config.request_timeout)
+            transport = IotEventsTransport(client)
+        self._transport = transport
+        self._policy = RetryPolicy(wait=self.config.retry_wait, stop=self.config.retry_stop)
+        self._changed = threading.Condition()
+        self._wake = threading.Event()
+        self._in_flight_lanes: set[str] = set()
+        self._requests_in_flight = 0
+        self._halted_until = 0.0
+        self._closed = False
+        self._stopping = False
+        self._dispatcher: threading.Thread | None = None
+        self._workers: ThreadPoolExecutor | None = None
+        self.store.forget_delivered(self._clock() - self.config.delivered_retention_seconds)
+        if autostart:
+            self.start()
+
+    # -- putting -------------------------------------------------------------------------------
+
+    def put(
+        self,
+        input_name: str,
+        payload: object,
+        *,
+        message_id: str | None = None,
+        timestamp_ms: int | None = None,
+    ) -> Receipt:
+        """Commit one message to the outbox and return once it is on disk."""
+        return self._put_entries([(input_name, payload, message_id, timestamp_ms)])[0]
+
+    def put_many(
+        self, items: Iterable[tuple[str, object] | tuple[str, object, str]]
+    ) -> list[Receipt]:
+        """Commit several messages in one transaction: all of them, in order, or none.
+
+        Each item is ``(input_name, payload)`` or ``(input_name, payload, message_id)``.
+        """
+        entries: list[tuple[str, object, str | None, int | None]] = []
+        for item in items:
+            message_id = item[2] if len(item) > 2 else None
+            entries.append((item[0], item[1], message_id, None))
+        return self._put_entries(entries)
+
+    def _put_entries(
+        self, items: Sequence[tuple[str, object, str | None, int | None]]
+    ) -> list[Receipt]:
+        if self._closed:
+            raise SenderClosed(f"the sender on {self.path} is closed; open a new one to put")
+        now = self._clock()
+        default_timestamp = int(now * 1000) if self.config.send_timestamp else None
+        entries = []
+        for input_name, payload, message_id, timestamp_ms in items:
+            message = build_message(
+                input_name,
+                payload,
+                message_id=message_id,
+                timestamp_ms=timestamp_ms if timestamp_ms is not None else default_timestamp,
+                max_payload_bytes=self.config.max_payload_bytes_per_request,
+            )
+            entries.append(NewEntry(message, self.config.lane(message)))
+        stored = self.store.add(entries, now)
+        self._wake.set()
+        for record in stored:
+            log.debug(
+                "message.enqueued",
+                lane=record.lane,
+                input_name=record.message.input_name,
+                message_id=record.message.message_id,
+                seq=record.seq,
+                payload_bytes=len(record.message.payload),
+            )
+        return [Receipt(r.message.message_id, r.lane, r.seq, self) for r in stored]
+
+    # -- operating -----------------------------------------------------------------------------
+
+    def paused_lanes(self) -> list[PausedLane]:
+        return self.store.paused_lanes()
+
+    def resume(self, lane: str) -> bool:
+        """Retry the head of a paused lane now; False if the lane was not paused."""
+        resumed = self.store.resume(lane, self._clock())
+        if resumed:
+            log.info("lane.resumed", lane=lane)
+            self._wake.set()
+        return resumed
+
+    def counts(self) -> OutboxCounts:
+        return self.store.counts()
+
+    def wait_delivered(self, message_id: str, timeout: float | None = None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while True:
+                status = self.store.status(message_id)
+                # A missing id was delivered and forgotten after the retention period.
+                if status is None or status.state is MessageState.DELIVERED:
+                    return
+                if status.lane_paused:
+                    raise LanePaused(message_id, status.lane, _pause_reason(self, status.lane))
+                if self._closed:
+                    raise DeliveryError(
+                        message_id, status.lane, "the sender closed first; it stays in the outbox"
+                    )
+                if not self._wait(deadline):
+                    raise TimeoutError(f"message {message_id} not delivered within {timeout} s")
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """True once every message outside paused lanes is delivered; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while True:
+                counts = self.store.counts()
+                if counts.pending == counts.blocked:
+                    return True
+                if not self._wait(deadline):
+                    return False
+
+    def _wait(self, deadline: float | None) -> bool:
+        """Wait for a change (caller holds ``_changed``); False once the deadline passed."""
+        if deadline is None:
+            self._changed.wait(self.config.idle_poll_seconds)
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        self._changed.wait(min(remaining, self.config.idle_poll_seconds))
+        return True
+
+    # -- delivering ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start delivering in the background (done by the constructor unless autostart=False)."""
+        if self._dispatcher is not None:
+            return
+        self._workers = ThreadPoolExecutor(
+            max_workers=self.config.concurrency, thread_name_prefix="ordered-sender-worker"
+        )
+        self._dispatcher = threading.Thread(
+            target=self._dispatch_forever, name="ordered-sender-dispatcher", daemon=True
+        )
+        self._dispatcher.start()
+        log.info("sender.started", path=str(self.path), concurrency=self.config.concurrency)
+
+    def deliver_due(self) -> int:
+        """Send, in this thread, every request that is due now; returns how many were sent.
+
+        For callers that drive delivery themselves (``autostart=False``), such as tests with an
+        injected clock. Loops until nothing is due, as each delivery may make a lane's next head
+        due.
+        """
+        sent = 0
+        while batches := self._plan(self.config.concurrency):
+            for batch in batches:
+                self._deliver(batch)
+            sent += len(batches)
+        return sent
+
+    def _plan(self, free: int) -> list[Batch]:
+        now = self._clock()
+        if now < self._halted_until:
+            return []
+        with self._changed:
+            busy = frozenset(self._in_flight_lanes)
+        heads = self.store.ready_heads(now, busy, free * self.config.max_messages_per_request)
+        batches = plan_batches(
+            heads,
+            max_messages=self.config.max_messages_per_request,
+            max_payload_bytes=self.config.max_payload_bytes_per_request,
+            max_batches=free,
+        )
+        with self._changed:
+            for batch in batches:
+                self._in_flight_lanes.update(head.lane for head in batch)
+            self._requests_in_flight += len(batches)
+        return batches
+
+    def _dispatch_forever(self) -> None:
+        assert self._workers is not None
+        while not self._stopping:
+            self._wake.clear()
+            with self._changed:
+                free = self.config.concurrency - self._requests_in_flight
+            batches = self._plan(free) if free > 0 else []
+            for batch in batches:
+                self._workers.submit(self._deliver, batch)
+            if not batches:
+                self._wake.wait(self._idle_seconds())
+
+    def _idle_seconds(self) -> float:
+        """How long to sleep when nothing is ready: until the next retry is due, at most the
+        poll."""
+        with self._changed:
+            busy = frozenset(self._in_flight_lanes)
+        due = self.store.next_attempt_at(busy)
+        now = self._clock()
+        wait = self.config.idle_poll_seconds
+        if due is not None:
+            wait = min(wait, max(due, self._halted_until) - now)
+        return max(wait, 0.001)
+
+    def _deliver(self, batch: Batch) -> None:
+        """Send one request and commit what came of it; the lanes are released only after that."""
+        ids = [head.message.message_id for head in batch]
+        try:
+            started = time.monotonic()
+            try:
+                response = self._transport.send([head.message for head in batch])
+            except (
+                Exception
+            ) as error:  # a Transport must not raise; if one does, the outcome is unknown
+                response = BatchResponse(
+                    request_error=RequestError(
+                        RequestErrorKind.CONNECTION, type(error).__name__, str(error)
+                    )
+                )
+            latency_ms = round((time.monotonic() - started) * 1000, 1)
+            now = self._clock()
+            decisions = decide(batch, classify(response, ids), now, self._policy)
+            self.store.apply(decisions, now)
+            self._log_request(batch, response, decisions, latency_ms, now)
+        except Exception:
+            log.exception("batch.failed", message_ids=ids)
+        finally:
+            with self._changed:
+                self._in_flight_lanes.difference_update(head.lane for head in batch)
+                self._requests_in_flight -= 1
+                self._changed.notify_all()
+            self._wake.set()
+
+    def _log_request(
+        self,
+        batch: Batch,
+        response: BatchResponse,
+        decisions: Sequence[Delivered | Retry | Pause],
+        latency_ms: float,
+        now: float,
+    ) -> None:
+        error = response.request_error
+        log.debug(
+            "batch.sent",
+            messages=len(batch),
+            lanes=len({head.lane for head in batch}),
+            error_code=None if error is None else error.code,
+            entry_errors=len(response.entry_errors),
+            latency_ms=latency_ms,
+        )
+        if error is not None and error.kind is RequestErrorKind.CREDENTIALS:
+            retry = next(d for d in decisions if isinstance(d, Retry))
+            self._halted_until = retry.next_attempt_at
+            log.error(
+                "sender.halted", error_code=error.code, retry_in_s=retry.next_attempt_at - now
+            )
+        for head, decision in zip(batch, decisions, strict=True):
+            fields = {
+                "lane": head.lane,
+                "input_name": head.message.input_name,
+                "message_id": head.message.message_id,
+                "seq": head.seq,
+                "attempt": head.attempts + 1,
+                "latency_ms": latency_ms,
+            }
+            if isinstance(decision, Delivered):
+                log.debug("message.delivered", **fields)
+            elif isinstance(decision, Retry):
+                log.info(
+                    "message.retry_scheduled",
+                    **fields,
+                    error_code=decision.error_code,
+                    solo=decision.solo,
+                    retry_in_ms=round((decision.next_attempt_at - now) * 1000, 1),
+                )
+            else:
+                log.warning(
+                    "lane.paused",
+                    **fields,
+                    error_code=decision.error_code,
+                    error_text=decision.error_text,
+                )
+
+    # -- closing -------------------------------------------------------------------------------
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Stop taking puts, let requests in flight finish (up to ``timeout``), keep the rest."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stopping = True
+        self._wake.set()
+        if self._dispatcher is not None:
+            self._dispatcher.join()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while self._requests_in_flight and self._wait(deadline):
+                pass
+            self._changed.notify_all()
+        if self._workers is not None:
+            self._workers.shutdown(wait=self._requests_in_flight == 0, cancel_futures=True)
+        counts = self.store.counts()
+        self.store.close()
+        self._lock_file.close()
+        log.info("sender.closed", path=str(self.path), pending=counts.pending)
+
+    def __enter__(self) -> OrderedSender:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _pause_reason(sender: OrderedSender, lane: str) -> str:
+    for paused in sender.store.paused_lanes():
+        if paused.lane == lane:
+            return (
+                f"lane paused at message {paused.message_id}: "
+                f"{paused.error_code}: {paused.error_text}"
+            )
+    return "lane paused"
+
+
+def _lock_outbox(path: Path) -> Any:
+    """Hold an exclusive lock beside the outbox for the sender's life; the OS drops it on any exit,
+    SIGKILL included, so a crashed sender never blocks the next one."""
+    lock_file = open(f"{path}.lock", "a+b")  # noqa: SIM115 - held open until close()
+    try:
+        fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock_file.close()
+        raise OutboxInUse(
+            f"outbox {path} is used by another live sender; close it first or use another file"
+        ) from None
+    return lock_file
