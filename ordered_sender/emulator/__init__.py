@@ -1,5 +1,65 @@
 """A local AWS IoT Events endpoint (the emulator) that boto3 reaches with ``endpoint_url``.
 
-The public API (``Emulator``, ``Faults`` and the recording types) is being written; this module
-exists now so that sibling modules of the package can be imported.
+AWS ended IoT Events on 2026-05-20; this endpoint stands in for it, faithful to the documented
+behaviour of BatchPutMessage (validation, random processing order within a request, messageId
+de-duplication over five minutes, error entries) and of the input control plane, with seeded
+fault injection and recordings that tests read::
+
+    from ordered_sender.emulator import Emulator, Faults
+
+    with Emulator(seed=7, faults=Faults(entry_error_rate=0.1)) as emu:
+        emu.create_input("PressureInput")
+        client = emu.client("iotevents-data")
+        client.batch_put_message(messages=[...])
+        emu.processed("PressureInput")   # what was processed, in processing order
+
+Modules: ``wire`` (requests, responses, errors, route table), ``shapes`` (validation against the
+botocore service models), ``inputs`` (input registry and control plane), ``batch_put`` (the data
+plane), ``faults``, ``recording``, ``inspection`` (``/_emulator`` HTTP paths), ``server`` (the only
+module with threads), ``emulator`` (assembly), ``clock`` (``ManualClock``), ``cli``.
+
+Seams for another module (e.g. a detector-model runtime) to plug in without editing these files:
+
+- ``emu.add_processor(fn)``: ``fn(ProcessedMessage)`` receives every processed message, after
+  de-duplication and in processing order, under the data-plane lock (so it sees a total order);
+- ``emu.add_gate(fn)``: ``fn(ProcessedMessage) -> EntryError | None`` may refuse a message just
+  before it is processed (e.g. the per-detector 10 messages/s quota, as ThrottlingException);
+- ``emu.add_route(method, template, handler)``: serve more operations (``handler(ApiRequest) ->
+  ApiResponse``, raising ``ApiError`` for AWS errors); templates such as
+  ``/detectors/{detectorModelName}`` fill ``ApiRequest.path_parameters``;
+- ``emu.inputs``: the ``InputRegistry`` (``exists``, ``get``, ``all``, ``add_delete_guard`` so
+  DeleteInput answers ResourceInUseException while a detector model uses the input);
+- ``emu.clock``: the injected clock, to read time from the same source;
+- ``shapes.validate_input(service, operation, document)``: AWS-style validation of any operation.
 """
+
+from ordered_sender.emulator.batch_put import Gate, Processor
+from ordered_sender.emulator.clock import ManualClock
+from ordered_sender.emulator.emulator import Emulator
+from ordered_sender.emulator.faults import ENTRY_ERROR_CODES, Faults, TargetedFault
+from ordered_sender.emulator.recording import (
+    EmulatorStats,
+    EntryError,
+    ProcessedMessage,
+    RecordedRequest,
+    RequestedMessage,
+)
+from ordered_sender.emulator.wire import ApiError, ApiRequest, ApiResponse
+
+__all__ = [
+    "ENTRY_ERROR_CODES",
+    "ApiError",
+    "ApiRequest",
+    "ApiResponse",
+    "Emulator",
+    "EmulatorStats",
+    "EntryError",
+    "Faults",
+    "Gate",
+    "ManualClock",
+    "ProcessedMessage",
+    "Processor",
+    "RecordedRequest",
+    "RequestedMessage",
+    "TargetedFault",
+]

@@ -1,0 +1,171 @@
+"""``Emulator``: the local IoT Events endpoint, assembled and controlled from Python.
+
+It wires the route table, the input registry, the data plane, fault injection and the recorder
+together and runs them on an HTTP server bound to 127.0.0.1. See the package docstring for the
+seams another module uses to plug in (processors, gates, routes, delete guards).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from ordered_sender.emulator.batch_put import DataPlane, Gate, Processor
+from ordered_sender.emulator.faults import FaultInjector, Faults
+from ordered_sender.emulator.inputs import InputApi, InputRegistry, InputResource
+from ordered_sender.emulator.inspection import InspectionApi
+from ordered_sender.emulator.recording import (
+    EmulatorStats,
+    ProcessedMessage,
+    RecordedRequest,
+    Recorder,
+)
+from ordered_sender.emulator.server import HttpServer
+from ordered_sender.emulator.wire import Handler, Router
+from ordered_sender.limits import MAX_PAYLOAD_BYTES_PER_REQUEST
+
+SERVICES = ("iotevents", "iotevents-data")
+"""The boto3 service names the emulator answers for, on one endpoint."""
+
+
+class Emulator:
+    """A local AWS IoT Events endpoint; use it as a context manager or ``start``/``stop`` it.
+
+    ``seed`` makes message shuffling and fault decisions reproducible; ``clock`` (seconds since
+    the epoch, like ``time.time``) drives de-duplication and timestamps; ``shuffle=False`` keeps
+    the messages of a request in request order; ``max_payload_bytes`` is the per-request payload
+    limit (AWS documents 1 KiB); ``port=0`` picks a free port.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        faults: Faults | None = None,
+        clock: Callable[[], float] = time.time,
+        shuffle: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES_PER_REQUEST,
+        region: str = "us-east-1",
+    ) -> None:
+        if max_payload_bytes < 1:
+            raise ValueError(f"max_payload_bytes must be >= 1, got {max_payload_bytes!r}")
+        self.clock = clock
+        """The emulator's clock; other modules (a detector runtime) read time from it too."""
+        self.region = region
+        self.router = Router()
+        self.inputs = InputRegistry(clock, region)
+        self._recorder = Recorder()
+        # Its own random stream, so changing faults never changes the shuffle order.
+        self._injector = FaultInjector(faults or Faults(), random.Random(f"{seed}:faults"))
+        self._data_plane = DataPlane(
+            inputs=self.inputs,
+            faults=self._injector,
+            recorder=self._recorder,
+            clock=clock,
+            seed=seed,
+            shuffle=shuffle,
+            max_payload_bytes=max_payload_bytes,
+        )
+        self.router.add("POST", "/inputs/messages", self._data_plane.batch_put_message)
+        InputApi(self.inputs).register(self.router)
+        InspectionApi(self._recorder, lambda: self.faults, self.set_faults).register(self.router)
+        self._server = HttpServer(self.router, host, port)
+
+    def start(self) -> Emulator:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://127.0.0.1:<port>``; only known once started."""
+        host, port = self._server.address
+        return f"http://{host}:{port}"
+
+    def client(
+        self, service_name: str, *, read_timeout: float = 5.0, parameter_validation: bool = True
+    ) -> Any:
+        """A boto3 client for ``"iotevents"`` or ``"iotevents-data"`` aimed at this emulator.
+
+        Dummy credentials; botocore retries off (one attempt per call, so every attempt is seen);
+        short timeouts. ``parameter_validation=False`` lets a test send what boto3 would refuse.
+        """
+        if service_name not in SERVICES:
+            raise ValueError(f"service_name must be one of {SERVICES}, got {service_name!r}")
+        config = Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=2.0,
+            read_timeout=read_timeout,
+            parameter_validation=parameter_validation,
+        )
+        return boto3.client(
+            service_name,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id="emulator",
+            aws_secret_access_key="emulator",
+            config=config,
+        )
+
+    def create_input(
+        self,
+        name: str,
+        attribute_json_paths: Sequence[str] = ("value",),
+        description: str | None = None,
+    ) -> InputResource:
+        """Create an input directly (CreateInput without HTTP); the emulator does not filter
+        payloads by the attributes, so the default placeholder is enough for sending messages.
+        """
+        return self.inputs.create(name, attribute_json_paths, description)
+
+    @property
+    def faults(self) -> Faults:
+        return self._injector.faults
+
+    def set_faults(self, faults: Faults) -> None:
+        """Replace the active faults; the counts of targeted faults start afresh."""
+        self._data_plane.set_faults(faults)
+
+    def processed(self, input_name: str | None = None) -> list[ProcessedMessage]:
+        """Processed messages in processing order, of one input or of all."""
+        return self._recorder.processed(input_name)
+
+    def requests(self) -> list[RecordedRequest]:
+        """Every BatchPutMessage request received, in handling order."""
+        return self._recorder.requests()
+
+    def stats(self) -> EmulatorStats:
+        return self._recorder.stats()
+
+    def add_processor(self, processor: Processor) -> None:
+        """Hand every processed message (after de-duplication, in processing order) to it."""
+        self._data_plane.add_processor(processor)
+
+    def add_gate(self, gate: Gate) -> None:
+        """Let ``gate`` refuse a message with an entry error just before it would be processed."""
+        self._data_plane.add_gate(gate)
+
+    def add_route(self, method: str, template: str, handler: Handler) -> None:
+        """Serve ``handler`` at ``method template``, e.g. ``GET /detectors/{detectorModelName}``."""
+        self.router.add(method, template, handler)

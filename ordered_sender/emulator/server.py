@@ -1,0 +1,118 @@
+"""The HTTP server: bytes on a socket in, ``Router`` handlers called, bytes out.
+
+This is the emulator's only module with threads (one per connection, from
+``ThreadingHTTPServer``, plus the serving thread). It knows nothing about IoT Events: it turns
+``ApiError`` into the rest-json error shape, any other exception into a 500
+InternalFailureException, and honours a response's injected latency and dropped connection.
+SigV4 signatures are not checked.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+from ordered_sender.emulator.wire import ApiError, ApiRequest, ApiResponse, Router, error_response
+
+_log = logging.getLogger(__name__)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.1 keeps connections alive the way botocore's pool expects from AWS.
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Silenced: one stderr line per request would drown test and CLI output."""
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        url = urlsplit(self.path)
+        response = self._respond(url.path, dict(parse_qsl(url.query)), body)
+        if response.delay_seconds > 0:
+            time.sleep(response.delay_seconds)
+        if response.drop_connection:
+            # No status line at all: the client cannot tell whether the request was processed.
+            self.close_connection = True
+            return
+        encoded = response.encoded_body()
+        self.send_response(response.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(encoded)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(encoded)
+
+    def _respond(self, path: str, query: dict[str, str], body: bytes) -> ApiResponse:
+        try:
+            handler, parameters = self.server.router.resolve(self.command, path)
+            return handler(ApiRequest(self.command, path, parameters, query, body))
+        except ApiError as error:
+            return error_response(error)
+        except Exception as error:
+            _log.exception("emulator handler failed on %s %s", self.command, path)
+            return error_response(
+                ApiError(500, "InternalFailureException", f"Emulator failure: {error!r}")
+            )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], router: Router) -> None:
+        self.router = router
+        super().__init__(address, _Handler)
+
+
+class HttpServer:
+    """Serves a ``Router`` on ``host:port`` (port 0 picks a free one) from a background thread."""
+
+    def __init__(self, router: Router, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._router = router
+        self._address = (host, port)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound host and port; raises ``RuntimeError`` before ``start``."""
+        if self._server is None:
+            raise RuntimeError("The server is not running; call start() first")
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("The server is already running")
+        self._server = _Server(self._address, self._router)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="emulator-http", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = None
+        self._thread = None
