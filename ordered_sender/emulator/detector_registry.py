@@ -1,0 +1,331 @@
+"""The detector models, their detector instances and the action log of one emulator.
+
+``DetectorRegistry`` is the stateful side of the detector runtime: it stores model versions,
+routes every processed message to the detectors of the models that read its input (one detector
+per key value), fires timers when the clock passes them, enforces the optional per-detector
+message quota and keeps the log of actions aimed at other services. The evaluation rules live in
+``detector_runtime``; HTTP lives in ``detector_routes``.
+
+Time is always passed in (``now``), never read here. All methods are safe from any thread: the
+data plane calls ``process`` under its own lock, the control plane and ``tick`` come from other
+threads, and one lock of this class orders them all.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from ordered_sender.emulator.detector_models import (
+    DetectorModelError,
+    DetectorModelVersion,
+    EvaluationMethod,
+    compile_definition,
+    key_path,
+)
+from ordered_sender.emulator.detector_runtime import (
+    ActionRecord,
+    Detector,
+    RunnableModel,
+    Trigger,
+    evaluate,
+    expire_timer,
+    start_detector,
+)
+from ordered_sender.emulator.expressions_context import TriggerType
+from ordered_sender.emulator.inputs import ACCOUNT_ID
+from ordered_sender.emulator.wire import ApiError
+from ordered_sender.limits import MESSAGES_PER_SECOND_PER_DETECTOR
+
+_log = structlog.get_logger(__name__)
+
+DetectorId = tuple[str, str | None]
+"""A detector's model name and key value (``None`` for a model without a key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaRefusal:
+    """Why a message was refused by the messages-per-detector quota."""
+
+    detector_model_name: str
+    key_value: str | None
+
+    def message(self) -> str:
+        key = "" if self.key_value is None else f" with key value {self.key_value!r}"
+        return (
+            f"The detector of model {self.detector_model_name!r}{key} already received "
+            f"{MESSAGES_PER_SECOND_PER_DETECTOR} messages in the last second (quota); "
+            "send more slowly"
+        )
+
+
+class DetectorRegistry:
+    """Detector models, detectors and actions; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        input_exists: Callable[[str], bool],
+        region: str = "us-east-1",
+        enforce_detector_quota: bool = False,
+    ) -> None:
+        self._input_exists = input_exists
+        self._region = region
+        self.enforce_detector_quota = enforce_detector_quota
+        """Refuse a message that would be the 11th within one second for one detector."""
+        self._lock = threading.RLock()
+        self._versions: dict[str, list[DetectorModelVersion]] = {}
+        self._detectors: dict[DetectorId, Detector] = {}
+        self._arrivals: dict[DetectorId, deque[float]] = {}
+        self._actions: list[ActionRecord] = []
+
+    # Control plane -------------------------------------------------------------------------
+
+    def create_model(self, request: Mapping[str, Any], now: float) -> DetectorModelVersion:
+        """Store version 1 of a shape-valid CreateDetectorModel request."""
+        name = request["detectorModelName"]
+        with self._lock:
+            if name in self._versions:
+                raise ApiError(
+                    409,
+                    "ResourceAlreadyExistsException",
+                    f"Detector model {name!r} already exists; update it or delete it first",
+                    {"resourceId": name, "resourceArn": self._arn(name)},
+                )
+            version = self._version(request, name, "1", request.get("key"), now, now)
+            self._versions[name] = [version]
+            return version
+
+    def update_model(self, request: Mapping[str, Any], now: float) -> DetectorModelVersion:
+        """Store a new version; the model's detectors are deleted and start again on new input."""
+        name = request["detectorModelName"]
+        with self._lock:
+            latest = self.model(name)
+            version = self._version(
+                request,
+                name,
+                str(int(latest.version) + 1),
+                latest.key,
+                latest.creation_time,
+                now,
+            )
+            self._versions[name].append(version)
+            self._forget_detectors(name)
+            return version
+
+    def delete_model(self, name: str) -> None:
+        with self._lock:
+            self.model(name)
+            del self._versions[name]
+            self._forget_detectors(name)
+
+    def model(self, name: str, version: str | None = None) -> DetectorModelVersion:
+        """The latest (or the given) version; ResourceNotFoundException when there is none."""
+        with self._lock:
+            versions = self._versions.get(name)
+            if versions is None:
+                raise ApiError.not_found(f"Detector model {name!r} does not exist")
+            if version is None:
+                return versions[-1]
+            for candidate in versions:
+                if candidate.version == version:
+                    return candidate
+            raise ApiError.not_found(
+                f"Detector model {name!r} has no version {version!r}; "
+                f"versions are {[v.version for v in versions]}"
+            )
+
+    def models(self) -> list[DetectorModelVersion]:
+        """The latest version of every model, by name."""
+        with self._lock:
+            return [self._versions[name][-1] for name in sorted(self._versions)]
+
+    def models_reading(self, input_name: str) -> list[str]:
+        """Names of the models whose expressions reference ``input_name``."""
+        with self._lock:
+            return [
+                model.name for model in self.models() if input_name in model.compiled.input_names
+            ]
+
+    # Data plane ----------------------------------------------------------------------------
+
+    def admit(self, input_name: str, payload: bytes, now: float) -> QuotaRefusal | None:
+        """Whether a message may be processed under the messages-per-detector quota."""
+        if not self.enforce_detector_quota:
+            return None
+        with self._lock:
+            for detector_id in self._detector_ids(input_name, _decoded(payload)):
+                arrivals = self._recent_arrivals(detector_id, now)
+                if len(arrivals) >= MESSAGES_PER_SECOND_PER_DETECTOR:
+                    return QuotaRefusal(*detector_id)
+            return None
+
+    def process(self, input_name: str, payload: bytes, message_id: str, now: float) -> None:
+        """Evaluate a processed message in every detector of every model that reads its input."""
+        with self._lock:
+            self.tick(now)
+            document = _decoded(payload)
+            if document is None:
+                _log.warning(
+                    "detector.payload_not_json", input_name=input_name, message_id=message_id
+                )
+                return
+            trigger = Trigger(TriggerType.MESSAGE, now, input_name, message_id, document)
+            for detector_id in self._detector_ids(input_name, document):
+                self._recent_arrivals(detector_id, now).append(now)
+                runnable = self._runnable(detector_id[0])
+                existing = self._detectors.get(detector_id)
+                if existing is None:
+                    detector, records = start_detector(runnable, detector_id[1], trigger)
+                else:
+                    detector, records = evaluate(runnable, existing, trigger)
+                self._detectors[detector_id] = detector
+                self._actions.extend(records)
+
+    def tick(self, now: float) -> int:
+        """Fire every timer due at ``now``, earliest first; returns how many fired."""
+        fired = 0
+        with self._lock:
+            while True:
+                due = [
+                    (timer.expires_at, detector_id, timer.name)
+                    for detector_id, detector in self._detectors.items()
+                    if (timer := detector.next_expiry()) is not None and timer.expires_at <= now
+                ]
+                if not due:
+                    return fired
+                expires_at, detector_id, timer_name = min(due, key=_due_order)
+                detector, records = expire_timer(
+                    self._runnable(detector_id[0]),
+                    self._detectors[detector_id],
+                    timer_name,
+                    expires_at,
+                )
+                self._detectors[detector_id] = detector
+                self._actions.extend(records)
+                fired += 1
+
+    # Reading -------------------------------------------------------------------------------
+
+    def detector(self, model_name: str, key_value: str | None = None) -> Detector:
+        """One detector; ResourceNotFoundException when the model or the detector is missing."""
+        with self._lock:
+            model = self.model(model_name)
+            if model.key is None:
+                key_value = None
+            detector = self._detectors.get((model_name, key_value))
+        if detector is None:
+            raise ApiError.not_found(
+                f"Detector model {model_name!r} has no detector for key value {key_value!r}"
+            )
+        return detector
+
+    def detectors(self, model_name: str) -> list[Detector]:
+        """The detectors of a model, by key value."""
+        with self._lock:
+            self.model(model_name)
+            found = [d for (name, _), d in self._detectors.items() if name == model_name]
+        return sorted(found, key=lambda d: d.key_value or "")
+
+    def actions(self) -> list[ActionRecord]:
+        """Every recorded action, oldest first."""
+        with self._lock:
+            return list(self._actions)
+
+    def clear_actions(self) -> None:
+        with self._lock:
+            self._actions.clear()
+
+    # Internals -----------------------------------------------------------------------------
+
+    def _version(
+        self,
+        request: Mapping[str, Any],
+        name: str,
+        version: str,
+        key: str | None,
+        creation_time: float,
+        now: float,
+    ) -> DetectorModelVersion:
+        try:
+            compiled = compile_definition(request["detectorModelDefinition"], self._input_exists)
+        except DetectorModelError as error:
+            raise ApiError.invalid_request(str(error)) from error
+        return DetectorModelVersion(
+            name=name,
+            version=version,
+            arn=self._arn(name),
+            definition=json.loads(json.dumps(request["detectorModelDefinition"])),
+            compiled=compiled,
+            description=request.get("detectorModelDescription"),
+            role_arn=request["roleArn"],
+            key=key,
+            evaluation_method=EvaluationMethod(request.get("evaluationMethod", "BATCH")),
+            creation_time=creation_time,
+            last_update_time=now,
+        )
+
+    def _arn(self, name: str) -> str:
+        return f"arn:aws:iotevents:{self._region}:{ACCOUNT_ID}:detectorModel/{name}"
+
+    def _runnable(self, model_name: str) -> RunnableModel:
+        model = self._versions[model_name][-1]
+        return RunnableModel(model.name, model.version, model.compiled, model.evaluation_method)
+
+    def _detector_ids(self, input_name: str, document: Any) -> list[DetectorId]:
+        """The detectors a message reaches; a keyed model is skipped when the key is missing."""
+        found: list[DetectorId] = []
+        for name in self.models_reading(input_name):
+            key = self._versions[name][-1].key
+            if key is None:
+                found.append((name, None))
+                continue
+            key_value = _key_value(document, key)
+            if key_value is None:
+                _log.warning("detector.key_missing", detector_model_name=name, key=key)
+            else:
+                found.append((name, key_value))
+        return found
+
+    def _recent_arrivals(self, detector_id: DetectorId, now: float) -> deque[float]:
+        arrivals = self._arrivals.setdefault(detector_id, deque())
+        while arrivals and arrivals[0] <= now - 1.0:
+            arrivals.popleft()
+        return arrivals
+
+    def _forget_detectors(self, model_name: str) -> None:
+        for detector_id in [d for d in self._detectors if d[0] == model_name]:
+            del self._detectors[detector_id]
+        for detector_id in [d for d in self._arrivals if d[0] == model_name]:
+            del self._arrivals[detector_id]
+
+
+def _due_order(due: tuple[float, DetectorId, str]) -> tuple[float, str, str, str]:
+    expires_at, (model_name, key_value), timer_name = due
+    return expires_at, model_name, key_value or "", timer_name
+
+
+def _decoded(payload: bytes) -> Any:
+    """The JSON payload, or ``None`` when it is not JSON (such a message reaches no detector)."""
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return None
+
+
+def _key_value(document: Any, key: str) -> str | None:
+    """The key's value as text (numbers too, as IoT Events routes them), ``None`` if absent."""
+    value = document
+    for name in key_path(key):
+        if not isinstance(value, dict) or name not in value:
+            return None
+        value = value[name]
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+        return None
+    return value if isinstance(value, str) else json.dumps(value)

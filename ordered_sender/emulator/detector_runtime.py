@@ -1,0 +1,435 @@
+"""One detector instance evaluated against one trigger (a message or an expired timer).
+
+A ``Detector`` is a frozen value: ``start_detector`` and ``evaluate`` return a new one together
+with the ``ActionRecord``s of the actions aimed at other services. They take the time as an
+argument and do no I/O, take no locks and start no threads, so every documented rule is tested
+by calling them.
+
+The rules, from the IoT Events developer guide ("Detector model restrictions and limitations",
+"Expressions", "Using built-in actions"):
+
+- a new detector enters the initial state and runs its ``onEnter`` events; the message that
+  created it is then evaluated like any other;
+- per trigger: ``onInput`` events, then the first ``transitionEvents`` entry whose condition
+  holds; a transition runs ``onExit`` of the old state, the transition's actions, and ``onEnter``
+  of the new state (also when the new state is the old one);
+- a missing condition holds; a condition that is not Boolean, or has no valid value, does not;
+- BATCH (the default): within one group (``onEnter``, ``onInput`` with its transitions,
+  ``onExit``) every condition sees the variables as they were when the group started; the
+  actions of the events that fired then run in definition order. SERIAL: events run in
+  definition order, each update visible to the next condition; transitions come after the
+  ``onInput`` events, so they see those updates;
+- an action whose expression has no valid value is skipped; the others still run;
+- ``timeout("t")`` is true only the first time it is checked after ``t`` expired;
+- ``resetTimer`` restarts a timer with its last evaluated duration; ``clearTimer`` deletes it; a
+  detector holds at most five timers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import structlog
+
+from ordered_sender.emulator.detector_models import (
+    Action,
+    ClearTimer,
+    CompiledDefinition,
+    EvaluationMethod,
+    Event,
+    ExternalAction,
+    ResetTimer,
+    SetTimer,
+    SetVariable,
+    State,
+    TransitionEvent,
+)
+from ordered_sender.emulator.expressions import EvaluationContext, Expression, ExpressionError
+from ordered_sender.emulator.expressions_context import TriggerType, Value, VariableValue
+
+TIMERS_PER_DETECTOR = 5
+"""Developer guide quota: a detector holds at most five timers at a time."""
+
+TIMER_SECONDS_RANGE = range(1, 31_622_400 + 1)
+"""Durations the API reference allows for ``setTimer`` (one second to 366 days)."""
+
+_ACTION_EXECUTION_NAMESPACE = uuid.UUID("5d7444df-a655-3587-a609-dbd7a0f55267")
+
+_log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunnableModel:
+    """What evaluation needs of one detector model version."""
+
+    name: str
+    version: str
+    definition: CompiledDefinition
+    evaluation_method: EvaluationMethod
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    name: str
+    expires_at: float
+    """Seconds since the epoch on the runtime's clock."""
+    duration_seconds: int
+    """The last evaluated duration, which ``resetTimer`` reuses."""
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """Why a detector is evaluated now."""
+
+    trigger_type: TriggerType
+    time: float
+    input_name: str | None = None
+    message_id: str | None = None
+    payload: Any = None
+    """The decoded JSON payload of the message."""
+    timer_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Detector:
+    """One detector instance; each evaluation returns a new value."""
+
+    model_name: str
+    model_version: str
+    key_value: str | None
+    state_name: str
+    variables: Mapping[str, VariableValue]
+    timers: Mapping[str, Timer]
+    expired_timers: frozenset[str]
+    """Timers that expired and whose ``timeout()`` has not been checked yet."""
+    last_payloads: Mapping[str, Any]
+    """Last payload per input, which ``$input`` references to other inputs read."""
+    creation_time: float
+    last_update_time: float
+
+    def next_expiry(self) -> Timer | None:
+        """The timer that expires first (ties broken by name), if any."""
+        return min(self.timers.values(), key=lambda t: (t.expires_at, t.name), default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    """An action aimed at another service, with its evaluated payload; never performed."""
+
+    model_name: str
+    model_version: str
+    key_value: str | None
+    state_name: str
+    event_name: str
+    action_type: str
+    parameters: Mapping[str, Any]
+    payload: str
+    """The evaluated ``contentExpression``, or the default JSON payload of IoT Events."""
+    time: float
+    trigger_type: TriggerType
+    input_name: str | None
+    message_id: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "detectorModelName": self.model_name,
+            "detectorModelVersion": self.model_version,
+            "keyValue": self.key_value,
+            "stateName": self.state_name,
+            "eventName": self.event_name,
+            "actionType": self.action_type,
+            "action": dict(self.parameters),
+            "payload": self.payload,
+            "time": self.time,
+            "triggerType": str(self.trigger_type),
+            "inputName": self.input_name,
+            "messageId": self.message_id,
+        }
+
+
+def start_detector(
+    model: RunnableModel, key_value: str | None, trigger: Trigger
+) -> tuple[Detector, tuple[ActionRecord, ...]]:
+    """A new detector in the initial state after its ``onEnter`` events, then the trigger."""
+    initial = model.definition.initial_state_name
+    detector = Detector(
+        model_name=model.name,
+        model_version=model.version,
+        key_value=key_value,
+        state_name=initial,
+        variables={},
+        timers={},
+        expired_timers=frozenset(),
+        last_payloads={},
+        creation_time=trigger.time,
+        last_update_time=trigger.time,
+    )
+    evaluation = _Evaluation(model, detector, trigger)
+    evaluation.run_group(model.definition.states[initial].on_enter)
+    entered = evaluation.result()
+    detector, records = evaluate(model, entered, trigger)
+    return detector, evaluation.records + records
+
+
+def evaluate(
+    model: RunnableModel, detector: Detector, trigger: Trigger
+) -> tuple[Detector, tuple[ActionRecord, ...]]:
+    """The detector after ``onInput`` and at most one transition for ``trigger``."""
+    evaluation = _Evaluation(model, detector, trigger)
+    evaluation.on_input()
+    return evaluation.result(), evaluation.records
+
+
+def expire_timer(
+    model: RunnableModel, detector: Detector, timer_name: str, now: float
+) -> tuple[Detector, tuple[ActionRecord, ...]]:
+    """The detector after timer ``timer_name`` expired, evaluated with ``triggerType("Timer")``."""
+    expired = replace(
+        detector,
+        timers={name: t for name, t in detector.timers.items() if name != timer_name},
+        expired_timers=detector.expired_timers | {timer_name},
+    )
+    return evaluate(model, expired, Trigger(TriggerType.TIMER, now, timer_name=timer_name))
+
+
+class _Evaluation:
+    """The working copy of one detector during one trigger; ``result()`` freezes it again."""
+
+    def __init__(self, model: RunnableModel, detector: Detector, trigger: Trigger) -> None:
+        self.model = model
+        self.detector = detector
+        self.trigger = trigger
+        self.state_name = detector.state_name
+        self.variables: dict[str, VariableValue] = dict(detector.variables)
+        self.timers: dict[str, Timer] = dict(detector.timers)
+        self.expired_timers = set(detector.expired_timers)
+        self.checked_timers: set[str] = set()
+        self.records: tuple[ActionRecord, ...] = ()
+        self.event_name = ""
+
+    def result(self) -> Detector:
+        last_payloads = dict(self.detector.last_payloads)
+        if self.trigger.input_name is not None:
+            last_payloads[self.trigger.input_name] = self.trigger.payload
+        return replace(
+            self.detector,
+            state_name=self.state_name,
+            variables=self.variables,
+            timers=self.timers,
+            expired_timers=frozenset(self.expired_timers - self.checked_timers),
+            last_payloads=last_payloads,
+            last_update_time=self.trigger.time,
+        )
+
+    @property
+    def state(self) -> State:
+        return self.model.definition.states[self.state_name]
+
+    def on_input(self) -> None:
+        state = self.state
+        if self.model.evaluation_method is EvaluationMethod.SERIAL:
+            self.run_group(state.on_input)
+            transition = self.first_transition(state)
+        else:
+            # BATCH: transitions, too, are decided on the variables as the message found them.
+            fired = [event for event in state.on_input if self.holds(event)]
+            transition = self.first_transition(state)
+            for event in fired:
+                self.perform(event.name, event.actions)
+        if transition is None:
+            return
+        self.run_group(state.on_exit)
+        self.perform(transition.name, transition.actions)
+        self.state_name = transition.next_state
+        self.run_group(self.state.on_enter)
+
+    def first_transition(self, state: State) -> TransitionEvent | None:
+        return next((t for t in state.transitions if self.holds(t)), None)
+
+    def run_group(self, events: Iterable[Event]) -> None:
+        if self.model.evaluation_method is EvaluationMethod.SERIAL:
+            for event in events:
+                if self.holds(event):
+                    self.perform(event.name, event.actions)
+            return
+        # BATCH: decide every condition on the variables as the group found them, then act.
+        fired = [event for event in events if self.holds(event)]
+        for event in fired:
+            self.perform(event.name, event.actions)
+
+    def holds(self, event: Event | TransitionEvent) -> bool:
+        if event.condition is None:
+            return True
+        self.event_name = event.name
+        return self.value_of(event.condition, "condition") is True
+
+    def value_of(self, expression: Expression, field: str) -> Value | None:
+        """The expression's value; ``None`` (and a log event) when it has no valid value."""
+        self.checked_timers.update(expression.timer_references())
+        context = EvaluationContext(
+            variables=dict(self.variables),
+            input_name=self.trigger.input_name,
+            payload=self.trigger.payload,
+            trigger_type=self.trigger.trigger_type,
+            expired_timers=frozenset(self.expired_timers),
+            previous_payloads={
+                name: payload
+                for name, payload in self.detector.last_payloads.items()
+                if name != self.trigger.input_name
+            },
+        )
+        try:
+            return expression.evaluate(context)
+        except ExpressionError as error:
+            self.report("detector.expression_failed", field=field, error=str(error))
+            return None
+
+    def perform(self, event_name: str, actions: Iterable[Action]) -> None:
+        self.event_name = event_name
+        for action in actions:
+            match action:
+                case SetVariable():
+                    self.set_variable(action)
+                case SetTimer():
+                    self.set_timer(action)
+                case ResetTimer():
+                    self.reset_timer(action)
+                case ClearTimer():
+                    self.timers.pop(action.timer_name, None)
+                    self.expired_timers.discard(action.timer_name)
+                case ExternalAction():
+                    self.record(action)
+
+    def set_variable(self, action: SetVariable) -> None:
+        value = self.value_of(action.value, f"setVariable {action.variable_name}")
+        if isinstance(value, bool | int | float | str):
+            self.variables[action.variable_name] = value
+        elif value is not None:
+            self.report(
+                "detector.variable_not_set",
+                variable=action.variable_name,
+                error=f"a variable holds Integer, Decimal, String or Boolean, got {value!r}",
+            )
+
+    def set_timer(self, action: SetTimer) -> None:
+        seconds: Value | None = action.seconds
+        if action.duration is not None:
+            seconds = self.value_of(action.duration, f"setTimer {action.timer_name}")
+            if isinstance(seconds, float):
+                # Documented: the evaluated duration is rounded down to a whole second.
+                seconds = math.floor(seconds)
+        if isinstance(seconds, bool) or not isinstance(seconds, int):
+            self.report(
+                "detector.timer_not_set",
+                timer=action.timer_name,
+                error=f"the duration must be a number of seconds, got {seconds!r}",
+            )
+            return
+        if seconds not in TIMER_SECONDS_RANGE:
+            self.report(
+                "detector.timer_not_set",
+                timer=action.timer_name,
+                error=f"the duration must be 1 to 31622400 seconds, got {seconds!r}",
+            )
+            return
+        if action.timer_name not in self.timers and len(self.timers) >= TIMERS_PER_DETECTOR:
+            self.report(
+                "detector.timer_not_set",
+                timer=action.timer_name,
+                error=f"a detector holds at most {TIMERS_PER_DETECTOR} timers",
+            )
+            return
+        self.start_timer(action.timer_name, seconds)
+
+    def reset_timer(self, action: ResetTimer) -> None:
+        timer = self.timers.get(action.timer_name)
+        if timer is None:
+            self.report("detector.timer_not_reset", timer=action.timer_name, error="no such timer")
+            return
+        self.start_timer(timer.name, timer.duration_seconds)
+
+    def start_timer(self, name: str, seconds: int) -> None:
+        self.timers[name] = Timer(name, self.trigger.time + seconds, seconds)
+        self.expired_timers.discard(name)
+
+    def record(self, action: ExternalAction) -> None:
+        if action.content is None:
+            payload = json.dumps(self.default_payload(len(self.records)))
+        else:
+            value = self.value_of(action.content, f"{action.action_type} payload")
+            if value is None:
+                return
+            payload = value if isinstance(value, str) else json.dumps(value)
+        self.records += (
+            ActionRecord(
+                model_name=self.model.name,
+                model_version=self.model.version,
+                key_value=self.detector.key_value,
+                state_name=self.state_name,
+                event_name=self.event_name,
+                action_type=action.action_type,
+                parameters=action.parameters,
+                payload=payload,
+                time=self.trigger.time,
+                trigger_type=self.trigger.trigger_type,
+                input_name=self.trigger.input_name,
+                message_id=self.trigger.message_id,
+            ),
+        )
+
+    def default_payload(self, position: int) -> dict[str, Any]:
+        """The payload IoT Events sends when an action configures none (developer guide)."""
+        trigger_details: dict[str, Any] = {"triggerType": str(self.trigger.trigger_type)}
+        if self.trigger.input_name is not None:
+            trigger_details["inputName"] = self.trigger.input_name
+            trigger_details["messageId"] = self.trigger.message_id
+        else:
+            trigger_details["timerName"] = self.trigger.timer_name
+        detector: dict[str, Any] = {
+            "detectorModelName": self.model.name,
+            "detectorModelVersion": self.model.version,
+        }
+        if self.detector.key_value is not None:
+            detector["keyValue"] = self.detector.key_value
+        # A name-based UUID keeps payloads reproducible from run to run.
+        execution_id = uuid.uuid5(
+            _ACTION_EXECUTION_NAMESPACE,
+            f"{self.model.name}/{self.detector.key_value}/{self.trigger.time}/"
+            f"{self.event_name}/{position}",
+        )
+        return {
+            "eventTime": round(self.trigger.time * 1000),
+            "payload": {
+                "actionExecutionId": str(execution_id),
+                "detector": detector,
+                "eventTriggerDetails": trigger_details,
+                "state": {
+                    "stateName": self.state_name,
+                    "variables": dict(self.variables),
+                    "timers": {
+                        name: round(timer.expires_at * 1000) for name, timer in self.timers.items()
+                    },
+                },
+            },
+            "eventName": self.event_name,
+        }
+
+    def report(self, event: str, **details: Any) -> None:
+        _log.warning(
+            event,
+            detector_model_name=self.model.name,
+            key_value=self.detector.key_value,
+            state_name=self.state_name,
+            event_name=self.event_name,
+            **details,
+        )
+
+
+def variable_text(value: VariableValue) -> str:
+    """A variable as DescribeDetector shows it: JSON text, so strings keep their quotes."""
+    return json.dumps(value)
