@@ -141,6 +141,12 @@ class DetectorRegistry:
                 f"versions are {[v.version for v in versions]}"
             )
 
+    def versions(self, name: str) -> list[DetectorModelVersion]:
+        """Every version of a model, oldest first; ResourceNotFoundException when missing."""
+        with self._lock:
+            self.model(name)
+            return list(self._versions[name])
+
     def models(self) -> list[DetectorModelVersion]:
         """The latest version of every model, by name."""
         with self._lock:
