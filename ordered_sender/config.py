@@ -21,8 +21,9 @@ _SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
 def default_retry_wait() -> tenacity.wait.wait_base:
-    """Exponential backoff with jitter: about 0.1 s, 0.2 s, 0.4 s ... capped at 30 s."""
-    return tenacity.wait_exponential_jitter(initial=0.1, max=30.0, exp_base=2, jitter=0.1)
+    """Exponential backoff with jitter: 0.1 s, 0.2 s, 0.4 s ... capped at 30 s, plus up to 0.1 s
+    at random so that lanes failing together do not retry in lockstep."""
+    return tenacity.wait_exponential(multiplier=0.1, max=30.0) + tenacity.wait_random(0, 0.1)
 
 
 @dataclass(frozen=True, slots=True)

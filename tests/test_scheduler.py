@@ -1,0 +1,116 @@
+"""The pure scheduler: batches never hold two messages of one lane; decisions follow the policy."""
+
+from __future__ import annotations
+
+import pytest
+import tenacity
+
+from ordered_sender.message import Message
+from ordered_sender.outcomes import DELIVERED, Outcome, OutcomeKind
+from ordered_sender.scheduler import RetryPolicy, decide, plan_batches
+from ordered_sender.store import Delivered, Pause, Retry, StoredMessage
+
+
+def head(seq: int, lane: str, size: int = 10, **fields: object) -> StoredMessage:
+    message = Message("In", b"x" * size, f"id{seq}")
+    return StoredMessage(seq, message, lane, enqueued_at=0.0, **fields)  # type: ignore[arg-type]
+
+
+def plan(heads: list[StoredMessage], **limits: int) -> list[tuple[StoredMessage, ...]]:
+    settings = {"max_messages": 10, "max_payload_bytes": 1024, "max_batches": 4} | limits
+    return plan_batches(heads, **settings)
+
+
+def test_heads_of_distinct_lanes_share_requests_of_up_to_ten() -> None:
+    batches = plan([head(i, f"lane{i}") for i in range(25)])
+    assert [len(b) for b in batches] == [10, 10, 5]
+    assert [h.seq for b in batches for h in b] == list(range(25))
+
+
+def test_a_second_head_of_one_lane_is_a_bug_the_scheduler_refuses() -> None:
+    with pytest.raises(ValueError, match="two heads of lane 'a'"):
+        plan([head(1, "a"), head(2, "a")])
+
+
+def test_requests_respect_the_payload_byte_limit() -> None:
+    batches = plan([head(i, f"l{i}", size=400) for i in range(5)])
+    assert [len(b) for b in batches] == [2, 2, 1]
+    assert all(sum(len(h.message.payload) for h in b) <= 1024 for b in batches)
+
+
+def test_a_message_to_isolate_goes_alone() -> None:
+    batches = plan([head(1, "a"), head(2, "b", solo=True), head(3, "c")])
+    assert [[h.seq for h in b] for b in batches] == [[1, 3], [2]]
+
+
+def test_no_more_requests_than_free_slots() -> None:
+    batches = plan([head(i, f"l{i}") for i in range(50)], max_batches=2)
+    assert sum(len(b) for b in batches) == 20
+
+
+POLICY = RetryPolicy(wait=tenacity.wait_exponential(multiplier=1, max=60),
+                     stop=tenacity.stop_after_attempt(4))
+
+
+def test_delivered_and_transient_in_one_request() -> None:
+    batch = (head(1, "a"), head(2, "b", attempts=2, first_attempt_at=50.0))
+    outcomes = {"id1": DELIVERED, "id2": Outcome(OutcomeKind.TRANSIENT, "ThrottlingException")}
+    decisions = decide(batch, outcomes, 100.0, POLICY)
+    assert decisions[0] == Delivered(1)
+    retry = decisions[1]
+    assert isinstance(retry, Retry)
+    # third attempt failed: wait_exponential(1) gives 2**(3-1) = 4 seconds.
+    assert (retry.attempts, retry.first_attempt_at, retry.next_attempt_at) == (3, 50.0, 104.0)
+    assert retry.error_code == "ThrottlingException"
+
+
+def test_permanent_failure_pauses_the_lane_at_that_message() -> None:
+    outcome = Outcome(OutcomeKind.PERMANENT, "ResourceNotFoundException", "no input")
+    (decision,) = decide((head(7, "a"),), {"id7": outcome}, 10.0, POLICY)
+    assert decision == Pause(7, "a", 1, 10.0, "ResourceNotFoundException", "no input")
+
+
+def test_retry_stop_turns_a_forever_transient_message_into_a_pause() -> None:
+    outcome = Outcome(OutcomeKind.TRANSIENT, "ThrottlingException", "slow down")
+    (decision,) = decide((head(7, "a", attempts=3, first_attempt_at=1.0),), {"id7": outcome},
+                         10.0, POLICY)
+    assert isinstance(decision, Pause)
+    assert decision.error_code == "RetriesExhausted"
+    assert "4 attempts" in decision.error_text
+
+
+def test_stop_after_delay_reads_the_age_kept_in_the_store() -> None:
+    policy = RetryPolicy(wait=tenacity.wait_fixed(1), stop=tenacity.stop_after_delay(60))
+    outcome = Outcome(OutcomeKind.TRANSIENT, "InternalFailureException")
+    young = decide((head(1, "a", attempts=1, first_attempt_at=100.0),), {"id1": outcome},
+                   159.0, policy)
+    old = decide((head(1, "a", attempts=1, first_attempt_at=100.0),), {"id1": outcome},
+                 160.0, policy)
+    assert isinstance(young[0], Retry)
+    assert isinstance(old[0], Pause)
+
+
+def test_isolation_resends_each_message_alone_at_once() -> None:
+    outcome = Outcome(OutcomeKind.ISOLATE, "InvalidRequestException")
+    decisions = decide((head(1, "a"), head(2, "b")), {"id1": outcome, "id2": outcome}, 5.0,
+                       POLICY)
+    assert all(isinstance(d, Retry) and d.solo and d.next_attempt_at == 5.0 for d in decisions)
+
+
+def test_credential_failures_back_off_and_never_give_up() -> None:
+    outcome = Outcome(OutcomeKind.HALT, "AccessDeniedException")
+    (decision,) = decide((head(1, "a", attempts=99, first_attempt_at=0.0),), {"id1": outcome},
+                         1000.0, POLICY)
+    assert isinstance(decision, Retry)
+    assert decision.next_attempt_at == 1060.0
+
+
+def test_wait_strategies_can_read_the_error_code() -> None:
+    slow_for_throttling = tenacity.wait_exception(
+        lambda error: 30 if error.error_code == "ThrottlingException" else 1
+    )
+    policy = RetryPolicy(wait=slow_for_throttling, stop=tenacity.stop_never)
+    throttled = decide((head(1, "a"),), {"id1": Outcome(OutcomeKind.TRANSIENT,
+                                                         "ThrottlingException")}, 0.0, policy)
+    assert isinstance(throttled[0], Retry)
+    assert throttled[0].next_attempt_at == 30.0
