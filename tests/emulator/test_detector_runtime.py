@@ -1,0 +1,537 @@
+"""Golden tests of detector evaluation: one per documented rule of the IoT Events runtime.
+
+They call the pure functions of ``detector_runtime`` with the time passed in; nothing waits.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from ordered_sender.emulator.detector_models import EvaluationMethod, compile_definition
+from ordered_sender.emulator.detector_runtime import (
+    Detector,
+    RunnableModel,
+    Trigger,
+    evaluate,
+    expire_timer,
+    start_detector,
+)
+from ordered_sender.emulator.expressions import TriggerType
+
+INPUT = "In"
+T0 = 1_700_000_000.0
+
+
+def runnable(*states: dict[str, Any], method: str = "BATCH") -> RunnableModel:
+    definition = {"states": list(states), "initialStateName": states[0]["stateName"]}
+    compiled = compile_definition(definition, lambda name: True)
+    return RunnableModel("model", "1", compiled, EvaluationMethod(method))
+
+
+def state(name: str, **lifecycles: Any) -> dict[str, Any]:
+    """``state("A", on_enter=[...], on_input=[...], transitions=[...], on_exit=[...])``."""
+    document: dict[str, Any] = {"stateName": name}
+    for lifecycle, key in (("on_enter", "onEnter"), ("on_exit", "onExit")):
+        if lifecycle in lifecycles:
+            document[key] = {"events": lifecycles[lifecycle]}
+    on_input = {}
+    if "on_input" in lifecycles:
+        on_input["events"] = lifecycles["on_input"]
+    if "transitions" in lifecycles:
+        on_input["transitionEvents"] = lifecycles["transitions"]
+    if on_input:
+        document["onInput"] = on_input
+    return document
+
+
+def event(name: str, condition: str | None, *actions: dict[str, Any]) -> dict[str, Any]:
+    document: dict[str, Any] = {"eventName": name, "actions": list(actions)}
+    if condition is not None:
+        document["condition"] = condition
+    return document
+
+
+def transition(
+    name: str, condition: str, next_state: str, *actions: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "eventName": name,
+        "condition": condition,
+        "nextState": next_state,
+        "actions": list(actions),
+    }
+
+
+def set_variable(name: str, value: str) -> dict[str, Any]:
+    return {"setVariable": {"variableName": name, "value": value}}
+
+
+def append(word: str) -> dict[str, Any]:
+    """An action that appends ``word`` to the ``trace`` variable, to observe ordering."""
+    return set_variable("trace", f"$variable.trace + ',{word}'")
+
+
+def message(
+    payload: dict[str, Any] | None = None, *, at: float = T0, message_id: str = "m1"
+) -> Trigger:
+    return Trigger(TriggerType.MESSAGE, at, INPUT, message_id, payload or {})
+
+
+def run(model: RunnableModel, *triggers: Trigger) -> Detector:
+    """A detector created by the first trigger and evaluated with the others."""
+    detector, _ = start_detector(model, None, triggers[0])
+    for trigger in triggers[1:]:
+        detector, _ = evaluate(model, detector, trigger)
+    return detector
+
+
+def trace_start() -> dict[str, Any]:
+    return event("start", None, set_variable("trace", "'start'"))
+
+
+def test_a_new_detector_runs_on_enter_of_the_initial_state_before_evaluating_its_message() -> None:
+    model = runnable(
+        state("A", on_enter=[trace_start()], on_input=[event("i", None, append("input"))])
+    )
+
+    detector = run(model, message())
+
+    assert detector.state_name == "A"
+    assert detector.variables["trace"] == "start,input"
+
+
+def test_a_transition_runs_on_input_events_on_exit_its_actions_then_on_enter_in_that_order() -> (
+    None
+):
+    model = runnable(
+        state(
+            "A",
+            on_enter=[trace_start()],
+            on_input=[event("i", None, append("input"))],
+            transitions=[transition("go", "true", "B", append("transition"))],
+            on_exit=[event("x", None, append("exit"))],
+        ),
+        state("B", on_enter=[event("e", None, append("enter"))]),
+    )
+
+    detector = run(model, message())
+
+    assert detector.state_name == "B"
+    assert detector.variables["trace"] == "start,input,exit,transition,enter"
+
+
+def test_a_transition_to_the_same_state_exits_and_enters_it_again() -> None:
+    model = runnable(
+        state(
+            "A",
+            on_enter=[
+                event("first", "isUndefined($variable.entered)", set_variable("entered", "0")),
+                event(
+                    "e",
+                    "!isUndefined($variable.entered)",
+                    set_variable("entered", "$variable.entered + 1"),
+                ),
+            ],
+            transitions=[transition("again", "true", "A")],
+        ),
+    )
+
+    detector = run(model, message(), message(message_id="m2"))
+
+    assert detector.variables["entered"] == 2
+
+
+def test_the_first_transition_whose_condition_holds_wins() -> None:
+    model = runnable(
+        state(
+            "A",
+            transitions=[
+                transition("never", "false", "B"),
+                transition("first", "true", "C"),
+                transition("second", "true", "B"),
+            ],
+        ),
+        state("B"),
+        state("C"),
+    )
+
+    assert run(model, message()).state_name == "C"
+
+
+def test_an_event_without_condition_fires() -> None:
+    model = runnable(state("A", on_input=[event("always", None, set_variable("fired", "true"))]))
+
+    assert run(model, message()).variables["fired"] is True
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "1",
+        "'true'",
+        "$variable.undefined > 1",
+        "$input.In.missing == 3",
+        "convert(Decimal, 'x') > 1",
+    ],
+)
+def test_a_condition_that_is_not_a_boolean_or_has_no_valid_value_counts_as_false(
+    condition: str,
+) -> None:
+    model = runnable(
+        state(
+            "A",
+            on_input=[event("maybe", condition, set_variable("fired", "true"))],
+            transitions=[transition("maybe", condition, "B")],
+        ),
+        state("B"),
+    )
+
+    detector = run(model, message())
+
+    assert "fired" not in detector.variables
+    assert detector.state_name == "A"
+
+
+def counting_model(method: str) -> RunnableModel:
+    """``x`` goes 0 -> 1 on input; a later event and a transition test whether they saw 1."""
+    return runnable(
+        state(
+            "A",
+            on_enter=[event("init", None, set_variable("x", "0"))],
+            on_input=[
+                event("increment", None, set_variable("x", "$variable.x + 1")),
+                event("saw", "$variable.x == 1", set_variable("later_event_saw_update", "true")),
+            ],
+            transitions=[transition("to B", "$variable.x == 1", "B")],
+        ),
+        state("B"),
+        method=method,
+    )
+
+
+def test_batch_conditions_see_variables_as_the_message_found_them() -> None:
+    detector = run(counting_model("BATCH"), message())
+
+    assert detector.variables["x"] == 1
+    assert "later_event_saw_update" not in detector.variables
+    assert detector.state_name == "A"
+
+
+def test_serial_conditions_see_the_updates_of_earlier_events_and_transitions_see_on_input() -> None:
+    detector = run(counting_model("SERIAL"), message())
+
+    assert detector.variables["x"] == 1
+    assert detector.variables["later_event_saw_update"] is True
+    assert detector.state_name == "B"
+
+
+def test_batch_runs_the_actions_of_fired_events_in_definition_order() -> None:
+    model = runnable(
+        state(
+            "A",
+            on_enter=[trace_start()],
+            on_input=[
+                event("one", None, append("one")),
+                event("two", "$variable.trace == 'start'", append("two")),
+            ],
+        )
+    )
+
+    assert run(model, message()).variables["trace"] == "start,one,two"
+
+
+def test_batch_on_enter_conditions_see_the_transition_actions() -> None:
+    model = runnable(
+        state("A", transitions=[transition("go", "true", "B", set_variable("level", "3"))]),
+        state(
+            "B", on_enter=[event("alarm", "$variable.level > 1", set_variable("alarmed", "true"))]
+        ),
+    )
+
+    assert run(model, message()).variables["alarmed"] is True
+
+
+def test_an_action_without_a_valid_value_is_skipped_and_the_next_action_still_runs() -> None:
+    model = runnable(
+        state(
+            "A",
+            on_input=[
+                event(
+                    "e",
+                    None,
+                    set_variable("broken", "$variable.undefined + 1"),
+                    set_variable("after", "'ran'"),
+                )
+            ],
+        )
+    )
+
+    with capture_logs() as logs:
+        detector = run(model, message())
+
+    assert "broken" not in detector.variables
+    assert detector.variables["after"] == "ran"
+    assert any(log["event"] == "detector.expression_failed" for log in logs)
+
+
+def test_set_variable_stores_the_evaluated_value_with_its_type() -> None:
+    model = runnable(
+        state(
+            "A",
+            on_input=[
+                event(
+                    "e",
+                    None,
+                    set_variable("pressure", "$input.In.sensor.pressure"),
+                    set_variable("half", "$input.In.sensor.pressure / 2.0"),
+                    set_variable("name", "'motor-' + $input.In.id"),
+                    set_variable("high", "$input.In.sensor.pressure > 70"),
+                )
+            ],
+        )
+    )
+
+    detector = run(model, message({"id": "7", "sensor": {"pressure": 81}}))
+
+    assert detector.variables == {"pressure": 81, "half": 40.5, "name": "motor-7", "high": True}
+
+
+def set_timer(name: str, seconds: int | None = None, duration: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"timerName": name}
+    if seconds is not None:
+        body["seconds"] = seconds
+    if duration is not None:
+        body["durationExpression"] = duration
+    return {"setTimer": body}
+
+
+def timer_model(*actions_on_input: dict[str, Any]) -> RunnableModel:
+    """State Waiting runs the given actions per message and moves to TimedOut on timeout("t")."""
+    return runnable(
+        state(
+            "Waiting",
+            on_input=[event("act", "currentInput('In')", *actions_on_input)],
+            transitions=[
+                transition(
+                    "expired",
+                    "timeout('t') && triggerType('Timer')",
+                    "TimedOut",
+                    set_variable("expired_at_trigger", "triggerType('Timer')"),
+                )
+            ],
+        ),
+        state("TimedOut"),
+    )
+
+
+def test_set_timer_expires_after_its_seconds_and_evaluates_the_detector_with_a_timer_trigger() -> (
+    None
+):
+    model = timer_model(set_timer("t", seconds=60))
+    detector = run(model, message(at=T0))
+
+    timer = detector.next_expiry()
+    assert timer is not None
+    assert (timer.name, timer.expires_at) == ("t", T0 + 60)
+
+    detector, _ = expire_timer(model, detector, "t", T0 + 60)
+
+    assert detector.state_name == "TimedOut"
+    assert detector.variables["expired_at_trigger"] is True
+    assert detector.timers == {}
+
+
+def test_a_duration_expression_is_evaluated_and_rounded_down_to_whole_seconds() -> None:
+    model = timer_model(set_timer("t", duration="$input.In.wait"))
+
+    detector = run(model, message({"wait": 60.99}, at=T0))
+
+    assert detector.timers["t"].expires_at == T0 + 60
+
+
+@pytest.mark.parametrize("duration", ["'sixty'", "0", "31622401", "$variable.undefined"])
+def test_a_timer_whose_duration_is_not_valid_is_not_set(duration: str) -> None:
+    model = timer_model(set_timer("t", duration=duration))
+
+    with capture_logs():
+        detector = run(model, message())
+
+    assert detector.timers == {}
+
+
+def test_reset_timer_restarts_it_with_its_last_duration() -> None:
+    model = runnable(
+        state(
+            "A",
+            on_input=[
+                event("start", "$input.In.command == 'start'", set_timer("t", seconds=60)),
+                event("reset", "$input.In.command == 'reset'", {"resetTimer": {"timerName": "t"}}),
+            ],
+        )
+    )
+
+    detector = run(
+        model, message({"command": "start"}, at=T0), message({"command": "reset"}, at=T0 + 30)
+    )
+
+    assert detector.timers["t"].expires_at == T0 + 90
+
+
+def test_clear_timer_deletes_it() -> None:
+    model = runnable(
+        state(
+            "A",
+            on_input=[
+                event("start", "$input.In.command == 'start'", set_timer("t", seconds=60)),
+                event("clear", "$input.In.command == 'clear'", {"clearTimer": {"timerName": "t"}}),
+            ],
+        )
+    )
+
+    detector = run(model, message({"command": "start"}), message({"command": "clear"}))
+
+    assert detector.timers == {}
+
+
+def test_a_detector_holds_at_most_five_timers() -> None:
+    model = runnable(
+        state(
+            "A", on_input=[event("many", None, *(set_timer(f"t{n}", seconds=60) for n in range(6)))]
+        )
+    )
+
+    with capture_logs() as logs:
+        detector = run(model, message())
+
+    assert sorted(detector.timers) == ["t0", "t1", "t2", "t3", "t4"]
+    assert [log["timer"] for log in logs if log["event"] == "detector.timer_not_set"] == ["t5"]
+
+
+def test_timeout_is_true_only_the_first_time_it_is_checked_after_expiry() -> None:
+    model = runnable(
+        state(
+            "A",
+            on_enter=[event("init", None, set_variable("seen", "0"), set_timer("t", seconds=60))],
+            on_input=[event("count", "timeout('t')", set_variable("seen", "$variable.seen + 1"))],
+        )
+    )
+    detector = run(model, message(at=T0))
+
+    detector, _ = expire_timer(model, detector, "t", T0 + 60)
+    detector, _ = evaluate(model, detector, message(at=T0 + 61, message_id="m2"))
+
+    assert detector.variables["seen"] == 1
+
+
+def test_timeout_checked_first_in_another_state_after_expiry_is_true_there() -> None:
+    model = runnable(
+        state(
+            "Setting",
+            on_enter=[event("init", None, set_timer("t", seconds=60))],
+            transitions=[transition("move", "triggerType('Message')", "Checking")],
+        ),
+        state(
+            "Checking",
+            on_enter=[event("init", None, set_variable("seen", "0"))],
+            on_input=[event("count", "timeout('t')", set_variable("seen", "$variable.seen + 1"))],
+        ),
+    )
+    detector, _ = start_detector(model, None, Trigger(TriggerType.TIMER, T0))
+    detector, _ = expire_timer(model, detector, "t", T0 + 60)
+    assert detector.state_name == "Setting"
+
+    for minute in (2, 3, 4):
+        detector, _ = evaluate(
+            model, detector, message(at=T0 + 60 * minute, message_id=f"m{minute}")
+        )
+
+    assert detector.state_name == "Checking"
+    assert detector.variables["seen"] == 1
+
+
+def sns(payload: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"targetArn": "arn:aws:sns:us-east-1:123456789012:alerts"}
+    if payload is not None:
+        body["payload"] = {"contentExpression": payload, "type": "STRING"}
+    return {"sns": body}
+
+
+def test_actions_for_other_services_are_recorded_with_their_evaluated_payload() -> None:
+    model = runnable(
+        state(
+            "A",
+            on_input=[
+                event(
+                    "alert",
+                    None,
+                    sns("'pressure ${$input.In.pressure} on ' + $input.In.id"),
+                    {"iotTopicPublish": {"mqttTopic": "motors/alerts"}},
+                )
+            ],
+        )
+    )
+
+    _, records = start_detector(model, None, message({"id": "A32", "pressure": 81}))
+
+    assert [(r.action_type, r.event_name, r.state_name) for r in records] == [
+        ("sns", "alert", "A"),
+        ("iotTopicPublish", "alert", "A"),
+    ]
+    assert records[0].payload == "pressure 81 on A32"
+    assert records[0].parameters["targetArn"] == "arn:aws:sns:us-east-1:123456789012:alerts"
+    assert (records[0].input_name, records[0].message_id) == (INPUT, "m1")
+
+
+def test_an_action_without_payload_records_the_default_iot_events_payload() -> None:
+    model = runnable(state("A", on_input=[event("alert", None, set_variable("level", "3"), sns())]))
+
+    _, records = start_detector(model, "motor-1", message(at=T0, message_id="00001"))
+
+    payload = json.loads(records[0].payload)
+    assert payload["eventName"] == "alert"
+    assert payload["eventTime"] == int(T0 * 1000)
+    assert payload["payload"]["detector"] == {
+        "detectorModelName": "model",
+        "detectorModelVersion": "1",
+        "keyValue": "motor-1",
+    }
+    assert payload["payload"]["eventTriggerDetails"] == {
+        "inputName": INPUT,
+        "messageId": "00001",
+        "triggerType": "Message",
+    }
+    assert payload["payload"]["state"] == {
+        "stateName": "A",
+        "variables": {"level": 3},
+        "timers": {},
+    }
+
+
+def test_an_action_whose_payload_has_no_valid_value_is_not_recorded() -> None:
+    model = runnable(state("A", on_input=[event("alert", None, sns("$variable.undefined"))]))
+
+    with capture_logs():
+        _, records = start_detector(model, None, message())
+
+    assert records == ()
+
+
+def test_a_detector_remembers_the_last_payload_of_another_input_for_timer_evaluations() -> None:
+    model = runnable(
+        state(
+            "A",
+            on_input=[
+                event("arm", "currentInput('In')", set_timer("t", seconds=60)),
+                event("copy", "triggerType('Timer')", set_variable("last", "$input.In.value")),
+            ],
+        )
+    )
+    detector = run(model, message({"value": 5}, at=T0))
+
+    detector, _ = expire_timer(model, detector, "t", T0 + 60)
+
+    assert detector.variables["last"] == 5
