@@ -27,6 +27,7 @@ from ordered_sender.emulator.recording import (
     Recorder,
 )
 from ordered_sender.emulator.server import HttpServer
+from ordered_sender.emulator.shapes import validate_input
 from ordered_sender.emulator.wire import Handler, Router
 from ordered_sender.limits import MAX_PAYLOAD_BYTES_PER_REQUEST
 
@@ -134,9 +135,18 @@ class Emulator:
         attribute_json_paths: Sequence[str] = ("value",),
         description: str | None = None,
     ) -> InputResource:
-        """Create an input directly (CreateInput without HTTP); the emulator does not filter
-        payloads by the attributes, so the default placeholder is enough for sending messages.
+        """Create an input, validated as CreateInput is (``ApiError`` if refused), without HTTP.
+
+        The emulator does not filter payloads by the input's attributes, so the default
+        placeholder attribute is enough for sending messages.
         """
+        document: dict[str, Any] = {
+            "inputName": name,
+            "inputDefinition": {"attributes": [{"jsonPath": p} for p in attribute_json_paths]},
+        }
+        if description is not None:
+            document["inputDescription"] = description
+        validate_input("iotevents", "CreateInput", document)
         return self.inputs.create(name, attribute_json_paths, description)
 
     @property

@@ -19,6 +19,9 @@ from ordered_sender.emulator.wire import ApiError, ApiRequest, ApiResponse, Rout
 
 _log = logging.getLogger(__name__)
 
+_SHUTDOWN_POLL_SECONDS = 0.05
+"""How often the serving loop checks for stop(); short so tests start and stop quickly."""
+
 
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keeps connections alive the way botocore's pool expects from AWS.
@@ -52,13 +55,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         encoded = response.encoded_body()
-        self.send_response(response.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(encoded)))
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(encoded)
+        try:
+            self.send_response(response.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(encoded)))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(encoded)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up first (its read timeout passed during injected latency).
+            self.close_connection = True
 
     def _respond(self, path: str, query: dict[str, str], body: bytes) -> ApiResponse:
         try:
@@ -103,7 +110,10 @@ class HttpServer:
             raise RuntimeError("The server is already running")
         self._server = _Server(self._address, self._router)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="emulator-http", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": _SHUTDOWN_POLL_SECONDS},
+            name="emulator-http",
+            daemon=True,
         )
         self._thread.start()
 

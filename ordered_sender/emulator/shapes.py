@@ -22,7 +22,7 @@ import botocore.session
 
 from ordered_sender.emulator.wire import ApiError
 
-_SHOWN_VALUE_LENGTH = 100
+_SHOWN_VALUE_LENGTH = 200
 """Long values are cut in messages so an error never echoes a whole payload."""
 
 

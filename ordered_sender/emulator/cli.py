@@ -1,0 +1,114 @@
+"""``ordered-sender emulator``: run the local IoT Events endpoint until Ctrl-C or SIGTERM.
+
+The first line printed is the endpoint URL, so a script (or a test) that starts the command can
+read it and point boto3 at it. Faults set here can be replaced at runtime over HTTP
+(``PUT /_emulator/faults``).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import click
+
+from ordered_sender.emulator.emulator import Emulator
+from ordered_sender.emulator.faults import Faults
+from ordered_sender.emulator.wire import ApiError
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _faults(
+    request_error_rate: float,
+    request_error_codes: str,
+    entry_error_rate: float,
+    entry_error_codes: str,
+    latency_ms: str,
+    drop_connection_rate: float,
+) -> Faults:
+    """Faults from the command line; a bad value becomes a usage error naming its option."""
+    try:
+        statuses = tuple(int(part) for part in _split(request_error_codes))
+        low, high = (int(part) for part in _split(latency_ms))
+    except ValueError as error:
+        raise click.BadParameter(
+            f"--request-error-codes takes statuses like 429,503 and --latency-ms takes LOW,HIGH "
+            f"milliseconds; got {request_error_codes!r} and {latency_ms!r}"
+        ) from error
+    try:
+        return Faults(
+            request_error_rate=request_error_rate,
+            request_error_codes=statuses,
+            entry_error_rate=entry_error_rate,
+            entry_error_codes=tuple(_split(entry_error_codes)),
+            latency_ms=(low, high),
+            drop_connection_rate=drop_connection_rate,
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+
+
+@click.command("emulator")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=0, show_default=True, help="Port to bind; 0 picks a free one.")
+@click.option("--seed", default=0, show_default=True, help="Seed of shuffling and faults.")
+@click.option("--no-shuffle", is_flag=True, help="Process a request's messages in request order.")
+@click.option(
+    "--input",
+    "input_names",
+    multiple=True,
+    help="Create this input at start (repeatable).",
+)
+@click.option("--request-error-rate", default=0.0, show_default=True, type=float)
+@click.option("--request-error-codes", default="429,500,503", show_default=True)
+@click.option("--entry-error-rate", default=0.0, show_default=True, type=float)
+@click.option(
+    "--entry-error-codes",
+    default="ThrottlingException,ServiceUnavailableException,InternalFailureException",
+    show_default=True,
+)
+@click.option("--latency-ms", default="0,0", show_default=True, help="LOW,HIGH milliseconds.")
+@click.option("--drop-connection-rate", default=0.0, show_default=True, type=float)
+def emulator_command(
+    host: str,
+    port: int,
+    seed: int,
+    no_shuffle: bool,
+    input_names: tuple[str, ...],
+    request_error_rate: float,
+    request_error_codes: str,
+    entry_error_rate: float,
+    entry_error_codes: str,
+    latency_ms: str,
+    drop_connection_rate: float,
+) -> None:
+    """Run a local AWS IoT Events endpoint (BatchPutMessage and inputs) with fault injection."""
+    faults = _faults(
+        request_error_rate,
+        request_error_codes,
+        entry_error_rate,
+        entry_error_codes,
+        latency_ms,
+        drop_connection_rate,
+    )
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    with Emulator(seed=seed, faults=faults, shuffle=not no_shuffle, host=host, port=port) as emu:
+        for name in input_names:
+            try:
+                emu.create_input(name)
+            except ApiError as error:
+                raise click.BadParameter(error.message, param_hint="--input") from error
+        click.echo(emu.endpoint_url)
+        click.echo(f"inputs: {', '.join(input_names) or '(none)'}; faults: {faults}", err=True)
+        stop.wait()
+    click.echo("emulator stopped", err=True)
