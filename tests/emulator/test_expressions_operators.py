@@ -19,6 +19,12 @@ def value_of(text: str) -> Value:
     return parse(text).evaluate(NO_MESSAGE)
 
 
+def typed_value_of(text: str) -> tuple[Value, type]:
+    """The value and its Python type, so that ``2 == 2.0`` cannot pass for an integer result."""
+    value = value_of(text)
+    return value, type(value)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -36,9 +42,7 @@ def value_of(text: str) -> Value:
     ],
 )
 def test_literals_evaluate_to_their_value(text: str, expected: Value) -> None:
-    result = value_of(text)
-    assert result == expected
-    assert type(result) is type(expected)
+    assert typed_value_of(text) == (expected, type(expected))
 
 
 @pytest.mark.parametrize(
@@ -78,9 +82,7 @@ def test_backslash_escapes_only_quotes_backslash_and_dollar(text: str, expected:
     ],
 )
 def test_operators_compute_the_documented_results(text: str, expected: Value) -> None:
-    result = value_of(text)
-    assert result == expected
-    assert type(result) is type(expected)
+    assert typed_value_of(text) == (expected, type(expected))
 
 
 @pytest.mark.parametrize(
@@ -99,9 +101,7 @@ def test_operators_compute_the_documented_results(text: str, expected: Value) ->
 def test_division_of_two_integers_is_an_integer_rounded_toward_zero(
     text: str, expected: Value
 ) -> None:
-    result = value_of(text)
-    assert result == expected
-    assert type(result) is type(expected)
+    assert typed_value_of(text) == (expected, type(expected))
 
 
 @pytest.mark.parametrize("text", ["1 / 0", "1.5 / 0", "1 / 0.0", "0 / 0"])
