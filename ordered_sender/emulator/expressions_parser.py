@@ -8,9 +8,16 @@ and C's), loosest first::
 All binary operators group left to right. The guide shows array indexes as integer literals
 (``temperatures[2]``), so an index must be one; a reference needs at least one path element
 after the input name, and a variable reference is just ``$variable.name``.
+
+Parsing and evaluation recurse, so nesting is bounded (``MAX_NESTING``, ``MAX_DEPTH``): a
+model with a pathological expression is refused with a syntax error instead of crashing the
+emulator with ``RecursionError``. Real detector conditions are far below both limits.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from ordered_sender.emulator.expressions_errors import ExpressionSyntaxError
 from ordered_sender.emulator.expressions_functions import Call, Function
@@ -48,10 +55,34 @@ _FUNCTIONS = {function.value: function for function in Function}
 _CONVERSION_KEYWORDS = frozenset(target.value.lower() for target in ConversionType)
 _BOOLEANS = {"true": True, "false": False}
 
+MAX_NESTING = 32
+"""Most parentheses, prefix operators, calls and templates that may enclose one another."""
+MAX_DEPTH = 200
+"""Most levels of the syntax tree, which long operator chains (``1 + 1 + ...``) also build."""
+
 
 def parse_tree(text: str) -> Node:
     """The syntax tree of ``text``; raises ``ExpressionSyntaxError`` naming the position."""
-    return _Parser(text).parse()
+    tree = _Parser(text).parse()
+    depth = _depth(tree)
+    if depth > MAX_DEPTH:
+        raise ExpressionSyntaxError(
+            f"the expression is {depth} levels deep, more than the {MAX_DEPTH} supported; "
+            "group long chains of operators with parentheses",
+            position=0,
+            text=text,
+        )
+    return tree
+
+
+def _depth(tree: Node) -> int:
+    deepest = 0
+    pending = [(tree, 1)]
+    while pending:
+        node, depth = pending.pop()
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in node.children())
+    return deepest
 
 
 class _Parser:
@@ -59,6 +90,7 @@ class _Parser:
         self._text = text
         self._scanner = Scanner(text)
         self._token = self._scanner.token_at(0)
+        self._nesting_level = 0
 
     def parse(self) -> Node:
         if self._at_end():
@@ -91,6 +123,18 @@ class _Parser:
             )
         return self._advance()
 
+    @contextmanager
+    def _nested(self, opener: Token) -> Iterator[None]:
+        self._nesting_level += 1
+        if self._nesting_level > MAX_NESTING:
+            raise self._error(
+                f"the expression nests more than {MAX_NESTING} levels deep here", opener
+            )
+        try:
+            yield
+        finally:
+            self._nesting_level -= 1
+
     def _binary(self, level: int) -> Node:
         if level == len(_LEVELS):
             return self._unary()
@@ -107,7 +151,8 @@ class _Parser:
     def _unary(self) -> Node:
         if self._token.kind is TokenKind.SYMBOL and self._token.value in _UNARY:
             operator = self._advance()
-            return Unary(_UNARY[operator.value], self._unary(), operator.position)
+            with self._nested(operator):
+                return Unary(_UNARY[operator.value], self._unary(), operator.position)
         return self._primary()
 
     def _primary(self) -> Node:
@@ -129,7 +174,8 @@ class _Parser:
             return self._name()
         if self._at_symbol("("):
             self._advance()
-            inner = self._binary(0)
+            with self._nested(token):
+                inner = self._binary(0)
             self._expect_symbol(")", f"to close the '(' at position {token.position}")
             return inner
         raise self._error(f"expected a value, found {token.describe()}", token)
@@ -155,7 +201,8 @@ class _Parser:
         while not self._at_symbol(")"):
             if arguments:
                 self._expect_symbol(",", f"between the arguments of {function.value}()")
-            arguments.append(self._argument(function, len(arguments)))
+            with self._nested(name):
+                arguments.append(self._argument(function, len(arguments)))
         self._advance()  # the ')'
         if len(arguments) != function.arity:
             raise self._error(
@@ -218,7 +265,8 @@ class _Parser:
             self._token = self._scanner.token_at(segment.end)
             if self._at_symbol("}"):
                 raise self._error("a '${}' substitution needs an expression", self._token)
-            parts.append(self._binary(0))
+            with self._nested(head):
+                parts.append(self._binary(0))
             if not self._at_symbol("}"):
                 raise self._error(
                     f"expected '}}' to close the '${{' substitution, found "

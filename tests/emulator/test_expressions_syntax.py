@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from ordered_sender.emulator.expressions import (
+    EvaluationContext,
     ExpressionError,
     ExpressionSyntaxError,
     parse,
 )
+from ordered_sender.emulator.expressions_parser import MAX_DEPTH, MAX_NESTING
 
 
 @pytest.mark.parametrize(
@@ -92,3 +94,27 @@ def test_syntax_errors_are_expression_errors_and_value_errors() -> None:
 )
 def test_valid_expressions_parse_and_keep_their_text(text: str) -> None:
     assert parse(text).text == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(" * (MAX_NESTING + 1) + "1" + ")" * (MAX_NESTING + 1),
+        "-" * (MAX_NESTING + 1) + "1",
+        "bitnot(" * (MAX_NESTING + 1) + "1" + ")" * (MAX_NESTING + 1),
+    ],
+)
+def test_nesting_beyond_the_limit_is_a_syntax_error_not_a_recursion_error(text: str) -> None:
+    with pytest.raises(ExpressionSyntaxError, match=f"nests more than {MAX_NESTING} levels"):
+        parse(text)
+
+
+def test_nesting_up_to_the_limit_parses() -> None:
+    text = "(" * MAX_NESTING + "1" + ")" * MAX_NESTING
+    assert parse(text).evaluate(EvaluationContext()) == 1
+
+
+def test_operator_chains_deeper_than_the_limit_are_refused() -> None:
+    with pytest.raises(ExpressionSyntaxError, match=f"more than the {MAX_DEPTH} supported"):
+        parse(" + ".join(["1"] * (MAX_DEPTH + 1)))
+    assert parse(" + ".join(["1"] * (MAX_DEPTH - 1))).evaluate(EvaluationContext()) == MAX_DEPTH - 1
