@@ -1,0 +1,181 @@
+"""Routing of messages and timers to detectors, without HTTP: ``DetectorRegistry`` with ``now``."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from ordered_sender.emulator.detector_examples import MOTOR_DETECTOR_MODEL, motor_payload
+from ordered_sender.emulator.detector_registry import DetectorRegistry
+from ordered_sender.emulator.wire import ApiError
+
+T0 = 1_700_000_000.0
+MODEL = MOTOR_DETECTOR_MODEL["detectorModelName"]
+
+
+@pytest.fixture
+def registry() -> DetectorRegistry:
+    return DetectorRegistry(input_exists=lambda name: name in {"PressureInput", "Other"})
+
+
+def send(
+    registry: DetectorRegistry, payload: Any, *, at: float = T0, input_name: str = "PressureInput"
+) -> None:
+    registry.process(input_name, json.dumps(payload).encode(), f"m{at}", at)
+
+
+def counter_model(name: str, input_name: str, key: str | None = None) -> dict[str, Any]:
+    """Counts the messages of ``input_name`` that have a ``value``, in variable ``count``."""
+    model: dict[str, Any] = {
+        "detectorModelName": name,
+        "roleArn": "arn:aws:iam::123456789012:role/IoTEventsRole",
+        "detectorModelDefinition": {
+            "initialStateName": "Counting",
+            "states": [
+                {
+                    "stateName": "Counting",
+                    "onEnter": {
+                        "events": [
+                            {
+                                "eventName": "init",
+                                "actions": [
+                                    {"setVariable": {"variableName": "count", "value": "0"}}
+                                ],
+                            }
+                        ]
+                    },
+                    "onInput": {
+                        "events": [
+                            {
+                                "eventName": "count",
+                                "condition": (
+                                    f"currentInput('{input_name}')"
+                                    f" && !isUndefined($input.{input_name}.value)"
+                                ),
+                                "actions": [
+                                    {
+                                        "setVariable": {
+                                            "variableName": "count",
+                                            "value": "$variable.count + 1",
+                                        }
+                                    }
+                                ],
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+    if key is not None:
+        model["key"] = key
+    return model
+
+
+def test_a_message_reaches_every_model_that_reads_its_input_and_no_other(
+    registry: DetectorRegistry,
+) -> None:
+    registry.create_model(counter_model("first", "PressureInput"), T0)
+    registry.create_model(counter_model("second", "PressureInput"), T0)
+    registry.create_model(counter_model("elsewhere", "Other"), T0)
+
+    send(registry, {"value": 1})
+
+    assert registry.detector("first").variables["count"] == 1
+    assert registry.detector("second").variables["count"] == 1
+    assert registry.detectors("elsewhere") == []
+
+
+def test_a_key_read_by_a_nested_and_backticked_path_routes_numbers_as_text(
+    registry: DetectorRegistry,
+) -> None:
+    registry.create_model(counter_model("keyed", "PressureInput", key="device.`serial no`"), T0)
+
+    send(registry, {"value": 1, "device": {"serial no": 42}})
+    send(registry, {"value": 1, "device": {"serial no": 42}}, at=T0 + 1)
+    send(registry, {"value": 1, "device": {"serial no": "x-1"}}, at=T0 + 2)
+
+    assert {d.key_value: d.variables["count"] for d in registry.detectors("keyed")} == {
+        "42": 2,
+        "x-1": 1,
+    }
+
+
+def test_a_message_without_the_key_or_not_json_creates_no_detector(
+    registry: DetectorRegistry,
+) -> None:
+    registry.create_model(MOTOR_DETECTOR_MODEL, T0)
+
+    with capture_logs() as logs:
+        send(registry, {"sensorData": {"pressure": 80}})
+        registry.process("PressureInput", b"not json", "m-raw", T0)
+
+    assert registry.detectors(MODEL) == []
+    assert [log["event"] for log in logs] == ["detector.key_missing", "detector.payload_not_json"]
+
+
+def test_due_timers_fire_before_a_later_message_is_evaluated(registry: DetectorRegistry) -> None:
+    model = copy.deepcopy(counter_model("timed", "PressureInput"))
+    counting = model["detectorModelDefinition"]["states"][0]
+    counting["onEnter"]["events"][0]["actions"].append(
+        {"setTimer": {"timerName": "t", "seconds": 60}}
+    )
+    counting["onInput"]["events"].append(
+        {
+            "eventName": "expired",
+            "condition": "timeout('t')",
+            "actions": [
+                {"setVariable": {"variableName": "count_at_expiry", "value": "$variable.count"}}
+            ],
+        }
+    )
+    registry.create_model(model, T0)
+
+    send(registry, {"value": 1}, at=T0)
+    send(registry, {"value": 2}, at=T0 + 61)
+
+    detector = registry.detector("timed")
+    assert detector.variables == {"count": 2, "count_at_expiry": 1}
+
+
+def test_tick_fires_the_timers_of_all_detectors_earliest_first(registry: DetectorRegistry) -> None:
+    model = counter_model("timed", "PressureInput", key="id")
+    state = model["detectorModelDefinition"]["states"][0]
+    state["onEnter"]["events"][0]["actions"].append(
+        {"setTimer": {"timerName": "t", "durationExpression": "$input.PressureInput.wait"}}
+    )
+    state["onInput"]["events"].append(
+        {
+            "eventName": "expired",
+            "condition": "triggerType('Timer')",
+            "actions": [{"sns": {"targetArn": "arn:aws:sns:us-east-1:123456789012:expired"}}],
+        }
+    )
+    registry.create_model(model, T0)
+    send(registry, {"value": 1, "id": "slow", "wait": 90})
+    send(registry, {"value": 1, "id": "fast", "wait": 60})
+
+    assert registry.tick(T0 + 59) == 0
+    assert registry.tick(T0 + 90) == 2
+
+    assert [(a.key_value, a.time) for a in registry.actions()] == [
+        ("fast", T0 + 60),
+        ("slow", T0 + 90),
+    ]
+
+
+def test_deleting_a_model_deletes_its_detectors(registry: DetectorRegistry) -> None:
+    registry.create_model(MOTOR_DETECTOR_MODEL, T0)
+    send(registry, motor_payload("A", 80))
+
+    registry.delete_model(MODEL)
+    registry.create_model(MOTOR_DETECTOR_MODEL, T0 + 1)
+
+    assert registry.detectors(MODEL) == []
+    with pytest.raises(ApiError) as missing:
+        registry.detector(MODEL, "A")
+    assert missing.value.code == "ResourceNotFoundException"
