@@ -70,6 +70,11 @@ def set_variable(name: str, value: str) -> dict[str, Any]:
     return {"setVariable": {"variableName": name, "value": value}}
 
 
+def one_event(*actions: dict[str, Any]) -> RunnableModel:
+    """A one-state model whose single onInput event, named ``e``, runs ``actions``."""
+    return runnable(state("A", on_input=[event("e", None, *actions)]))
+
+
 def append(word: str) -> dict[str, Any]:
     """An action that appends ``word`` to the ``trace`` variable, to observe ordering."""
     return set_variable("trace", f"$variable.trace + ',{word}'")
@@ -163,7 +168,7 @@ def test_the_first_transition_whose_condition_holds_wins() -> None:
 
 
 def test_an_event_without_condition_fires() -> None:
-    model = runnable(state("A", on_input=[event("always", None, set_variable("fired", "true"))]))
+    model = one_event(set_variable("fired", "true"))
 
     assert run(model, message()).variables["fired"] is True
 
@@ -256,18 +261,8 @@ def test_batch_on_enter_conditions_see_the_transition_actions() -> None:
 
 
 def test_an_action_without_a_valid_value_is_skipped_and_the_next_action_still_runs() -> None:
-    model = runnable(
-        state(
-            "A",
-            on_input=[
-                event(
-                    "e",
-                    None,
-                    set_variable("broken", "$variable.undefined + 1"),
-                    set_variable("after", "'ran'"),
-                )
-            ],
-        )
+    model = one_event(
+        set_variable("broken", "$variable.undefined + 1"), set_variable("after", "'ran'")
     )
 
     with capture_logs() as logs:
@@ -279,20 +274,11 @@ def test_an_action_without_a_valid_value_is_skipped_and_the_next_action_still_ru
 
 
 def test_set_variable_stores_the_evaluated_value_with_its_type() -> None:
-    model = runnable(
-        state(
-            "A",
-            on_input=[
-                event(
-                    "e",
-                    None,
-                    set_variable("pressure", "$input.In.sensor.pressure"),
-                    set_variable("half", "$input.In.sensor.pressure / 2.0"),
-                    set_variable("name", "'motor-' + $input.In.id"),
-                    set_variable("high", "$input.In.sensor.pressure > 70"),
-                )
-            ],
-        )
+    model = one_event(
+        set_variable("pressure", "$input.In.sensor.pressure"),
+        set_variable("half", "$input.In.sensor.pressure / 2.0"),
+        set_variable("name", "'motor-' + $input.In.id"),
+        set_variable("high", "$input.In.sensor.pressure > 70"),
     )
 
     detector = run(model, message({"id": "7", "sensor": {"pressure": 81}}))
@@ -461,25 +447,16 @@ def sns(payload: str | None = None) -> dict[str, Any]:
 
 
 def test_actions_for_other_services_are_recorded_with_their_evaluated_payload() -> None:
-    model = runnable(
-        state(
-            "A",
-            on_input=[
-                event(
-                    "alert",
-                    None,
-                    sns("'pressure ${$input.In.pressure} on ' + $input.In.id"),
-                    {"iotTopicPublish": {"mqttTopic": "motors/alerts"}},
-                )
-            ],
-        )
+    model = one_event(
+        sns("'pressure ${$input.In.pressure} on ' + $input.In.id"),
+        {"iotTopicPublish": {"mqttTopic": "motors/alerts"}},
     )
 
     _, records = start_detector(model, None, message({"id": "A32", "pressure": 81}))
 
     assert [(r.action_type, r.event_name, r.state_name) for r in records] == [
-        ("sns", "alert", "A"),
-        ("iotTopicPublish", "alert", "A"),
+        ("sns", "e", "A"),
+        ("iotTopicPublish", "e", "A"),
     ]
     assert records[0].payload == "pressure 81 on A32"
     assert records[0].parameters["targetArn"] == "arn:aws:sns:us-east-1:123456789012:alerts"
@@ -487,12 +464,12 @@ def test_actions_for_other_services_are_recorded_with_their_evaluated_payload() 
 
 
 def test_an_action_without_payload_records_the_default_iot_events_payload() -> None:
-    model = runnable(state("A", on_input=[event("alert", None, set_variable("level", "3"), sns())]))
+    model = one_event(set_variable("level", "3"), sns())
 
     _, records = start_detector(model, "motor-1", message(at=T0, message_id="00001"))
 
     payload = json.loads(records[0].payload)
-    assert payload["eventName"] == "alert"
+    assert payload["eventName"] == "e"
     assert payload["eventTime"] == int(T0 * 1000)
     assert payload["payload"]["detector"] == {
         "detectorModelName": "model",
@@ -512,7 +489,7 @@ def test_an_action_without_payload_records_the_default_iot_events_payload() -> N
 
 
 def test_an_action_whose_payload_has_no_valid_value_is_not_recorded() -> None:
-    model = runnable(state("A", on_input=[event("alert", None, sns("$variable.undefined"))]))
+    model = one_event(sns("$variable.undefined"))
 
     with capture_logs():
         _, records = start_detector(model, None, message())
