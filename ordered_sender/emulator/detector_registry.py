@@ -43,6 +43,9 @@ from ordered_sender.emulator.inputs import ACCOUNT_ID
 from ordered_sender.emulator.wire import ApiError
 from ordered_sender.limits import MESSAGES_PER_SECOND_PER_DETECTOR
 
+DETECTOR_MODELS_PER_INPUT = 10
+"""Developer guide quota: at most ten detector models read one input."""
+
 _log = structlog.get_logger(__name__)
 
 DetectorId = tuple[str, str | None]
@@ -263,6 +266,15 @@ class DetectorRegistry:
             compiled = compile_definition(request["detectorModelDefinition"], self._input_exists)
         except DetectorModelError as error:
             raise ApiError.invalid_request(str(error)) from error
+        for input_name in sorted(compiled.input_names):
+            readers = [model for model in self.models_reading(input_name) if model != name]
+            if len(readers) >= DETECTOR_MODELS_PER_INPUT:
+                raise ApiError(
+                    410,
+                    "LimitExceededException",
+                    f"Input {input_name!r} is already read by {len(readers)} detector models "
+                    f"(quota {DETECTOR_MODELS_PER_INPUT}): {readers}",
+                )
         return DetectorModelVersion(
             name=name,
             version=version,

@@ -99,6 +99,11 @@ class DetectorService:
         """Fire the timers due on the emulator's clock now; returns how many fired."""
         return self.registry.tick(self._clock())
 
+    def detector(self, model_name: str, key_value: str | None = None) -> Detector:
+        """One detector as it is now on the emulator's clock (due timers fired first)."""
+        self.tick()
+        return self.registry.detector(model_name, key_value)
+
     def actions(self, detector_model_name: str | None = None) -> list[ActionRecord]:
         """Recorded actions (after firing due timers), oldest first, of one model or all."""
         self.tick()

@@ -223,6 +223,7 @@ def test_a_timer_fires_when_the_clock_passes_it_and_describe_detector_shows_its_
     clock.advance(119)
     still = data.describe_detector(detectorModelName="heartbeat", keyValue="motor-1")["detector"]
     clock.advance(1)
+    assert detectors.detector("heartbeat", "motor-1").state_name == "Offline"
     after = data.describe_detector(detectorModelName="heartbeat", keyValue="motor-1")["detector"]
 
     [timer] = before["state"]["timers"]

@@ -179,3 +179,15 @@ def test_deleting_a_model_deletes_its_detectors(registry: DetectorRegistry) -> N
     with pytest.raises(ApiError) as missing:
         registry.detector(MODEL, "A")
     assert missing.value.code == "ResourceNotFoundException"
+
+
+def test_an_eleventh_model_reading_one_input_exceeds_the_quota(registry: DetectorRegistry) -> None:
+    for number in range(10):
+        registry.create_model(counter_model(f"model{number}", "PressureInput"), T0)
+
+    with pytest.raises(ApiError) as refused:
+        registry.create_model(counter_model("model10", "PressureInput"), T0)
+    registry.update_model(counter_model("model9", "PressureInput"), T0 + 1)
+
+    assert (refused.value.status, refused.value.code) == (410, "LimitExceededException")
+    assert "'PressureInput'" in refused.value.message
