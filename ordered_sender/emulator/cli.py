@@ -10,12 +10,15 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType
+from typing import Any
 
 import click
 
 from ordered_sender.emulator.emulator import Emulator
 from ordered_sender.emulator.faults import Faults
 from ordered_sender.emulator.wire import ApiError
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _split(text: str) -> list[str]:
@@ -79,36 +82,30 @@ def emulator_command(
     seed: int,
     no_shuffle: bool,
     input_names: tuple[str, ...],
-    request_error_rate: float,
-    request_error_codes: str,
-    entry_error_rate: float,
-    entry_error_codes: str,
-    latency_ms: str,
-    drop_connection_rate: float,
+    **fault_options: Any,
 ) -> None:
     """Run a local AWS IoT Events endpoint (BatchPutMessage and inputs) with fault injection."""
-    faults = _faults(
-        request_error_rate,
-        request_error_codes,
-        entry_error_rate,
-        entry_error_codes,
-        latency_ms,
-        drop_connection_rate,
-    )
+    faults = _faults(**fault_options)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    with Emulator(seed=seed, faults=faults, shuffle=not no_shuffle, host=host, port=port) as emu:
-        for name in input_names:
-            try:
-                emu.create_input(name)
-            except ApiError as error:
-                raise click.BadParameter(error.message, param_hint="--input") from error
-        click.echo(emu.endpoint_url)
-        click.echo(f"inputs: {', '.join(input_names) or '(none)'}; faults: {faults}", err=True)
-        stop.wait()
+    # Restored on the way out so an in-process caller (CliRunner, a test) keeps its handlers.
+    previous = {number: signal.signal(number, request_stop) for number in _STOP_SIGNALS}
+    try:
+        with Emulator(
+            seed=seed, faults=faults, shuffle=not no_shuffle, host=host, port=port
+        ) as emu:
+            for name in input_names:
+                try:
+                    emu.create_input(name)
+                except ApiError as error:
+                    raise click.BadParameter(error.message, param_hint="--input") from error
+            click.echo(emu.endpoint_url)
+            click.echo(f"inputs: {', '.join(input_names) or '(none)'}; {faults}", err=True)
+            stop.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     click.echo("emulator stopped", err=True)

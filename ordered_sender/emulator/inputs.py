@@ -231,7 +231,7 @@ def _token_after(name: str) -> str:
 
 def _name_from_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        return base64.b64decode(token, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError) as error:
         raise ApiError.invalid_request(
             f"Value '{token}' at 'nextToken' is not a token returned by ListInputs"

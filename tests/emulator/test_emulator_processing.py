@@ -132,7 +132,7 @@ def test_a_gate_refuses_a_message_with_its_entry_error(
         {
             "messageId": "b",
             "errorCode": "ThrottlingException",
-            "errorMessage": "detector over quota",
+            "errorMessage": "over quota",
         }
     ]
     assert [(m.message_id, m.sequence) for m in emu.processed()] == [("a", 1), ("c", 2)]
