@@ -1,0 +1,150 @@
+"""The Store contract: every backend must pass this suite unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from ordered_sender import InvalidMessage
+from ordered_sender.message import Message
+from ordered_sender.store import (
+    Delivered,
+    MessageState,
+    NewEntry,
+    Pause,
+    Retry,
+    Store,
+)
+from ordered_sender.store.sqlite import SqliteStore
+
+StoreFactory = Callable[[], Store]
+
+
+@pytest.fixture(params=["sqlite"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """Opens (and reopens) one store; reopening must see everything committed before."""
+    opened: list[Store] = []
+
+    def factory() -> Store:
+        store: Store = SqliteStore(tmp_path / "contract.db")
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        store.close()
+
+
+def entry(lane: str, message_id: str, payload: bytes = b"{}") -> NewEntry:
+    return NewEntry(Message(lane, payload, message_id, 1), lane)
+
+
+def fill(store: Store, *specs: tuple[str, str]) -> dict[str, int]:
+    stored = store.add([entry(lane, mid) for lane, mid in specs], now=10.0)
+    return {s.message.message_id: s.seq for s in stored}
+
+
+def heads(store: Store, now: float = 100.0, exclude: frozenset[str] = frozenset(),
+          limit: int = 100) -> list[str]:
+    return [h.message.message_id for h in store.ready_heads(now, exclude, limit)]
+
+
+def test_seq_follows_commit_order_and_messages_round_trip(open_store: StoreFactory) -> None:
+    store = open_store()
+    stored = store.add([entry("a", "m1", b"\x00payload"), entry("b", "m2")], now=5.0)
+    assert stored[0].seq < stored[1].seq
+    (head,) = store.ready_heads(100.0, frozenset({"b"}), 10)
+    assert head.message == Message("a", b"\x00payload", "m1", 1)
+    assert (head.lane, head.enqueued_at, head.attempts, head.solo) == ("a", 5.0, 0, False)
+
+
+def test_a_used_message_id_refuses_the_whole_add(open_store: StoreFactory) -> None:
+    store = open_store()
+    fill(store, ("a", "m1"))
+    with pytest.raises(InvalidMessage, match="m1"):
+        store.add([entry("b", "m2"), entry("b", "m1")], now=1.0)
+    assert store.counts().pending == 1
+    assert store.status("m2") is None
+
+
+def test_heads_are_one_per_lane_oldest_first(open_store: StoreFactory) -> None:
+    store = open_store()
+    fill(store, ("a", "a1"), ("b", "b1"), ("a", "a2"), ("c", "c1"), ("b", "b2"))
+    assert heads(store) == ["a1", "b1", "c1"]
+    assert heads(store, exclude=frozenset({"b"})) == ["a1", "c1"]
+    assert heads(store, limit=2) == ["a1", "b1"]
+    assert heads(store, exclude=frozenset({"a"}), limit=1) == ["b1"]
+
+
+def test_delivering_a_head_exposes_the_next_message_of_its_lane(open_store: StoreFactory) -> None:
+    store = open_store()
+    seqs = fill(store, ("a", "a1"), ("a", "a2"))
+    store.apply([Delivered(seqs["a1"])], now=20.0)
+    assert heads(store) == ["a2"]
+    status = store.status("a1")
+    assert status is not None and status.state is MessageState.DELIVERED
+    assert store.counts().pending == 1
+
+
+def test_a_retry_keeps_its_place_and_is_not_ready_before_its_time(open_store: StoreFactory) -> None:
+    store = open_store()
+    seqs = fill(store, ("a", "a1"), ("a", "a2"), ("b", "b1"))
+    store.apply([Retry(seqs["a1"], 1, 20.0, 80.0, "ThrottlingException", "slow", solo=True)], 20.0)
+    assert heads(store, now=79.0) == ["b1"]
+    assert store.next_attempt_at(frozenset({"b"})) == 80.0
+    (head, _) = store.ready_heads(80.0, frozenset(), 10)
+    assert (head.message.message_id, head.attempts, head.first_attempt_at) == ("a1", 1, 20.0)
+    assert (head.solo, head.last_error_code, head.last_error_text) == (
+        True, "ThrottlingException", "slow")
+
+
+def test_pause_stops_the_lane_and_resume_makes_its_head_due(open_store: StoreFactory) -> None:
+    store = open_store()
+    seqs = fill(store, ("a", "a1"), ("a", "a2"), ("b", "b1"))
+    store.apply([Pause(seqs["a1"], "a", 1, 20.0, "InvalidRequestException", "bad")], now=20.0)
+    assert heads(store) == ["b1"]
+    (paused,) = store.paused_lanes()
+    assert (paused.lane, paused.message_id, paused.error_code, paused.error_text,
+            paused.paused_at) == ("a", "a1", "InvalidRequestException", "bad", 20.0)
+    status = store.status("a2")
+    assert status is not None and status.lane_paused
+    counts = store.counts()
+    assert (counts.pending, counts.blocked, counts.paused_lanes, counts.lanes) == (3, 2, 1, 2)
+
+    assert store.resume("a", now=30.0)
+    assert not store.resume("a", now=30.0)
+    assert heads(store, now=30.0) == ["a1", "b1"]
+    assert store.paused_lanes() == []
+
+
+def test_everything_survives_reopening(open_store: StoreFactory) -> None:
+    store = open_store()
+    seqs = fill(store, ("a", "a1"), ("b", "b1"), ("c", "c1"))
+    store.apply(
+        [
+            Retry(seqs["a1"], 2, 15.0, 99.0, "InternalFailureException", ""),
+            Pause(seqs["b1"], "b", 1, 15.0, "ResourceNotFoundException", "no input"),
+            Delivered(seqs["c1"]),
+        ],
+        now=15.0,
+    )
+    store.close()
+    again = open_store()
+    assert heads(again, now=98.0) == []
+    assert heads(again, now=99.0) == ["a1"]
+    assert [p.lane for p in again.paused_lanes()] == ["b"]
+    with pytest.raises(InvalidMessage):
+        again.add([entry("c", "c1")], now=16.0)
+
+
+def test_forgetting_delivered_ids_only_after_retention(open_store: StoreFactory) -> None:
+    store = open_store()
+    seqs = fill(store, ("a", "a1"), ("a", "a2"))
+    store.apply([Delivered(seqs["a1"])], now=100.0)
+    assert store.forget_delivered(before=100.0) == 0
+    assert store.forget_delivered(before=100.5) == 1
+    assert store.status("a1") is None
+    assert store.counts().pending == 1
+    fill(store, ("a", "a1"))  # the id may be used again once forgotten
