@@ -68,11 +68,21 @@ class ProcessedCounter:
                 self.reached.set()
 
 
-def start_child(outbox: Path, endpoint: str, round_number: int, per_lane: int) -> subprocess.Popen[str]:
+def start_child(
+    outbox: Path, endpoint: str, round_number: int, per_lane: int
+) -> subprocess.Popen[str]:
     env = dict(os.environ)
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(outbox), endpoint, str(round_number), str(LANES),
-         str(per_lane)],
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(outbox),
+            endpoint,
+            str(round_number),
+            str(LANES),
+            str(per_lane),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -80,8 +90,12 @@ def start_child(outbox: Path, endpoint: str, round_number: int, per_lane: int) -
     )
 
 
-def read_until(child: subprocess.Popen[str], lines_wanted: int, acknowledged: set[tuple[int, int, int]],
-               round_number: int) -> None:
+def read_until(
+    child: subprocess.Popen[str],
+    lines_wanted: int,
+    acknowledged: set[tuple[int, int, int]],
+    round_number: int,
+) -> None:
     """Read the child's acknowledgements until ``lines_wanted`` puts were acknowledged."""
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "ready"
@@ -99,8 +113,9 @@ def read_until(child: subprocess.Popen[str], lines_wanted: int, acknowledged: se
 def test_sigkill_at_random_points_loses_nothing_and_keeps_order(outbox: Path) -> None:
     chooser = random.Random(99)
     counter = ProcessedCounter()
-    faults = Faults(request_error_rate=0.2, entry_error_rate=0.1, drop_connection_rate=0.1,
-                    latency_ms=(0, 3))
+    faults = Faults(
+        request_error_rate=0.2, entry_error_rate=0.1, drop_connection_rate=0.1, latency_ms=(0, 3)
+    )
     acknowledged: set[tuple[int, int, int]] = set()
     with Emulator(seed=5, faults=faults) as emu:
         for lane in range(LANES):
@@ -112,8 +127,9 @@ def test_sigkill_at_random_points_loses_nothing_and_keeps_order(outbox: Path) ->
             try:
                 if round_number % 2 == 0:
                     # Kill while it is putting (and delivering in the background).
-                    read_until(child, chooser.randint(1, LANES * PER_LANE - 1), acknowledged,
-                               round_number)
+                    read_until(
+                        child, chooser.randint(1, LANES * PER_LANE - 1), acknowledged, round_number
+                    )
                 else:
                     # Kill while it delivers: after all puts, once some more were processed.
                     read_until(child, LANES * PER_LANE, acknowledged, round_number)

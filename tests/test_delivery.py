@@ -56,13 +56,19 @@ def test_an_error_entry_fails_one_message_and_the_other_lanes_advance(outbox: Pa
     with Emulator(seed=1, clock=clock) as emu:
         for name in ("A", "B", "C"):
             emu.create_input(name)
-        sender = OrderedSender(outbox, client=emu.client("iotevents-data"), clock=clock,
-                               config=SenderConfig(retry_wait=tenacity.wait_fixed(5)),
-                               autostart=False)
+        sender = OrderedSender(
+            outbox,
+            client=emu.client("iotevents-data"),
+            clock=clock,
+            config=SenderConfig(retry_wait=tenacity.wait_fixed(5)),
+            autostart=False,
+        )
         try:
             sender.put_many([("A", {"n": 0}), ("B", {"n": 0}, "b-0"), ("C", {"n": 0})])
             sender.put_many([("A", {"n": 1}), ("B", {"n": 1}), ("C", {"n": 1})])
-            emu.set_faults(Faults(targeted=(TargetedFault("ThrottlingException", message_id="b-0"),)))
+            emu.set_faults(
+                Faults(targeted=(TargetedFault("ThrottlingException", message_id="b-0"),))
+            )
 
             sender.deliver_due()
 
@@ -101,8 +107,11 @@ def test_permanent_failure_pauses_the_lane_until_resumed(outbox: Path, emulator:
         assert lanes_as_processed(emulator) == {"A": [0], "B": [0, 1]}
         (paused,) = sender.paused_lanes()
         assert (paused.lane, paused.message_id, paused.error_code) == (
-            "A", "a-1", "InvalidRequestException")
-        with pytest.raises(LanePaused, match="a-1.*InvalidRequestException"):
+            "A",
+            "a-1",
+            "InvalidRequestException",
+        )
+        with pytest.raises(LanePaused, match=r"a-1.*InvalidRequestException"):
             behind.result(timeout=1)
         assert sender.flush(timeout=1)  # nothing deliverable is left; the paused lane waits
 
@@ -160,8 +169,9 @@ def test_receipt_flush_and_close_keep_undelivered_messages_for_the_next_sender(
 def test_time_of_put_travels_as_the_message_timestamp(outbox: Path, emulator: Emulator) -> None:
     emulator.create_input("A")
     put_clock = ManualClock(start=1_600_000_000.25)
-    sender = OrderedSender(outbox, client=emulator.client("iotevents-data"), clock=put_clock,
-                           autostart=False)
+    sender = OrderedSender(
+        outbox, client=emulator.client("iotevents-data"), clock=put_clock, autostart=False
+    )
     sender.put("A", {"n": 0})
     sender.put("A", {"n": 1}, timestamp_ms=42)
     put_clock.advance(3600)  # delivered an hour later, still stamped with the time of put
@@ -169,8 +179,12 @@ def test_time_of_put_travels_as_the_message_timestamp(outbox: Path, emulator: Em
     sender.close()
     assert [p.timestamp_ms for p in emulator.processed("A")] == [1_600_000_000_250, 42]
 
-    quiet = OrderedSender(outbox.with_name("no-stamp.db"), client=emulator.client("iotevents-data"),
-                          config=SenderConfig(send_timestamp=False), autostart=False)
+    quiet = OrderedSender(
+        outbox.with_name("no-stamp.db"),
+        client=emulator.client("iotevents-data"),
+        config=SenderConfig(send_timestamp=False),
+        autostart=False,
+    )
     quiet.put("A", {"n": 2})
     quiet.deliver_due()
     quiet.close()
@@ -186,11 +200,17 @@ def test_missing_credentials_halt_sending_but_keep_everything(
     emulator.create_input("A")
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    client = boto3.client("iotevents-data", endpoint_url=emulator.endpoint_url,
-                          region_name="us-east-1")
+    client = boto3.client(
+        "iotevents-data", endpoint_url=emulator.endpoint_url, region_name="us-east-1"
+    )
     clock = ManualClock()
-    sender = OrderedSender(outbox, client=client, clock=clock, autostart=False,
-                           config=SenderConfig(retry_stop=tenacity.stop_after_attempt(1)))
+    sender = OrderedSender(
+        outbox,
+        client=client,
+        clock=clock,
+        autostart=False,
+        config=SenderConfig(retry_stop=tenacity.stop_after_attempt(1)),
+    )
     try:
         sender.put("A", {"n": 0})
         sender.deliver_due()
@@ -201,7 +221,9 @@ def test_missing_credentials_halt_sending_but_keep_everything(
         sender.close()
 
 
-def test_requests_carry_one_head_per_lane_and_several_lanes(outbox: Path, emulator: Emulator) -> None:
+def test_requests_carry_one_head_per_lane_and_several_lanes(
+    outbox: Path, emulator: Emulator
+) -> None:
     for name in ("A", "B", "C", "D"):
         emulator.create_input(name)
     sender = OrderedSender(outbox, client=emulator.client("iotevents-data"), autostart=False)

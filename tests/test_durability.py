@@ -27,8 +27,9 @@ def test_backoff_survives_a_restart_neither_reset_nor_skipped(
     outbox: Path, emulator: Emulator
 ) -> None:
     emulator.create_input("A")
-    emulator.set_faults(Faults(targeted=(TargetedFault("ServiceUnavailableException",
-                                                       message_id="m-1"),)))
+    emulator.set_faults(
+        Faults(targeted=(TargetedFault("ServiceUnavailableException", message_id="m-1"),))
+    )
     clock = ManualClock(start=1_000.0)
     client = emulator.client("iotevents-data")
 
@@ -58,20 +59,33 @@ def test_attempt_count_survives_restart_so_retry_stop_is_not_reset(
     outbox: Path, emulator: Emulator
 ) -> None:
     emulator.create_input("A")
-    emulator.set_faults(Faults(targeted=(TargetedFault("ThrottlingException", message_id="m-1",
-                                                       count=None),)))
+    emulator.set_faults(
+        Faults(targeted=(TargetedFault("ThrottlingException", message_id="m-1", count=None),))
+    )
     clock = ManualClock()
-    config = SenderConfig(retry_wait=tenacity.wait_fixed(1), retry_stop=tenacity.stop_after_attempt(3))
+    config = SenderConfig(
+        retry_wait=tenacity.wait_fixed(1), retry_stop=tenacity.stop_after_attempt(3)
+    )
     for _ in range(3):
-        sender = OrderedSender(outbox, client=emulator.client("iotevents-data"), clock=clock,
-                               config=config, autostart=False)
+        sender = OrderedSender(
+            outbox,
+            client=emulator.client("iotevents-data"),
+            clock=clock,
+            config=config,
+            autostart=False,
+        )
         if sender.counts().pending == 0:
             sender.put("A", {"n": 1}, message_id="m-1")
         sender.deliver_due()
         sender.close()
         clock.advance(1)
-    reopened = OrderedSender(outbox, client=emulator.client("iotevents-data"), clock=clock,
-                             config=config, autostart=False)
+    reopened = OrderedSender(
+        outbox,
+        client=emulator.client("iotevents-data"),
+        clock=clock,
+        config=config,
+        autostart=False,
+    )
     (paused,) = reopened.paused_lanes()
     reopened.close()
     assert paused.error_code == "RetriesExhausted"
@@ -86,8 +100,13 @@ def test_log_events_tell_one_message_life_and_never_its_payload(
     clock = ManualClock()
     secret = "top-secret-reading-8675309"
     with capture_logs() as events:
-        sender = OrderedSender(outbox, client=emulator.client("iotevents-data"), clock=clock,
-                               config=BACKOFF, autostart=False)
+        sender = OrderedSender(
+            outbox,
+            client=emulator.client("iotevents-data"),
+            clock=clock,
+            config=BACKOFF,
+            autostart=False,
+        )
         sender.put("A", {"reading": secret}, message_id="m-1")
         sender.deliver_due()
         clock.advance(60)

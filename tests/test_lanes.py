@@ -43,7 +43,7 @@ def test_keyed_lane_reads_a_dotted_attribute() -> None:
     ],
 )
 def test_keyed_lane_refuses_payloads_without_a_usable_key(payload: bytes, words: str) -> None:
-    with pytest.raises(InvalidMessage, match="payload.motor.id") as caught:
+    with pytest.raises(InvalidMessage, match=r"payload\.motor\.id") as caught:
         ByInputAndKey("motor.id")(message("P", payload))
     assert words in str(caught.value)
 
@@ -87,6 +87,6 @@ def test_lane_is_stored_at_put_and_a_keyed_lane_orders_per_key(outbox: Path) -> 
     assert [len(r) for r in transport.requests] == [2, 2, 2]
     with (
         OrderedSender(outbox, transport=transport, config=config, autostart=False) as reopened,
-        pytest.raises(InvalidMessage, match="payload.motorid"),
+        pytest.raises(InvalidMessage, match=r"payload\.motorid"),
     ):
         reopened.put("P", {})

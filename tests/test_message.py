@@ -68,7 +68,7 @@ def test_error_never_echoes_a_payload(idle_sender: OrderedSender) -> None:
 
 def test_reused_message_id_is_refused_and_outbox_unchanged(idle_sender: OrderedSender) -> None:
     idle_sender.put("In", {"n": 1}, message_id="order-1")
-    with pytest.raises(InvalidMessage, match="order-1.*already used") as caught:
+    with pytest.raises(InvalidMessage, match=r"order-1.*already used") as caught:
         idle_sender.put("Other", {"n": 2}, message_id="order-1")
     assert caught.value.field == "message_id"
     assert idle_sender.counts().pending == 1
@@ -93,8 +93,9 @@ def test_generated_ids_are_unique_and_match_the_documented_pattern() -> None:
 
 def test_payload_encodings(idle_sender: OrderedSender) -> None:
     transport = MockTransport()
-    sender = OrderedSender(idle_sender.path.with_name("other.db"), transport=transport,
-                           autostart=False)
+    sender = OrderedSender(
+        idle_sender.path.with_name("other.db"), transport=transport, autostart=False
+    )
     try:
         sender.put("A", {"b": "é", "a": [1, 2]}, timestamp_ms=7)
         sender.put("B", "plain é")

@@ -42,25 +42,52 @@ def test_an_entry_for_an_id_not_sent_changes_nothing() -> None:
 @pytest.mark.parametrize(
     ("error", "ids", "kind"),
     [
-        (RequestError(RequestErrorKind.SERVICE, "ThrottlingException", "", 429), IDS,
-         OutcomeKind.TRANSIENT),
-        (RequestError(RequestErrorKind.SERVICE, "InternalFailureException", "", 500), IDS,
-         OutcomeKind.TRANSIENT),
-        (RequestError(RequestErrorKind.SERVICE, "ServiceUnavailableException", "", 503), IDS,
-         OutcomeKind.TRANSIENT),
+        (
+            RequestError(RequestErrorKind.SERVICE, "ThrottlingException", "", 429),
+            IDS,
+            OutcomeKind.TRANSIENT,
+        ),
+        (
+            RequestError(RequestErrorKind.SERVICE, "InternalFailureException", "", 500),
+            IDS,
+            OutcomeKind.TRANSIENT,
+        ),
+        (
+            RequestError(RequestErrorKind.SERVICE, "ServiceUnavailableException", "", 503),
+            IDS,
+            OutcomeKind.TRANSIENT,
+        ),
         (RequestError(RequestErrorKind.SERVICE, "Whatever", "", 502), IDS, OutcomeKind.TRANSIENT),
-        (RequestError(RequestErrorKind.CONNECTION, "ReadTimeoutError", ""), IDS,
-         OutcomeKind.TRANSIENT),
-        (RequestError(RequestErrorKind.CONNECTION, "ConnectionClosedError", ""), ["a"],
-         OutcomeKind.TRANSIENT),
-        (RequestError(RequestErrorKind.SERVICE, "InvalidRequestException", "", 400), IDS,
-         OutcomeKind.ISOLATE),
-        (RequestError(RequestErrorKind.SERVICE, "InvalidRequestException", "", 400), ["a"],
-         OutcomeKind.PERMANENT),
-        (RequestError(RequestErrorKind.CREDENTIALS, "AccessDeniedException", "", 403), IDS,
-         OutcomeKind.HALT),
-        (RequestError(RequestErrorKind.CREDENTIALS, "NoCredentialsError", ""), ["a"],
-         OutcomeKind.HALT),
+        (
+            RequestError(RequestErrorKind.CONNECTION, "ReadTimeoutError", ""),
+            IDS,
+            OutcomeKind.TRANSIENT,
+        ),
+        (
+            RequestError(RequestErrorKind.CONNECTION, "ConnectionClosedError", ""),
+            ["a"],
+            OutcomeKind.TRANSIENT,
+        ),
+        (
+            RequestError(RequestErrorKind.SERVICE, "InvalidRequestException", "", 400),
+            IDS,
+            OutcomeKind.ISOLATE,
+        ),
+        (
+            RequestError(RequestErrorKind.SERVICE, "InvalidRequestException", "", 400),
+            ["a"],
+            OutcomeKind.PERMANENT,
+        ),
+        (
+            RequestError(RequestErrorKind.CREDENTIALS, "AccessDeniedException", "", 403),
+            IDS,
+            OutcomeKind.HALT,
+        ),
+        (
+            RequestError(RequestErrorKind.CREDENTIALS, "NoCredentialsError", ""),
+            ["a"],
+            OutcomeKind.HALT,
+        ),
     ],
 )
 def test_whole_request_errors(error: RequestError, ids: list[str], kind: OutcomeKind) -> None:

@@ -48,8 +48,9 @@ def test_no_more_requests_than_free_slots() -> None:
     assert sum(len(b) for b in batches) == 20
 
 
-POLICY = RetryPolicy(wait=tenacity.wait_exponential(multiplier=1, max=60),
-                     stop=tenacity.stop_after_attempt(4))
+POLICY = RetryPolicy(
+    wait=tenacity.wait_exponential(multiplier=1, max=60), stop=tenacity.stop_after_attempt(4)
+)
 
 
 def test_delivered_and_transient_in_one_request() -> None:
@@ -72,8 +73,9 @@ def test_permanent_failure_pauses_the_lane_at_that_message() -> None:
 
 def test_retry_stop_turns_a_forever_transient_message_into_a_pause() -> None:
     outcome = Outcome(OutcomeKind.TRANSIENT, "ThrottlingException", "slow down")
-    (decision,) = decide((head(7, "a", attempts=3, first_attempt_at=1.0),), {"id7": outcome},
-                         10.0, POLICY)
+    (decision,) = decide(
+        (head(7, "a", attempts=3, first_attempt_at=1.0),), {"id7": outcome}, 10.0, POLICY
+    )
     assert isinstance(decision, Pause)
     assert decision.error_code == "RetriesExhausted"
     assert "4 attempts" in decision.error_text
@@ -82,25 +84,27 @@ def test_retry_stop_turns_a_forever_transient_message_into_a_pause() -> None:
 def test_stop_after_delay_reads_the_age_kept_in_the_store() -> None:
     policy = RetryPolicy(wait=tenacity.wait_fixed(1), stop=tenacity.stop_after_delay(60))
     outcome = Outcome(OutcomeKind.TRANSIENT, "InternalFailureException")
-    young = decide((head(1, "a", attempts=1, first_attempt_at=100.0),), {"id1": outcome},
-                   159.0, policy)
-    old = decide((head(1, "a", attempts=1, first_attempt_at=100.0),), {"id1": outcome},
-                 160.0, policy)
+    young = decide(
+        (head(1, "a", attempts=1, first_attempt_at=100.0),), {"id1": outcome}, 159.0, policy
+    )
+    old = decide(
+        (head(1, "a", attempts=1, first_attempt_at=100.0),), {"id1": outcome}, 160.0, policy
+    )
     assert isinstance(young[0], Retry)
     assert isinstance(old[0], Pause)
 
 
 def test_isolation_resends_each_message_alone_at_once() -> None:
     outcome = Outcome(OutcomeKind.ISOLATE, "InvalidRequestException")
-    decisions = decide((head(1, "a"), head(2, "b")), {"id1": outcome, "id2": outcome}, 5.0,
-                       POLICY)
+    decisions = decide((head(1, "a"), head(2, "b")), {"id1": outcome, "id2": outcome}, 5.0, POLICY)
     assert all(isinstance(d, Retry) and d.solo and d.next_attempt_at == 5.0 for d in decisions)
 
 
 def test_credential_failures_back_off_and_never_give_up() -> None:
     outcome = Outcome(OutcomeKind.HALT, "AccessDeniedException")
-    (decision,) = decide((head(1, "a", attempts=99, first_attempt_at=0.0),), {"id1": outcome},
-                         1000.0, POLICY)
+    (decision,) = decide(
+        (head(1, "a", attempts=99, first_attempt_at=0.0),), {"id1": outcome}, 1000.0, POLICY
+    )
     assert isinstance(decision, Retry)
     assert decision.next_attempt_at == 1060.0
 
@@ -110,7 +114,8 @@ def test_wait_strategies_can_read_the_error_code() -> None:
         lambda error: 30 if error.error_code == "ThrottlingException" else 1
     )
     policy = RetryPolicy(wait=slow_for_throttling, stop=tenacity.stop_never)
-    throttled = decide((head(1, "a"),), {"id1": Outcome(OutcomeKind.TRANSIENT,
-                                                         "ThrottlingException")}, 0.0, policy)
+    throttled = decide(
+        (head(1, "a"),), {"id1": Outcome(OutcomeKind.TRANSIENT, "ThrottlingException")}, 0.0, policy
+    )
     assert isinstance(throttled[0], Retry)
     assert throttled[0].next_attempt_at == 30.0

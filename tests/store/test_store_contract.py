@@ -46,8 +46,9 @@ def fill(store: Store, *specs: tuple[str, str]) -> dict[str, int]:
     return {s.message.message_id: s.seq for s in stored}
 
 
-def heads(store: Store, now: float = 100.0, exclude: frozenset[str] = frozenset(),
-          limit: int = 100) -> list[str]:
+def heads(
+    store: Store, now: float = 100.0, exclude: frozenset[str] = frozenset(), limit: int = 100
+) -> list[str]:
     return [h.message.message_id for h in store.ready_heads(now, exclude, limit)]
 
 
@@ -97,7 +98,10 @@ def test_a_retry_keeps_its_place_and_is_not_ready_before_its_time(open_store: St
     (head, _) = store.ready_heads(80.0, frozenset(), 10)
     assert (head.message.message_id, head.attempts, head.first_attempt_at) == ("a1", 1, 20.0)
     assert (head.solo, head.last_error_code, head.last_error_text) == (
-        True, "ThrottlingException", "slow")
+        True,
+        "ThrottlingException",
+        "slow",
+    )
 
 
 def test_pause_stops_the_lane_and_resume_makes_its_head_due(open_store: StoreFactory) -> None:
@@ -106,8 +110,13 @@ def test_pause_stops_the_lane_and_resume_makes_its_head_due(open_store: StoreFac
     store.apply([Pause(seqs["a1"], "a", 1, 20.0, "InvalidRequestException", "bad")], now=20.0)
     assert heads(store) == ["b1"]
     (paused,) = store.paused_lanes()
-    assert (paused.lane, paused.message_id, paused.error_code, paused.error_text,
-            paused.paused_at) == ("a", "a1", "InvalidRequestException", "bad", 20.0)
+    assert (
+        paused.lane,
+        paused.message_id,
+        paused.error_code,
+        paused.error_text,
+        paused.paused_at,
+    ) == ("a", "a1", "InvalidRequestException", "bad", 20.0)
     status = store.status("a2")
     assert status is not None and status.lane_paused
     counts = store.counts()
