@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -59,6 +60,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(response.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(encoded)))
+            # botocore reports it as ResponseMetadata.RequestId, as it does for AWS.
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
             for name, value in response.headers.items():
                 self.send_header(name, value)
             self.end_headers()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import pytest
 
 from ordered_sender.emulator import Emulator, EntryError, ManualClock, ProcessedMessage
 from ordered_sender.limits import DEDUPLICATION_WINDOW_SECONDS
@@ -137,3 +140,28 @@ def test_a_gate_refuses_a_message_with_its_entry_error(
     ]
     assert [(m.message_id, m.sequence) for m in emu.processed()] == [("a", 1), ("c", 2)]
     assert emu.stats().refused_by_gate == 1
+
+
+def test_concurrent_requests_are_processed_one_whole_request_at_a_time(
+    emu: Emulator, message: Any
+) -> None:
+    def send(worker: int) -> None:
+        client = emu.client("iotevents-data")
+        for request in range(5):
+            batch = [message(f"w{worker}r{request}m{i}") for i in range(10)]
+            assert client.batch_put_message(messages=batch)["BatchPutMessageErrorEntries"] == []
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(send, range(4)))
+    processed = emu.processed()
+    assert [m.sequence for m in processed] == list(range(1, 201))
+    request_numbers = [m.request_number for m in processed]
+    runs = [n for i, n in enumerate(request_numbers) if i == 0 or request_numbers[i - 1] != n]
+    assert len(runs) == len(set(runs)) == 20
+
+
+def test_the_manual_clock_does_not_go_back(clock: ManualClock) -> None:
+    before = clock()
+    assert clock.advance(1.5) == before + 1.5
+    with pytest.raises(ValueError, match=r"seconds=-1"):
+        clock.advance(-1)
