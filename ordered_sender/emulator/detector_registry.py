@@ -14,6 +14,7 @@ threads, and one lock of this class orders them all.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -29,15 +30,8 @@ from ordered_sender.emulator.detector_models import (
     compile_definition,
     key_path,
 )
-from ordered_sender.emulator.detector_runtime import (
-    ActionRecord,
-    Detector,
-    RunnableModel,
-    Trigger,
-    evaluate,
-    expire_timer,
-    start_detector,
-)
+from ordered_sender.emulator.detector_runtime import evaluate, expire_timer, start_detector
+from ordered_sender.emulator.detector_state import ActionRecord, Detector, RunnableModel, Trigger
 from ordered_sender.emulator.expressions_context import TriggerType
 from ordered_sender.emulator.inputs import ACCOUNT_ID
 from ordered_sender.emulator.wire import ApiError
@@ -87,6 +81,8 @@ class DetectorRegistry:
         self._detectors: dict[DetectorId, Detector] = {}
         self._arrivals: dict[DetectorId, deque[float]] = {}
         self._actions: list[ActionRecord] = []
+        self._earliest_expiry = math.inf
+        """No timer expires before this; it may be earlier than the truth, never later."""
 
     # Control plane -------------------------------------------------------------------------
 
@@ -191,16 +187,17 @@ class DetectorRegistry:
                 runnable = self._runnable(detector_id[0])
                 existing = self._detectors.get(detector_id)
                 if existing is None:
-                    detector, records = start_detector(runnable, detector_id[1], trigger)
+                    self._store(detector_id, *start_detector(runnable, detector_id[1], trigger))
                 else:
-                    detector, records = evaluate(runnable, existing, trigger)
-                self._detectors[detector_id] = detector
-                self._actions.extend(records)
+                    self._store(detector_id, *evaluate(runnable, existing, trigger))
 
     def tick(self, now: float) -> int:
         """Fire every timer due at ``now``, earliest first; returns how many fired."""
         fired = 0
         with self._lock:
+            # Every message ticks first; this keeps that cheap while no timer is due.
+            if now < self._earliest_expiry:
+                return fired
             while True:
                 due = [
                     (timer.expires_at, detector_id, timer.name)
@@ -208,16 +205,19 @@ class DetectorRegistry:
                     if (timer := detector.next_expiry()) is not None and timer.expires_at <= now
                 ]
                 if not due:
+                    self._earliest_expiry = min(
+                        (
+                            timer.expires_at
+                            for detector in self._detectors.values()
+                            if (timer := detector.next_expiry()) is not None
+                        ),
+                        default=math.inf,
+                    )
                     return fired
                 expires_at, detector_id, timer_name = min(due, key=_due_order)
-                detector, records = expire_timer(
-                    self._runnable(detector_id[0]),
-                    self._detectors[detector_id],
-                    timer_name,
-                    expires_at,
-                )
-                self._detectors[detector_id] = detector
-                self._actions.extend(records)
+                runnable = self._runnable(detector_id[0])
+                detector = self._detectors[detector_id]
+                self._store(detector_id, *expire_timer(runnable, detector, timer_name, expires_at))
                 fired += 1
 
     # Reading -------------------------------------------------------------------------------
@@ -310,6 +310,15 @@ class DetectorRegistry:
             else:
                 found.append((name, key_value))
         return found
+
+    def _store(
+        self, detector_id: DetectorId, detector: Detector, records: tuple[ActionRecord, ...]
+    ) -> None:
+        self._detectors[detector_id] = detector
+        self._actions.extend(records)
+        timer = detector.next_expiry()
+        if timer is not None:
+            self._earliest_expiry = min(self._earliest_expiry, timer.expires_at)
 
     def _recent_arrivals(self, detector_id: DetectorId, now: float) -> deque[float]:
         arrivals = self._arrivals.setdefault(detector_id, deque())

@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 
 from ordered_sender.emulator.batch_put import Gate, Processor
 from ordered_sender.emulator.detector_registry import DetectorRegistry
-from ordered_sender.emulator.detector_runtime import ActionRecord, Detector, variable_text
+from ordered_sender.emulator.detector_state import ActionRecord, Detector, variable_text
 from ordered_sender.emulator.inputs import InputRegistry
 from ordered_sender.emulator.recording import EntryError, ProcessedMessage
 from ordered_sender.emulator.shapes import input_shape, validate_input

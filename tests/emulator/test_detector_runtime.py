@@ -12,14 +12,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from ordered_sender.emulator.detector_models import EvaluationMethod, compile_definition
-from ordered_sender.emulator.detector_runtime import (
-    Detector,
-    RunnableModel,
-    Trigger,
-    evaluate,
-    expire_timer,
-    start_detector,
-)
+from ordered_sender.emulator.detector_runtime import evaluate, expire_timer, start_detector
+from ordered_sender.emulator.detector_state import Detector, RunnableModel, Trigger
 from ordered_sender.emulator.expressions import TriggerType
 
 INPUT = "In"
