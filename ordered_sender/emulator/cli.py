@@ -66,16 +66,45 @@ def _faults(
     multiple=True,
     help="Create this input at start (repeatable).",
 )
-@click.option("--request-error-rate", default=0.0, show_default=True, type=float)
-@click.option("--request-error-codes", default="429,500,503", show_default=True)
-@click.option("--entry-error-rate", default=0.0, show_default=True, type=float)
+@click.option(
+    "--request-error-rate",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Probability that a request fails whole (nothing processed).",
+)
+@click.option(
+    "--request-error-codes",
+    default="429,500,503",
+    show_default=True,
+    help="HTTP statuses a failing request gets, comma-separated.",
+)
+@click.option(
+    "--entry-error-rate",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Probability that one message gets an error entry (not processed).",
+)
 @click.option(
     "--entry-error-codes",
     default="ThrottlingException,ServiceUnavailableException,InternalFailureException",
     show_default=True,
+    help="Error codes a failing message gets, comma-separated.",
 )
-@click.option("--latency-ms", default="0,0", show_default=True, help="LOW,HIGH milliseconds.")
-@click.option("--drop-connection-rate", default=0.0, show_default=True, type=float)
+@click.option(
+    "--latency-ms",
+    default="0,0",
+    show_default=True,
+    help="LOW,HIGH milliseconds added before each answer, drawn uniformly.",
+)
+@click.option(
+    "--drop-connection-rate",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Probability that, after processing, the connection closes without an answer.",
+)
 def emulator_command(
     host: str,
     port: int,
@@ -84,7 +113,12 @@ def emulator_command(
     input_names: tuple[str, ...],
     **fault_options: Any,
 ) -> None:
-    """Run a local AWS IoT Events endpoint (BatchPutMessage and inputs) with fault injection."""
+    """Run a local AWS IoT Events endpoint (BatchPutMessage and inputs) with fault injection.
+
+    Prints the endpoint URL, then serves until Ctrl-C or SIGTERM. Recordings and the active
+    faults are under /_emulator/ (processed, requests, stats, faults: PUT to replace them, which
+    also allows targeted faults).
+    """
     faults = _faults(**fault_options)
     stop = threading.Event()
 
