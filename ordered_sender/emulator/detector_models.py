@@ -33,9 +33,13 @@ class EvaluationMethod(enum.Enum):
 class DetectorModelError(ValueError):
     """A detector model the service refuses with InvalidRequestException; names the place."""
 
-    def __init__(self, location: str, problem: str) -> None:
-        super().__init__(f"{location}: {problem}")
+    def __init__(self, location: str, problem: str, names: str = "") -> None:
+        where = f"{location} ({names})" if names else location
+        super().__init__(f"{where}: {problem}")
         self.location = location
+        """The member's path, e.g. ``detectorModelDefinition.states[1].onInput.events[0]``."""
+        self.names = names
+        """The same place by name, e.g. ``state 'Dangerous', event 'Pressure Okay'``."""
         self.problem = problem
 
 
@@ -135,20 +139,22 @@ def compile_definition(
             "detectorModelDefinition.initialStateName",
             f"no state is named {initial_state_name!r}; states are {sorted(states)}",
         )
-    for location, next_state in compiler.next_states:
+    for location, names, next_state in compiler.next_states:
         if next_state not in states:
             raise DetectorModelError(
-                location, f"no state is named {next_state!r}; states are {sorted(states)}"
+                location, f"no state is named {next_state!r}; states are {sorted(states)}", names
             )
-    for location, input_name in compiler.input_references:
+    for location, names, input_name in compiler.input_references:
         if not input_exists(input_name):
             raise DetectorModelError(
-                location, f"input {input_name!r} does not exist; create it with CreateInput first"
+                location,
+                f"input {input_name!r} does not exist; create it with CreateInput first",
+                names,
             )
     return CompiledDefinition(
         states=states,
         initial_state_name=initial_state_name,
-        input_names=frozenset(name for _, name in compiler.input_references),
+        input_names=frozenset(name for _, _, name in compiler.input_references),
     )
 
 
@@ -156,10 +162,20 @@ class _Compiler:
     """Walks one definition, remembering references that can only be checked at the end."""
 
     def __init__(self) -> None:
-        self.next_states: list[tuple[str, str]] = []
-        self.input_references: list[tuple[str, str]] = []
+        self.next_states: list[tuple[str, str, str]] = []
+        """(location, names, state name) of every transition's ``nextState``."""
+        self.input_references: list[tuple[str, str, str]] = []
+        """(location, names, input name) of every ``$input`` reference."""
+        self.state_name = ""
+        self.event_name = ""
+
+    @property
+    def names(self) -> str:
+        """Where the walk is, by name, for error messages."""
+        return f"state {self.state_name!r}, event {self.event_name!r}"
 
     def state(self, document: Mapping[str, Any], location: str) -> State:
+        self.state_name = document["stateName"]
         on_input = document.get("onInput") or {}
         return State(
             name=document["stateName"],
@@ -179,6 +195,7 @@ class _Compiler:
         )
 
     def event(self, document: Mapping[str, Any], location: str) -> Event:
+        self.event_name = document["eventName"]
         condition = document.get("condition")
         return Event(
             name=document["eventName"],
@@ -189,7 +206,8 @@ class _Compiler:
         )
 
     def transition(self, document: Mapping[str, Any], location: str) -> TransitionEvent:
-        self.next_states.append((f"{location}.nextState", document["nextState"]))
+        self.event_name = document["eventName"]
+        self.next_states.append((f"{location}.nextState", self.names, document["nextState"]))
         return TransitionEvent(
             name=document["eventName"],
             condition=self.expression(document["condition"], f"{location}.condition"),
@@ -210,6 +228,7 @@ class _Compiler:
                 location,
                 f"an action object holds exactly one action, this one holds {present or 'none'};"
                 " put each action in its own object of the actions list",
+                self.names,
             )
         action_type = present[0]
         body: Mapping[str, Any] = document[action_type]
@@ -241,7 +260,9 @@ class _Compiler:
         duration_text = body.get("durationExpression")
         if (seconds is None) == (duration_text is None):
             raise DetectorModelError(
-                location, "give exactly one of seconds and durationExpression for the timer"
+                location,
+                "give exactly one of seconds and durationExpression for the timer",
+                self.names,
             )
         return SetTimer(
             timer_name=body["timerName"],
@@ -256,9 +277,11 @@ class _Compiler:
             expression = parse(text)
         except ExpressionSyntaxError as error:
             raise DetectorModelError(
-                location, f"expression {text!r} does not parse: {error}"
+                location, f"expression {text!r} does not parse: {error}", self.names
             ) from error
-        self.input_references.extend((location, name) for name in expression.input_references())
+        self.input_references.extend(
+            (location, self.names, name) for name in expression.input_references()
+        )
         return expression
 
 

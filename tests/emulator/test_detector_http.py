@@ -300,38 +300,48 @@ def with_definition_change(path: list[Any], value: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("path", "value", "where"),
+    ("path", "value", "where", "names"),
     [
-        (["initialStateName"], "Idle", "detectorModelDefinition.initialStateName"),
+        (["initialStateName"], "Idle", "detectorModelDefinition.initialStateName", ""),
         (
             ["states", 1, "onInput", "transitionEvents", 0, "nextState"],
             "Nowhere",
             "detectorModelDefinition.states[1].onInput.transitionEvents[0].nextState",
+            "state 'Dangerous', event 'BackToNormal'",
         ),
         (
             ["states", 1, "onInput", "events", 0, "condition"],
             "$input.PressureInput.sensorData.pressure >",
             "detectorModelDefinition.states[1].onInput.events[0].condition",
+            "state 'Dangerous', event 'Overpressurized'",
         ),
         (
             ["states", 0, "onInput", "transitionEvents", 0, "condition"],
             "$input.NoSuchInput.pressure > 70",
             "detectorModelDefinition.states[0].onInput.transitionEvents[0].condition",
+            "state 'Normal', event 'Overpressurized'",
         ),
         (
             ["states", 0, "onEnter", "events", 0, "actions", 0, "setTimer"],
-            {"timerName": "t"},
+            {"timerName": "t", "seconds": 60},
             "detectorModelDefinition.states[0].onEnter.events[0].actions[0]",
+            "state 'Normal', event 'init'",
+        ),
+        (
+            ["states", 0, "onEnter", "events", 0, "actions", 0],
+            {"setTimer": {"timerName": "t"}},
+            "detectorModelDefinition.states[0].onEnter.events[0].actions[0].setTimer",
+            "state 'Normal', event 'init'",
         ),
     ],
 )
 def test_a_detector_model_with_a_wrong_reference_or_expression_is_refused_saying_where(
-    detectors: DetectorService, control: Any, path: list[Any], value: Any, where: str
+    detectors: DetectorService, control: Any, path: list[Any], value: Any, where: str, names: str
 ) -> None:
     code, message = error_of(control.create_detector_model, **with_definition_change(path, value))
 
     assert code == "InvalidRequestException"
-    assert message.startswith(where)
+    assert message.startswith(f"{where} ({names}): " if names else f"{where}: ")
     assert control.list_detector_models()["detectorModelSummaries"] == []
 
 
