@@ -506,3 +506,31 @@ def test_a_detector_remembers_the_last_payload_of_another_input_for_timer_evalua
     detector, _ = expire_timer(model, detector, "t", T0 + 60)
 
     assert detector.variables["last"] == 5
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        {"sns": {"targetArn": "arn:aws:sns:us-east-1:123456789012:alerts"}},
+        {"iotTopicPublish": {"mqttTopic": "motors/alerts"}},
+        {"lambda": {"functionArn": "arn:aws:lambda:us-east-1:123456789012:function:page"}},
+        {"iotEvents": {"inputName": "Escalations"}},
+        {"sqs": {"queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q"}},
+        {"firehose": {"deliveryStreamName": "motors", "separator": "\n"}},
+        {"dynamoDB": {"hashKeyField": "id", "hashKeyValue": "'A32'", "tableName": "motors"}},
+        {"dynamoDBv2": {"tableName": "motors"}},
+    ],
+)
+def test_every_action_for_another_service_is_recorded_and_not_performed(
+    action: dict[str, Any],
+) -> None:
+    [(action_type, parameters)] = action.items()
+    configured = {
+        action_type: {**parameters, "payload": {"contentExpression": "'hi'", "type": "STRING"}}
+    }
+
+    _, records = start_detector(one_event(configured), None, message())
+
+    [record] = records
+    assert (record.action_type, record.payload) == (action_type, "hi")
+    assert {k: v for k, v in record.parameters.items() if k != "payload"} == parameters
