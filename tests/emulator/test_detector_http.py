@@ -235,11 +235,9 @@ def test_a_timer_fires_when_the_clock_passes_it_and_describe_detector_shows_its_
 
 
 def test_the_detector_quota_refuses_the_eleventh_message_in_one_second_as_throttling(
-    emu: Emulator, control: Any, data: Any, clock: ManualClock
+    detectors: DetectorService, control: Any, data: Any, clock: ManualClock
 ) -> None:
-    emu.inputs.delete(MOTOR_INPUT["inputName"])
-    control.create_input(**MOTOR_INPUT)
-    DetectorService.install(emu, enforce_detector_quota=True)
+    detectors.registry.enforce_detector_quota = True
     control.create_detector_model(**MOTOR_DETECTOR_MODEL)
 
     accepted = [send(data, f"a{n}", "A", 60) for n in range(10)]
