@@ -191,3 +191,24 @@ def test_an_eleventh_model_reading_one_input_exceeds_the_quota(registry: Detecto
 
     assert (refused.value.status, refused.value.code) == (410, "LimitExceededException")
     assert "'PressureInput'" in refused.value.message
+
+
+def test_the_detector_quota_is_off_by_default_and_counts_one_second_per_detector_when_on(
+    registry: DetectorRegistry,
+) -> None:
+    registry.create_model(MOTOR_DETECTOR_MODEL, T0)
+    payload = json.dumps(motor_payload("A", 60)).encode()
+    for number in range(10):
+        registry.process("PressureInput", payload, f"m{number}", T0 + number / 100)
+
+    off = registry.admit("PressureInput", payload, T0 + 0.5)
+    registry.enforce_detector_quota = True
+    on = registry.admit("PressureInput", payload, T0 + 0.5)
+    other_motor = registry.admit("PressureInput", json.dumps(motor_payload("B", 60)).encode(), T0)
+    a_second_after_the_first = registry.admit("PressureInput", payload, T0 + 1.0)
+
+    assert off is None
+    assert on is not None
+    assert (on.detector_model_name, on.key_value) == (MODEL, "A")
+    assert other_motor is None
+    assert a_second_after_the_first is None
