@@ -200,7 +200,8 @@ def test_missing_credentials_halt_sending_but_keep_everything(
     emulator.create_input("A")
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    client = boto3.client(
+    # A fresh session: the default one may have cached credentials from an earlier test.
+    client = boto3.session.Session().client(
         "iotevents-data", endpoint_url=emulator.endpoint_url, region_name="us-east-1"
     )
     clock = ManualClock()

@@ -40,7 +40,9 @@ def build_client(*, timeout: float, **client_kwargs: Any) -> Any:
         connect_timeout=timeout,
         read_timeout=timeout,
     )
-    return boto3.client("iotevents-data", config=config, **client_kwargs)
+    # A session of its own: boto3's default session is process-wide state that caches
+    # credentials, and a library should neither share nor change it.
+    return boto3.session.Session().client("iotevents-data", config=config, **client_kwargs)
 
 
 def request_body(messages: Sequence[Message]) -> list[dict[str, Any]]:
