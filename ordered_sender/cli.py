@@ -11,6 +11,8 @@ import logging
 import sqlite3
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -225,33 +227,37 @@ def run_command(outbox: Path, endpoint_url: str | None, region: str | None) -> N
         )
         stop.wait()
         click.echo("stopping: finishing requests in flight")
-        after = sender.counts()
         sender.close()
+    # Counted after close, so the outcomes of the requests that were in flight are included.
+    with opened_store(outbox) as store:
+        after = store.counts()
     click.echo(
         f"stopped: {after.pending} messages kept in {outbox} ({after.paused_lanes} paused lanes)"
     )
 
 
-def open_store(outbox: Path) -> SqliteStore:
+@contextmanager
+def opened_store(outbox: Path) -> Iterator[SqliteStore]:
     """The outbox without the sender's lock, for reading and resuming while a sender runs."""
     if not outbox.is_file():
         raise click.ClickException(f"outbox {outbox} does not exist")
     try:
-        return SqliteStore(outbox)
+        store = SqliteStore(outbox)
     except sqlite3.DatabaseError as error:
         raise click.ClickException(f"{outbox} is not an ordered-sender outbox ({error})") from error
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 @main.command("status")
 @outbox_option
 def status_command(outbox: Path) -> None:
     """Show pending messages, lanes and paused lanes of an outbox (works while `run` runs)."""
-    store = open_store(outbox)
-    try:
+    with opened_store(outbox) as store:
         counts = store.counts()
         paused = store.paused_lanes()
-    finally:
-        store.close()
     console = Console()
     summary = Table(title=f"Outbox {outbox}", show_header=False)
     summary.add_row("pending messages", str(counts.pending))
@@ -290,18 +296,15 @@ def resume_command(outbox: Path, lane: str | None, resume_all: bool) -> None:
     """
     if (lane is None) == (not resume_all):
         raise click.UsageError("give either a LANE or --all")
-    store = open_store(outbox)
-    try:
+    with opened_store(outbox) as store:
         paused = [entry.lane for entry in store.paused_lanes()]
-        lanes = paused if resume_all else [lane]
+        lanes = paused if resume_all else [str(lane)]
         for name in lanes:
-            if not store.resume(str(name), time.time()):
+            if not store.resume(name, time.time()):
                 raise click.ClickException(
                     f"lane {name!r} is not paused; paused lanes: {', '.join(paused) or 'none'}"
                 )
             click.echo(f"resumed lane {name}")
-    finally:
-        store.close()
     if not lanes:
         click.echo("no lane was paused")
 

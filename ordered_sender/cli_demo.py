@@ -150,6 +150,23 @@ def check_lanes(planned: Sequence[PlannedMessage], record: EndpointRecord) -> li
     return reports
 
 
+def describe_faults(faults: Faults, seed: int) -> str:
+    """The faults in words, for the person watching the demo."""
+    parts = []
+    if faults.request_error_rate:
+        statuses = "/".join(str(status) for status in faults.request_error_codes)
+        parts.append(f"{faults.request_error_rate:.0%} of requests fail whole ({statuses})")
+    if faults.entry_error_rate:
+        parts.append(f"{faults.entry_error_rate:.0%} of messages are refused (transient codes)")
+    if faults.drop_connection_rate:
+        parts.append(
+            f"{faults.drop_connection_rate:.0%} of connections drop after processing "
+            "(the sender cannot know the outcome)"
+        )
+    faulted = "; ".join(parts) or "no faults"
+    return f"faults: {faulted}; every batch is processed in shuffled order (seed {seed})"
+
+
 def embedded_record(emulator: Emulator) -> EndpointRecord:
     return EndpointRecord(
         processed_ids=tuple(message.message_id for message in emulator.processed()),
@@ -247,7 +264,8 @@ def demo_command(
             for name in input_names:
                 emulator.create_input(name, (LANE_KEY,))
             client = emulator.client("iotevents-data")
-            console.print(f"local IoT Events endpoint at {emulator.endpoint_url}; faults: {faults}")
+            console.print(f"local IoT Events endpoint at {emulator.endpoint_url}")
+            console.print(describe_faults(faults, seed))
             read_record = lambda: embedded_record(emulator)  # noqa: E731 - one line, bound here
             before = None
         else:

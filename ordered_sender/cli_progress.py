@@ -76,7 +76,7 @@ class DeliveryOutcome:
         if self.complete:
             return f"all messages delivered in {self.elapsed_seconds:.1f} s"
         reason = {
-            Ending.FLUSHED: f"{self.paused_lanes} lanes are paused",
+            Ending.FLUSHED: f"paused lanes: {self.paused_lanes}",
             Ending.TIMED_OUT: "the timeout passed",
             Ending.STOPPED: "stopped by a signal",
         }[self.ending]

@@ -1,0 +1,261 @@
+"""The ``ordered-sender`` command, run for real as a subprocess against the local endpoint.
+
+The emulator runs in this process (so its record can be read directly); the command runs in a child
+process with fake AWS credentials and ``--endpoint-url``, exactly as a user would run it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from ordered_sender.emulator import Emulator, Faults, TargetedFault
+from ordered_sender.store.sqlite import SqliteStore
+
+COMMAND = str(Path(sys.executable).parent / "ordered-sender")
+DEADLINE_SECONDS = 60.0
+
+
+def command_env() -> dict[str, str]:
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        # Wide enough that rich never wraps a table row the assertions read.
+        "COLUMNS": "200",
+    }
+    env.pop("AWS_ENDPOINT_URL", None)
+    return env
+
+
+def run_command(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [COMMAND, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=command_env(),
+        timeout=DEADLINE_SECONDS,
+    )
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Poll ``condition`` until it holds or the deadline passes (then fail naming ``what``)."""
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting until {what}")
+        time.sleep(0.05)
+
+
+def write_lines(path: Path, documents: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(document) + "\n" for document in documents))
+    return path
+
+
+def pending_in(outbox: Path) -> int:
+    store = SqliteStore(outbox)
+    try:
+        return store.counts().pending
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    """An emulator that shuffles every batch, with two inputs."""
+    with Emulator(seed=11) as emu:
+        emu.create_input("PressureInput")
+        emu.create_input("TemperatureInput")
+        yield emu
+
+
+def messages(count: int) -> list[dict[str, object]]:
+    """Messages alternating between two inputs, numbered in file order."""
+    inputs = ("PressureInput", "TemperatureInput")
+    return [
+        {"inputName": inputs[n % 2], "payload": {"n": n}, "messageId": f"m-{n:03d}"}
+        for n in range(count)
+    ]
+
+
+# -- demo ----------------------------------------------------------------------------------------
+
+
+def test_demo_reports_every_lane_complete_and_in_order_through_faults() -> None:
+    result = run_command("demo", "--messages", "120", "--lanes", "4", "--seed", "3")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK: all 4 lanes arrived complete and in order" in result.stdout
+    assert "request errors injected" in result.stdout
+    lane_rows = [line for line in result.stdout.splitlines() if "/device-" in line]
+    assert len(lane_rows) == 4
+    assert all("yes" in row and "30" in row for row in lane_rows)
+
+
+def test_demo_checks_order_through_the_record_of_another_emulator(emulator: Emulator) -> None:
+    result = run_command(
+        "demo", "--messages", "40", "--lanes", "2", "--endpoint-url", emulator.endpoint_url
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK: all 2 lanes arrived complete and in order" in result.stdout
+    assert len([m for m in emulator.processed() if m.message_id.startswith("demo-")]) == 40
+
+
+# -- send ----------------------------------------------------------------------------------------
+
+
+def test_send_delivers_every_line_in_file_order_per_input(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    documents = messages(40)
+    source = write_lines(tmp_path / "messages.jsonl", documents)
+
+    result = run_command(
+        "send", str(source), "--outbox", str(tmp_path / "outbox.db"),
+        "--endpoint-url", emulator.endpoint_url,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all messages delivered" in result.stdout
+    for input_name in ("PressureInput", "TemperatureInput"):
+        expected = [d["messageId"] for d in documents if d["inputName"] == input_name]
+        assert [m.message_id for m in emulator.processed(input_name)] == expected
+
+
+def test_send_refuses_a_bad_line_naming_file_line_field_and_value_and_stores_nothing(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    documents = messages(5)
+    documents[2] = {"inputName": "Pressure Input", "payload": {"n": 2}}
+    source = write_lines(tmp_path / "bad.jsonl", documents)
+    outbox = tmp_path / "outbox.db"
+
+    result = run_command(
+        "send", str(source), "--outbox", str(outbox), "--endpoint-url", emulator.endpoint_url
+    )
+
+    assert result.returncode == 1
+    assert f"{source}:3: inputName='Pressure Input'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert pending_in(outbox) == 0
+    assert emulator.processed() == []
+
+
+def test_send_reads_bare_payloads_from_stdin_and_only_stores_them_with_no_wait(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    outbox = tmp_path / "outbox.db"
+    lines = "".join(json.dumps({"motorid": f"motor-{n % 3}", "n": n}) + "\n" for n in range(9))
+
+    result = run_command(
+        "send", "-", "--outbox", str(outbox), "--input-name", "PressureInput",
+        "--lane-key", "motorid", "--no-wait", "--endpoint-url", emulator.endpoint_url,
+        stdin=lines,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "stored 9 messages from <stdin>" in result.stdout
+    store = SqliteStore(outbox)
+    try:
+        assert store.counts().lanes == 3
+        assert store.counts().pending == 9
+    finally:
+        store.close()
+    assert emulator.processed() == []
+
+
+# -- status, resume, run -------------------------------------------------------------------------
+
+
+def test_status_and_resume_show_and_restart_a_lane_paused_by_a_permanent_fault(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    emulator.set_faults(Faults(targeted=(TargetedFault("InvalidRequestException", "m-002"),)))
+    documents = [
+        {"inputName": "PressureInput", "payload": {"n": n}, "messageId": f"m-{n:03d}"}
+        for n in range(5)
+    ]
+    source = write_lines(tmp_path / "messages.jsonl", documents)
+    outbox = tmp_path / "outbox.db"
+    url = emulator.endpoint_url
+
+    sent = run_command("send", str(source), "--outbox", str(outbox), "--endpoint-url", url)
+    status = run_command("status", "--outbox", str(outbox))
+    resumed = run_command("resume", "--outbox", str(outbox), "PressureInput")
+    sent_again = run_command("send", "--outbox", str(outbox), "--endpoint-url", url, os.devnull)
+
+    assert sent.returncode == 1
+    assert "3 messages not delivered (paused lanes: 1)" in sent.stdout
+    assert status.returncode == 0, status.stderr
+    paused_row = next(line for line in status.stdout.splitlines() if "m-002" in line)
+    assert "PressureInput" in paused_row
+    assert "InvalidRequestException" in paused_row
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed lane PressureInput" in resumed.stdout
+    assert sent_again.returncode == 0, sent_again.stdout + sent_again.stderr
+    assert [m.message_id for m in emulator.processed()] == [d["messageId"] for d in documents]
+
+
+def test_resume_of_a_lane_that_is_not_paused_fails_naming_the_lane(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox.db"
+    SqliteStore(outbox).close()
+
+    result = run_command("resume", "--outbox", str(outbox), "NoSuchLane")
+
+    assert result.returncode == 1
+    assert "lane 'NoSuchLane' is not paused; paused lanes: none" in result.stderr
+
+
+def test_status_of_a_missing_outbox_fails_without_creating_it(tmp_path: Path) -> None:
+    outbox = tmp_path / "missing.db"
+
+    result = run_command("status", "--outbox", str(outbox))
+
+    assert result.returncode == 1
+    assert f"outbox {outbox} does not exist" in result.stderr
+    assert not outbox.exists()
+
+
+def test_run_delivers_the_outbox_and_stops_cleanly_on_sigterm(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    documents = messages(30)
+    source = write_lines(tmp_path / "messages.jsonl", documents)
+    outbox = tmp_path / "outbox.db"
+    url = emulator.endpoint_url
+    stored = run_command("send", str(source), "--outbox", str(outbox), "--no-wait")
+    assert stored.returncode == 0, stored.stderr
+
+    daemon = subprocess.Popen(
+        [COMMAND, "run", "--outbox", str(outbox), "--endpoint-url", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=command_env(),
+    )
+    try:
+        wait_until(lambda: len(emulator.processed()) == 30, "the daemon delivered all 30")
+        daemon.send_signal(signal.SIGTERM)
+        stdout, stderr = daemon.communicate(timeout=DEADLINE_SECONDS)
+    finally:
+        daemon.kill()
+
+    assert daemon.returncode == 0, stderr
+    assert "stopped: 0 messages kept" in stdout
+    assert "Traceback" not in stderr
+    assert pending_in(outbox) == 0
+    for input_name in ("PressureInput", "TemperatureInput"):
+        expected = [d["messageId"] for d in documents if d["inputName"] == input_name]
+        assert [m.message_id for m in emulator.processed(input_name)] == expected
