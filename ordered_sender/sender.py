@@ -276,13 +276,19 @@ class OrderedSender:
         assert self._workers is not None
         while not self._stopping:
             self._wake.clear()
-            with self._changed:
-                free = self.config.concurrency - self._requests_in_flight
-            batches = self._plan(free) if free > 0 else []
-            for batch in batches:
-                self._workers.submit(self._deliver, batch)
-            if not batches:
-                self._wake.wait(self._idle_seconds())
+            try:
+                with self._changed:
+                    free = self.config.concurrency - self._requests_in_flight
+                batches = self._plan(free) if free > 0 else []
+                for batch in batches:
+                    self._workers.submit(self._deliver, batch)
+                if not batches:
+                    self._wake.wait(self._idle_seconds())
+            except Exception:
+                # The outbox may be briefly unavailable (disk full, locked by a backup); the
+                # messages are safe on disk, so log, wait a poll interval and look again.
+                log.exception("dispatcher.error")
+                self._wake.wait(self.config.idle_poll_seconds)
 
     def _idle_seconds(self) -> float:
         """How long to sleep when nothing is ready: until the next retry is due, at most the
@@ -315,6 +321,12 @@ class OrderedSender:
             now = self._clock()
             decisions = decide(batch, classify(response, ids), now, self._policy)
             self.store.apply(decisions, now)
+            refused = response.request_error
+            if refused is not None and refused.kind is RequestErrorKind.CREDENTIALS:
+                # Every lane would fail the same way: hold all sending until the backoff passes.
+                retry_at = min(d.next_attempt_at for d in decisions if isinstance(d, Retry))
+                self._halted_until = retry_at
+                log.error("sender.halted", error_code=refused.code, retry_in_s=retry_at - now)
             self._log_request(batch, response, decisions, latency_ms, now)
         except Exception:
             log.exception("batch.failed", message_ids=ids)
@@ -342,12 +354,6 @@ class OrderedSender:
             entry_errors=len(response.entry_errors),
             latency_ms=latency_ms,
         )
-        if error is not None and error.kind is RequestErrorKind.CREDENTIALS:
-            retry = next(d for d in decisions if isinstance(d, Retry))
-            self._halted_until = retry.next_attempt_at
-            log.error(
-                "sender.halted", error_code=error.code, retry_in_s=retry.next_attempt_at - now
-            )
         for head, decision in zip(batch, decisions, strict=True):
             fields = {
                 "lane": head.lane,
