@@ -51,7 +51,9 @@ DEMO_FAULTS = Faults(
 """About one request in five fails whole, one message in ten is refused, a few connections drop;
 the entry errors are the transient codes, so every message must eventually arrive."""
 
-DEMO_RETRY_WAIT = tenacity.wait_exponential(multiplier=0.01, max=0.5) + tenacity.wait_random(0, 0.01)
+DEMO_RETRY_WAIT = tenacity.wait_exponential(multiplier=0.01, max=0.5) + tenacity.wait_random(
+    0, 0.01
+)
 """Shorter than the library default (0.1 s doubling to 30 s): the local endpoint recovers at once,
 and the demo should show thousands of retries in seconds rather than minutes."""
 
