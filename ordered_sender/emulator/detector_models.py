@@ -13,6 +13,7 @@ This module only describes models; running them is ``detector_runtime``'s job. N
 from __future__ import annotations
 
 import enum
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -329,3 +330,15 @@ class DetectorModelVersion:
         if self.key is not None:
             configuration["key"] = self.key
         return configuration
+
+
+def key_value_of(document: Any, key: str) -> str | None:
+    """The key's value as text (numbers too, as IoT Events routes them), ``None`` if absent."""
+    value = document
+    for name in key_path(key):
+        if not isinstance(value, dict) or name not in value:
+            return None
+        value = value[name]
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+        return None
+    return value if isinstance(value, str) else json.dumps(value)

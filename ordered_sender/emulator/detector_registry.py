@@ -18,7 +18,7 @@ import math
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -28,11 +28,21 @@ from ordered_sender.emulator.detector_models import (
     DetectorModelVersion,
     EvaluationMethod,
     compile_definition,
-    key_path,
+    key_value_of,
 )
-from ordered_sender.emulator.detector_runtime import evaluate, expire_timer, start_detector
-from ordered_sender.emulator.detector_state import ActionRecord, Detector, RunnableModel, Trigger
-from ordered_sender.emulator.expressions_context import TriggerType
+from ordered_sender.emulator.detector_runtime import (
+    evaluate,
+    expire_timer,
+    fixed_timers,
+    start_detector,
+)
+from ordered_sender.emulator.detector_state import (
+    ActionRecord,
+    Detector,
+    RunnableModel,
+    Trigger,
+)
+from ordered_sender.emulator.expressions_context import TriggerType, VariableValue
 from ordered_sender.emulator.inputs import ACCOUNT_ID
 from ordered_sender.emulator.wire import ApiError
 from ordered_sender.limits import MESSAGES_PER_SECOND_PER_DETECTOR
@@ -242,6 +252,49 @@ class DetectorRegistry:
             found = [d for (name, _), d in self._detectors.items() if name == model_name]
         return sorted(found, key=lambda d: d.key_value or "")
 
+    def set_detector(
+        self,
+        model_name: str,
+        key_value: str | None,
+        state_name: str,
+        variables: Mapping[str, VariableValue],
+        timer_seconds: Mapping[str, int],
+        now: float,
+    ) -> Detector:
+        """Put a detector (created if missing) into a state, as BatchUpdateDetector does.
+
+        Variables and timers are replaced, not merged; no event runs.
+        """
+        with self._lock:
+            model = self.model(model_name)
+            if state_name not in model.compiled.states:
+                raise ApiError.invalid_request(
+                    f"Detector model {model_name!r} has no state {state_name!r}; "
+                    f"states are {sorted(model.compiled.states)}"
+                )
+            try:
+                timers = fixed_timers(timer_seconds, now)
+            except ValueError as error:
+                raise ApiError.invalid_request(str(error)) from error
+            detector_id = (model_name, None if model.key is None else key_value)
+            existing = self._detectors.get(detector_id)
+            detector = replace(
+                existing or Detector.initial(self._runnable(model_name), detector_id[1], now),
+                state_name=state_name,
+                variables=dict(variables),
+                timers=timers,
+                expired_timers=frozenset(),
+                last_update_time=now,
+            )
+            self._store(detector_id, detector, ())
+            return detector
+
+    def delete_detector(self, model_name: str, key_value: str | None) -> None:
+        """Delete one detector, as BatchDeleteDetector does; it starts afresh on new input."""
+        with self._lock:
+            detector = self.detector(model_name, key_value)
+            del self._detectors[(model_name, detector.key_value)]
+
     def actions(self) -> list[ActionRecord]:
         """Every recorded action, oldest first."""
         with self._lock:
@@ -304,7 +357,7 @@ class DetectorRegistry:
             if key is None:
                 found.append((name, None))
                 continue
-            key_value = _key_value(document, key)
+            key_value = key_value_of(document, key)
             if key_value is None:
                 _log.warning("detector.key_missing", detector_model_name=name, key=key)
             else:
@@ -344,15 +397,3 @@ def _decoded(payload: bytes) -> Any:
         return json.loads(payload)
     except ValueError:
         return None
-
-
-def _key_value(document: Any, key: str) -> str | None:
-    """The key's value as text (numbers too, as IoT Events routes them), ``None`` if absent."""
-    value = document
-    for name in key_path(key):
-        if not isinstance(value, dict) or name not in value:
-            return None
-        value = value[name]
-    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
-        return None
-    return value if isinstance(value, str) else json.dumps(value)

@@ -4,7 +4,8 @@
 
 - the ``iotevents`` control plane: CreateDetectorModel, DescribeDetectorModel,
   ListDetectorModels, ListDetectorModelVersions, UpdateDetectorModel, DeleteDetectorModel;
-- the ``iotevents-data`` reads: DescribeDetector and ListDetectors;
+- the ``iotevents-data`` detector operations: DescribeDetector, ListDetectors,
+  BatchUpdateDetector and BatchDeleteDetector;
 - ``GET /_emulator/actions[?detectorModelName=X]`` -> ``{"actions": [ActionRecord.to_json()]}``
   and ``DELETE /_emulator/actions``: the log of actions aimed at other services;
 - a processor (every processed message reaches the detectors), a gate (the optional
@@ -24,7 +25,12 @@ from typing import Any, Protocol, TypeVar
 
 from ordered_sender.emulator.batch_put import Gate, Processor
 from ordered_sender.emulator.detector_registry import DetectorRegistry
-from ordered_sender.emulator.detector_state import ActionRecord, Detector, variable_text
+from ordered_sender.emulator.detector_state import (
+    ActionRecord,
+    Detector,
+    variable_text,
+    variable_value,
+)
 from ordered_sender.emulator.inputs import InputRegistry
 from ordered_sender.emulator.recording import EntryError, ProcessedMessage
 from ordered_sender.emulator.shapes import input_shape, validate_input
@@ -89,6 +95,8 @@ class DetectorService:
             ),
             ("GET", "/detectors/{detectorModelName}/keyValues", self.describe_detector),
             ("GET", "/detectors/{detectorModelName}", self.list_detectors),
+            ("POST", "/detectors", self.batch_update_detector),
+            ("POST", "/detectors/delete", self.batch_delete_detector),
             ("GET", ACTIONS_PATH, self.list_actions),
             ("DELETE", ACTIONS_PATH, self.clear_actions),
         )
@@ -224,6 +232,36 @@ class DetectorService:
         body["detectorSummaries"] = [_summary(detector) for detector in page]
         return ApiResponse(200, body)
 
+    def batch_update_detector(self, request: ApiRequest) -> ApiResponse:
+        document = request.json_body()
+        validate_input("iotevents-data", "BatchUpdateDetector", document)
+        self.tick()
+        now = self._clock()
+
+        def update(entry: JsonObject) -> None:
+            state = entry["state"]
+            self.registry.set_detector(
+                entry["detectorModelName"],
+                entry.get("keyValue"),
+                state["stateName"],
+                {v["name"]: variable_value(v["value"]) for v in state["variables"]},
+                {timer["name"]: timer["seconds"] for timer in state["timers"]},
+                now,
+            )
+
+        errors = _each_entry(document["detectors"], update)
+        return ApiResponse(200, {"batchUpdateDetectorErrorEntries": errors})
+
+    def batch_delete_detector(self, request: ApiRequest) -> ApiResponse:
+        document = request.json_body()
+        validate_input("iotevents-data", "BatchDeleteDetector", document)
+
+        def delete(entry: JsonObject) -> None:
+            self.registry.delete_detector(entry["detectorModelName"], entry.get("keyValue"))
+
+        errors = _each_entry(document["detectors"], delete)
+        return ApiResponse(200, {"batchDeleteDetectorErrorEntries": errors})
+
     # Action log ----------------------------------------------------------------------------
 
     def list_actions(self, request: ApiRequest) -> ApiResponse:
@@ -233,6 +271,25 @@ class DetectorService:
     def clear_actions(self, request: ApiRequest) -> ApiResponse:
         self.registry.clear_actions()
         return ApiResponse(204)
+
+
+def _each_entry(
+    entries: Sequence[JsonObject], operation: Callable[[JsonObject], None]
+) -> list[JsonObject]:
+    """Apply ``operation`` to each entry; a refused entry becomes an error entry, not a 4xx."""
+    errors: list[JsonObject] = []
+    for entry in entries:
+        try:
+            operation(entry)
+        except ApiError as error:
+            errors.append(
+                {
+                    "messageId": entry["messageId"],
+                    "errorCode": error.code,
+                    "errorMessage": error.message,
+                }
+            )
+    return errors
 
 
 def _summary(detector: Detector) -> JsonObject:

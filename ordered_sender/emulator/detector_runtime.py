@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -73,21 +73,9 @@ def start_detector(
     model: RunnableModel, key_value: str | None, trigger: Trigger
 ) -> tuple[Detector, tuple[ActionRecord, ...]]:
     """A new detector in the initial state after its ``onEnter`` events, then the trigger."""
-    initial = model.definition.initial_state_name
-    detector = Detector(
-        model_name=model.name,
-        model_version=model.version,
-        key_value=key_value,
-        state_name=initial,
-        variables={},
-        timers={},
-        expired_timers=frozenset(),
-        last_payloads={},
-        creation_time=trigger.time,
-        last_update_time=trigger.time,
-    )
+    detector = Detector.initial(model, key_value, trigger.time)
     evaluation = _Evaluation(model, detector, trigger)
-    evaluation.run_group(model.definition.states[initial].on_enter)
+    evaluation.run_group(evaluation.state.on_enter)
     entered = evaluation.result()
     detector, records = evaluate(model, entered, trigger)
     return detector, evaluation.records + records
@@ -112,6 +100,19 @@ def expire_timer(
         expired_timers=detector.expired_timers | {timer_name},
     )
     return evaluate(model, expired, Trigger(TriggerType.TIMER, now, timer_name=timer_name))
+
+
+def fixed_timers(timer_seconds: Mapping[str, int], now: float) -> dict[str, Timer]:
+    """Timers set to expire ``seconds`` after ``now`` (BatchUpdateDetector); checks the limits."""
+    if len(timer_seconds) > TIMERS_PER_DETECTOR:
+        raise ValueError(
+            f"timers: a detector holds at most {TIMERS_PER_DETECTOR} timers, "
+            f"got {len(timer_seconds)}: {sorted(timer_seconds)}"
+        )
+    for name, seconds in timer_seconds.items():
+        if seconds not in TIMER_SECONDS_RANGE:
+            raise ValueError(f"timer {name!r}: seconds must be 1 to 31622400, got {seconds!r}")
+    return {name: Timer(name, now + seconds, seconds) for name, seconds in timer_seconds.items()}
 
 
 class _Evaluation:

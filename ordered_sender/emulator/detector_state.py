@@ -63,6 +63,22 @@ class Detector:
     creation_time: float
     last_update_time: float
 
+    @classmethod
+    def initial(cls, model: RunnableModel, key_value: str | None, now: float) -> Detector:
+        """A detector just created: the initial state, no variables, no timers, no events run."""
+        return cls(
+            model_name=model.name,
+            model_version=model.version,
+            key_value=key_value,
+            state_name=model.definition.initial_state_name,
+            variables={},
+            timers={},
+            expired_timers=frozenset(),
+            last_payloads={},
+            creation_time=now,
+            last_update_time=now,
+        )
+
     def next_expiry(self) -> Timer | None:
         """The timer that expires first (ties broken by name), if any."""
         return min(self.timers.values(), key=lambda t: (t.expires_at, t.name), default=None)
@@ -106,3 +122,15 @@ class ActionRecord:
 def variable_text(value: VariableValue) -> str:
     """A variable as DescribeDetector shows it: JSON text, so strings keep their quotes."""
     return json.dumps(value)
+
+
+def variable_value(text: str) -> VariableValue:
+    """A variable from its text in BatchUpdateDetector: JSON when it is a JSON scalar, else text.
+
+    The inverse of ``variable_text``; a bare word such as ``on`` is the string ``"on"``.
+    """
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, bool | int | float | str) else text

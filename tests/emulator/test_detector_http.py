@@ -382,3 +382,44 @@ def test_control_plane_errors_use_the_documented_codes(
     assert error_of(data.list_detectors, detectorModelName="missing")[0] == (
         "ResourceNotFoundException"
     )
+
+
+def test_batch_update_detector_sets_a_state_and_batch_delete_detector_removes_it(
+    detectors: DetectorService, control: Any, data: Any, clock: ManualClock
+) -> None:
+    control.create_detector_model(**MOTOR_DETECTOR_MODEL)
+    send(data, "m1", "A", 80)
+
+    def update(message_id: str, state_name: str) -> dict[str, Any]:
+        return {
+            "messageId": message_id,
+            "detectorModelName": MODEL,
+            "keyValue": "A",
+            "state": {
+                "stateName": state_name,
+                "variables": [{"name": "pressureThresholdBreached", "value": "0"}],
+                "timers": [{"name": "recheck", "seconds": 60}],
+            },
+        }
+
+    updated = data.batch_update_detector(detectors=[update("u1", "Normal"), update("u2", "Idle")])
+    state = data.describe_detector(detectorModelName=MODEL, keyValue="A")["detector"]["state"]
+    deleted = data.batch_delete_detector(
+        detectors=[
+            {"messageId": "d1", "detectorModelName": MODEL, "keyValue": "A"},
+            {"messageId": "d2", "detectorModelName": MODEL, "keyValue": "never-seen"},
+        ]
+    )
+
+    assert [
+        (e["messageId"], e["errorCode"]) for e in updated["batchUpdateDetectorErrorEntries"]
+    ] == [("u2", "InvalidRequestException")]
+    assert state["stateName"] == "Normal"
+    assert state["variables"] == [{"name": "pressureThresholdBreached", "value": "0"}]
+    assert [(t["name"], t["timestamp"].timestamp()) for t in state["timers"]] == [
+        ("recheck", clock() + 60)
+    ]
+    assert [
+        (e["messageId"], e["errorCode"]) for e in deleted["batchDeleteDetectorErrorEntries"]
+    ] == [("d2", "ResourceNotFoundException")]
+    assert data.list_detectors(detectorModelName=MODEL)["detectorSummaries"] == []

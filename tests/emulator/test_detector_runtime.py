@@ -13,8 +13,14 @@ from structlog.testing import capture_logs
 
 from ordered_sender.emulator.detector_models import EvaluationMethod, compile_definition
 from ordered_sender.emulator.detector_runtime import evaluate, expire_timer, start_detector
-from ordered_sender.emulator.detector_state import Detector, RunnableModel, Trigger
-from ordered_sender.emulator.expressions import TriggerType
+from ordered_sender.emulator.detector_state import (
+    Detector,
+    RunnableModel,
+    Trigger,
+    variable_text,
+    variable_value,
+)
+from ordered_sender.emulator.expressions import TriggerType, VariableValue
 
 INPUT = "In"
 T0 = 1_700_000_000.0
@@ -534,3 +540,19 @@ def test_every_action_for_another_service_is_recorded_and_not_performed(
     [record] = records
     assert (record.action_type, record.payload) == (action_type, "hi")
     assert {k: v for k, v in record.parameters.items() if k != "payload"} == parameters
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(3, "3"), (40.5, "40.5"), (True, "true"), ("on", '"on"'), ("3", '"3"')],
+)
+def test_a_variable_is_shown_as_json_text_and_read_back_with_its_type(
+    value: VariableValue, text: str
+) -> None:
+    assert variable_text(value) == text
+    assert variable_value(text) == value
+    assert type(variable_value(text)) is type(value)
+
+
+def test_a_variable_given_as_a_bare_word_is_a_string() -> None:
+    assert variable_value("on") == "on"
