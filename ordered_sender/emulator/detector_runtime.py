@@ -16,13 +16,21 @@ The rules, from the IoT Events developer guide ("Detector model restrictions and
 - a missing condition holds; a condition that is not Boolean, or has no valid value, does not;
 - BATCH (the default): within one group (``onEnter``, ``onInput`` with its transitions,
   ``onExit``) every condition sees the variables as they were when the group started; the
-  actions of the events that fired then run in definition order. SERIAL: events run in
-  definition order, each update visible to the next condition; transitions come after the
-  ``onInput`` events, so they see those updates;
+  actions of the events that fired then run in definition order. The guide's motor example
+  relies on it: ``BackToNormal`` tests ``<= 1`` because it cannot see the decrement made by
+  ``Pressure Okay`` for the same message. SERIAL: events run in definition order, each update
+  visible to the next condition; transitions come after the ``onInput`` events, so they see
+  those updates;
 - an action whose expression has no valid value is skipped; the others still run;
 - ``timeout("t")`` is true only the first time it is checked after ``t`` expired;
 - ``resetTimer`` restarts a timer with its last evaluated duration; ``clearTimer`` deletes it; a
   detector holds at most five timers.
+
+Choices where the guide is silent: the actions of one event (and of the events that fired in
+one group) run one after the other, each seeing the variables the previous ones set; a timer's
+``timeout()`` counts as checked once a condition that names it in ``timeout("...")`` was
+evaluated; an expired timer fires its own evaluation, with the expiry time as the time;
+``resetTimer`` of a timer that is not running does nothing.
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ TIMER_SECONDS_RANGE = range(1, 31_622_400 + 1)
 """Durations the API reference allows for ``setTimer`` (one second to 366 days)."""
 
 _ACTION_EXECUTION_NAMESPACE = uuid.UUID("5d7444df-a655-3587-a609-dbd7a0f55267")
+"""Any fixed namespace makes ``actionExecutionId`` reproducible; this is the guide's example id."""
 
 _log = structlog.get_logger(__name__)
 
