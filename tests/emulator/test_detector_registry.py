@@ -212,3 +212,23 @@ def test_the_detector_quota_is_off_by_default_and_counts_one_second_per_detector
     assert (on.detector_model_name, on.key_value) == (MODEL, "A")
     assert other_motor is None
     assert a_second_after_the_first is None
+
+
+def test_a_model_reading_two_inputs_gets_the_messages_of_both_in_one_detector(
+    registry: DetectorRegistry,
+) -> None:
+    model = counter_model("both", "PressureInput", key="id")
+    events = model["detectorModelDefinition"]["states"][0]["onInput"]["events"]
+    other = copy.deepcopy(events[0])
+    other["condition"] = "currentInput('Other') && !isUndefined($input.Other.value)"
+    events.append(other)
+    registry.create_model(model, T0)
+
+    send(registry, {"id": "A", "value": 1}, at=T0)
+    send(registry, {"id": "A", "value": 2}, at=T0 + 1, input_name="Other")
+    send(registry, {"id": "B", "value": 3}, at=T0 + 2, input_name="Other")
+
+    assert {d.key_value: d.variables["count"] for d in registry.detectors("both")} == {
+        "A": 2,
+        "B": 1,
+    }
