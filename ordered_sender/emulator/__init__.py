@@ -13,6 +13,11 @@ fault injection and recordings that tests read::
         client.batch_put_message(messages=[...])
         emu.processed("PressureInput")   # what was processed, in processing order
 
+Detector models run in it too (``emu.detectors``, a ``DetectorService``): CreateDetectorModel and
+the rest of the detector control plane through boto3's ``iotevents`` client, DescribeDetector and
+ListDetectors through ``iotevents-data``, timers on the emulator's clock, and an action log of the
+actions it records instead of performing (``emu.detectors.actions()``, ``GET /_emulator/actions``).
+
 Modules: ``wire`` (requests, responses, errors, route table), ``shapes`` (validation against the
 botocore service models), ``inputs`` (input registry and control plane), ``batch_put`` (the data
 plane), ``faults``, ``recording``, ``inspection`` (``/_emulator`` HTTP paths), ``server`` (the only
@@ -35,6 +40,7 @@ Seams for another module (e.g. a detector-model runtime) to plug in without edit
 
 from ordered_sender.emulator.batch_put import Gate, Processor
 from ordered_sender.emulator.clock import ManualClock
+from ordered_sender.emulator.detector_routes import DetectorService
 from ordered_sender.emulator.emulator import Emulator
 from ordered_sender.emulator.faults import ENTRY_ERROR_CODES, Faults, TargetedFault
 from ordered_sender.emulator.recording import (
@@ -51,6 +57,7 @@ __all__ = [
     "ApiError",
     "ApiRequest",
     "ApiResponse",
+    "DetectorService",
     "Emulator",
     "EmulatorStats",
     "EntryError",

@@ -17,6 +17,7 @@ import boto3
 from botocore.config import Config
 
 from ordered_sender.emulator.batch_put import DataPlane, Gate, Processor
+from ordered_sender.emulator.detector_routes import DetectorService
 from ordered_sender.emulator.faults import FaultInjector, Faults
 from ordered_sender.emulator.inputs import InputApi, InputRegistry, InputResource
 from ordered_sender.emulator.inspection import InspectionApi
@@ -41,7 +42,8 @@ class Emulator:
     ``seed`` makes message shuffling and fault decisions reproducible; ``clock`` (seconds since
     the epoch, like ``time.time``) drives de-duplication and timestamps; ``shuffle=False`` keeps
     the messages of a request in request order; ``max_payload_bytes`` is the per-request payload
-    limit (AWS documents 1 KiB); ``port=0`` picks a free port.
+    limit (AWS documents 1 KiB); ``port=0`` picks a free port; ``enforce_detector_quota``
+    refuses, with ThrottlingException entries, messages past 10 per second for one detector.
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class Emulator:
         port: int = 0,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES_PER_REQUEST,
         region: str = "us-east-1",
+        enforce_detector_quota: bool = False,
     ) -> None:
         if max_payload_bytes < 1:
             raise ValueError(f"max_payload_bytes must be >= 1, got {max_payload_bytes!r}")
@@ -78,6 +81,11 @@ class Emulator:
         self.router.add("POST", "/inputs/messages", self._data_plane.batch_put_message)
         InputApi(self.inputs).register(self.router)
         InspectionApi(self._recorder, lambda: self.faults, self.set_faults).register(self.router)
+        self.detectors = DetectorService.install(
+            self, enforce_detector_quota=enforce_detector_quota
+        )
+        """Detector models: their control plane, DescribeDetector/ListDetectors, timers on
+        ``clock`` and the action log (``detectors.actions()``)."""
         self._server = HttpServer(self.router, host, port)
 
     def start(self) -> Emulator:

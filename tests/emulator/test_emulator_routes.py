@@ -48,27 +48,21 @@ def test_a_route_cannot_be_registered_twice() -> None:
 
 
 def test_a_route_added_from_another_module_is_served_to_boto3(emu: Emulator) -> None:
-    def describe_detector(request: ApiRequest) -> ApiResponse:
-        name = request.path_parameters["detectorModelName"]
+    # Alarms are not emulated, so their paths are free for a module of another's to serve.
+    def describe_alarm(request: ApiRequest) -> ApiResponse:
+        name = request.path_parameters["alarmModelName"]
         if request.query.get("keyValue") != "motor-1":
-            raise ApiError.not_found(f"No detector {request.query.get('keyValue')!r} in {name}")
+            raise ApiError.not_found(f"No alarm {request.query.get('keyValue')!r} in {name}")
         return ApiResponse(
-            200,
-            {
-                "detector": {
-                    "detectorModelName": name,
-                    "keyValue": "motor-1",
-                    "state": {"stateName": "Normal", "variables": [], "timers": []},
-                }
-            },
+            200, {"alarm": {"alarmModelName": name, "keyValue": "motor-1", "severity": 3}}
         )
 
-    emu.add_route("GET", "/detectors/{detectorModelName}/keyValues", describe_detector)
+    emu.add_route("GET", "/alarms/{alarmModelName}/keyValues", describe_alarm)
     client = emu.client("iotevents-data")
-    detector = client.describe_detector(detectorModelName="Motors", keyValue="motor-1")
-    assert detector["detector"]["state"]["stateName"] == "Normal"
+    alarm = client.describe_alarm(alarmModelName="Motors", keyValue="motor-1")
+    assert alarm["alarm"]["severity"] == 3
     with pytest.raises(ClientError) as caught:
-        client.describe_detector(detectorModelName="Motors", keyValue="motor-2")
+        client.describe_alarm(alarmModelName="Motors", keyValue="motor-2")
     assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
@@ -76,8 +70,8 @@ def test_a_handler_that_crashes_answers_internal_failure(emu: Emulator) -> None:
     def broken(request: ApiRequest) -> ApiResponse:
         raise KeyError("bug")
 
-    emu.add_route("GET", "/detectors/{detectorModelName}", broken)
+    emu.add_route("GET", "/alarms/{alarmModelName}", broken)
     with pytest.raises(ClientError) as caught:
-        emu.client("iotevents-data").list_detectors(detectorModelName="Motors")
+        emu.client("iotevents-data").list_alarms(alarmModelName="Motors")
     assert caught.value.response["Error"]["Code"] == "InternalFailureException"
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
