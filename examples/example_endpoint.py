@@ -1,0 +1,233 @@
+"""What the example scripts share: the endpoint they talk to and the two ways of sending.
+
+Every example compares a naive client (BatchPutMessage requests of up to ten messages, which IoT
+Events processes in no guaranteed order) with ``OrderedSender`` on the same messages, against
+fresh detectors, and reads the detectors back through ``iotevents-data`` as any client would.
+
+``open_endpoint()`` starts the embedded local endpoint (the emulator, with detector models, on a
+``ManualClock`` so detector timers take no real time), or reaches ``--endpoint-url`` with
+boto3's usual credentials, where time is real. This module is for the examples only: it prints
+nothing and leaves the decisions about what to show to each example.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+import boto3
+import structlog
+from botocore.exceptions import ClientError
+
+from ordered_sender import LaneFunction, OrderedSender, SenderConfig
+from ordered_sender.emulator import ApiError, Emulator, ManualClock
+from ordered_sender.emulator.detector_routes import DetectorService
+
+BATCH_SIZE = 10
+"""Messages per BatchPutMessage request: the documented maximum, which a naive client fills."""
+
+DELIVERY_TIMEOUT_SECONDS = 60.0
+"""How long an example waits for the ordered sender to deliver what it was given."""
+
+Payload = Mapping[str, Any]
+Outgoing = tuple[str, Payload]
+"""One message to send: the input name and the JSON payload."""
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorReading:
+    """A detector's state and variables as DescribeDetector returned them (values are text)."""
+
+    state_name: str
+    variables: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        variables = " ".join(f"{name}={value}" for name, value in self.variables)
+        return f"{self.state_name} {variables}".strip()
+
+
+class Endpoint:
+    """boto3 clients for one IoT Events endpoint, and the time as the endpoint sees it."""
+
+    def __init__(self, url: str, control: Any, data: Any, clock: ManualClock | None) -> None:
+        self.url = url
+        self.control = control
+        """An ``iotevents`` client: inputs and detector models."""
+        self.data = data
+        """An ``iotevents-data`` client: BatchPutMessage, DescribeDetector, ListDetectors."""
+        self._clock = clock
+
+    @property
+    def embedded(self) -> bool:
+        return self._clock is not None
+
+    def pass_time(self, seconds: float) -> None:
+        """Let ``seconds`` pass for the endpoint: at once on the embedded clock, else for real."""
+        if self._clock is not None:
+            self._clock.advance(seconds)
+        elif seconds > 0:
+            time.sleep(seconds)
+
+    def install_detector_model(self, inputs: Sequence[Payload], model: Payload) -> None:
+        """Create the inputs if missing and the detector model afresh, so it has no detectors."""
+        for request in inputs:
+            try:
+                self.control.create_input(**request)
+            except ClientError as error:
+                if _error_code(error) != "ResourceAlreadyExistsException":
+                    raise
+        try:
+            self.control.delete_detector_model(detectorModelName=model["detectorModelName"])
+        except ClientError as error:
+            if _error_code(error) != "ResourceNotFoundException":
+                raise
+        self.control.create_detector_model(**model)
+
+    def reading(self, model_name: str, key_value: str) -> DetectorReading:
+        """One detector's state and variables, through DescribeDetector."""
+        detector = self.data.describe_detector(detectorModelName=model_name, keyValue=key_value)
+        state = detector["detector"]["state"]
+        variables = tuple(sorted((v["name"], v["value"]) for v in state["variables"]))
+        return DetectorReading(state["stateName"], variables)
+
+    def states(self, model_name: str) -> dict[str, str]:
+        """The state name of every detector of a model by key value, through ListDetectors."""
+        states: dict[str, str] = {}
+        token: dict[str, str] = {}
+        while True:
+            page = self.data.list_detectors(detectorModelName=model_name, **token)
+            for summary in page["detectorSummaries"]:
+                states[summary["keyValue"]] = summary["state"]["stateName"]
+            if "nextToken" not in page:
+                return states
+            token = {"nextToken": page["nextToken"]}
+
+
+@contextmanager
+def open_endpoint(endpoint_url: str | None, *, seed: int, region: str) -> Iterator[Endpoint]:
+    """The endpoint of ``endpoint_url``, or a started embedded one (stopped on exit).
+
+    The embedded endpoint shuffles the messages of each request with ``seed``, as IoT Events
+    gives no order within a request.
+    """
+    if endpoint_url is not None:
+        session = boto3.session.Session()
+        yield Endpoint(
+            endpoint_url,
+            session.client("iotevents", endpoint_url=endpoint_url, region_name=region),
+            session.client("iotevents-data", endpoint_url=endpoint_url, region_name=region),
+            None,
+        )
+        return
+    clock = ManualClock()
+    with Emulator(seed=seed, clock=clock, region=region) as emulator:
+        if not _serves_detector_models(emulator):
+            DetectorService.install(emulator)
+        yield Endpoint(
+            emulator.endpoint_url,
+            emulator.client("iotevents"),
+            emulator.client("iotevents-data"),
+            clock,
+        )
+
+
+def _serves_detector_models(emulator: Emulator) -> bool:
+    """Whether the detector runtime is installed already (a later Emulator may do it itself)."""
+    try:
+        emulator.router.resolve("POST", "/detector-models")
+    except ApiError:
+        return False
+    return True
+
+
+class Sender(Protocol):
+    """Sends messages to an endpoint; returns once the endpoint has taken all of them."""
+
+    def send(self, messages: Sequence[Outgoing]) -> None: ...
+
+
+class NaiveSender:
+    """What a client without ``ordered_sender`` does: fill requests of ten and send them."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._data = endpoint.data
+
+    def send(self, messages: Sequence[Outgoing]) -> None:
+        for start in range(0, len(messages), BATCH_SIZE):
+            request = [
+                {
+                    # Fresh ids: the endpoint ignores an id it has seen in the last 5 minutes.
+                    "messageId": uuid.uuid4().hex,
+                    "inputName": input_name,
+                    "payload": json.dumps(payload).encode(),
+                }
+                for input_name, payload in messages[start : start + BATCH_SIZE]
+            ]
+            response = self._data.batch_put_message(messages=request)
+            if response["BatchPutMessageErrorEntries"]:
+                raise RuntimeError(
+                    f"the endpoint refused messages: {response['BatchPutMessageErrorEntries']}"
+                )
+
+
+class OrderedRun:
+    """``OrderedSender`` on a temporary outbox; ``send`` puts the messages and waits for them."""
+
+    def __init__(self, endpoint: Endpoint, lane: LaneFunction) -> None:
+        self._directory = tempfile.TemporaryDirectory(prefix="ordered-sender-example-")
+        self._sender = OrderedSender(
+            Path(self._directory.name) / "outbox.db", endpoint.data, SenderConfig(lane=lane)
+        )
+
+    def send(self, messages: Sequence[Outgoing]) -> None:
+        self._sender.put_many(messages)
+        if not self._sender.flush(timeout=DELIVERY_TIMEOUT_SECONDS):
+            raise RuntimeError(
+                f"not delivered within {DELIVERY_TIMEOUT_SECONDS} s: {self._sender.counts()}; "
+                f"paused lanes: {self._sender.paused_lanes()}"
+            )
+
+    def __enter__(self) -> OrderedRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._sender.close()
+        self._directory.cleanup()
+
+
+def argument_parser(description: str) -> argparse.ArgumentParser:
+    """The options every example takes: ``--endpoint-url``, ``--region`` and ``--seed``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--endpoint-url",
+        help="an IoT Events endpoint with detector models (default: the embedded local one)",
+    )
+    parser.add_argument("--region", default="us-east-1", help="AWS region (default: us-east-1)")
+    parser.add_argument(
+        "--seed", type=int, default=7, help="seed of the traces and of the embedded endpoint"
+    )
+    return parser
+
+
+def quiet_library_logs() -> None:
+    """Only warnings from the library: its per-message events would drown the example's story."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
