@@ -203,9 +203,12 @@ def put_lines(sender: OrderedSender, source: str, lines: list[Line]) -> None:
                 for line in lines
             )
     except InvalidMessage as error:
-        number = next(line.number for line in lines if line.message.message_id == error.value)
+        # Lines were validated already; what is left is an id the outbox holds from before.
+        numbers = [line.number for line in lines if line.message.message_id == error.value]
+        if error.field != "message_id" or not numbers:
+            raise
         raise BadLine(
-            source, number, InvalidMessage("messageId", error.value, error.problem)
+            source, numbers[0], InvalidMessage("messageId", error.value, error.problem)
         ) from None
 
 

@@ -10,6 +10,7 @@ The verdict (``check_lanes``) is pure; this module never sends anywhere it was n
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.config
 import botocore.exceptions
 import click
 import tenacity
@@ -211,7 +213,12 @@ def stats_since(before: EmulatorStats, after: EmulatorStats) -> EmulatorStats:
 
 def create_inputs(endpoint_url: str, region: str | None, names: Sequence[str]) -> None:
     """Create the demo inputs on another endpoint; an input that exists already is fine."""
-    control = boto3.client("iotevents", endpoint_url=endpoint_url, region_name=region)
+    control = boto3.session.Session().client(
+        "iotevents",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        config=botocore.config.Config(retries={"total_max_attempts": 1}, connect_timeout=5.0),
+    )
     for name in names:
         try:
             control.create_input(
@@ -222,6 +229,11 @@ def create_inputs(endpoint_url: str, region: str | None, names: Sequence[str]) -
                 raise click.ClickException(
                     f"could not create input {name!r} at {endpoint_url}: {error}"
                 ) from error
+        except botocore.exceptions.BotoCoreError as error:
+            # No credentials, no region, nothing listening: nothing to demonstrate against.
+            raise click.ClickException(
+                f"could not create input {name!r} at {endpoint_url}: {error}"
+            ) from error
 
 
 @click.command("demo")
@@ -268,7 +280,7 @@ def demo_command(
             client = emulator.client("iotevents-data")
             console.print(f"local IoT Events endpoint at {emulator.endpoint_url}")
             console.print(describe_faults(faults, seed))
-            read_record = lambda: embedded_record(emulator)  # noqa: E731 - one line, bound here
+            read_record = functools.partial(embedded_record, emulator)
             before = None
         else:
             create_inputs(endpoint_url, region, input_names)
@@ -276,7 +288,7 @@ def demo_command(
                 timeout=config.request_timeout, endpoint_url=endpoint_url, region_name=region
             )
             console.print(f"sending to {endpoint_url}")
-            read_record = lambda: remote_record(endpoint_url)  # noqa: E731 - one line, bound here
+            read_record = functools.partial(remote_record, endpoint_url)
             before = read_record()
         directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="ordered-sender-demo-"))
         sender = stack.enter_context(OrderedSender(Path(directory) / "outbox.db", client, config))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -113,6 +114,18 @@ def test_demo_checks_order_through_the_record_of_another_emulator(emulator: Emul
     assert len([m for m in emulator.processed() if m.message_id.startswith("demo-")]) == 40
 
 
+def test_demo_against_an_unreachable_endpoint_fails_with_a_message_not_a_traceback() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}"
+
+    result = run_command("demo", "--endpoint-url", url)
+
+    assert result.returncode == 1
+    assert f"could not create input 'PressureInput' at {url}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 # -- send ----------------------------------------------------------------------------------------
 
 
@@ -134,6 +147,22 @@ def test_send_delivers_every_line_in_file_order_per_input(
         assert [m.message_id for m in emulator.processed(input_name)] == expected
 
 
+def test_send_delivers_the_timestamp_of_each_line(emulator: Emulator, tmp_path: Path) -> None:
+    documents = [
+        {**document, "timestamp": 1_700_000_000_000 + n} for n, document in enumerate(messages(6))
+    ]
+    source = write_lines(tmp_path / "messages.jsonl", documents)
+
+    result = run_command(
+        "send", str(source), "--outbox", str(tmp_path / "outbox.db"),
+        "--endpoint-url", emulator.endpoint_url,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    stamps = {m.message_id: m.timestamp_ms for m in emulator.processed()}
+    assert stamps == {d["messageId"]: d["timestamp"] for d in documents}
+
+
 def test_send_refuses_a_bad_line_naming_file_line_field_and_value_and_stores_nothing(
     emulator: Emulator, tmp_path: Path
 ) -> None:
@@ -151,6 +180,21 @@ def test_send_refuses_a_bad_line_naming_file_line_field_and_value_and_stores_not
     assert "Traceback" not in result.stderr
     assert pending_in(outbox) == 0
     assert emulator.processed() == []
+
+
+def test_send_refuses_a_message_id_already_in_the_outbox_naming_its_line(tmp_path: Path) -> None:
+    source = write_lines(tmp_path / "messages.jsonl", messages(3))
+    outbox = tmp_path / "outbox.db"
+
+    first = run_command("send", str(source), "--outbox", str(outbox), "--no-wait")
+    second = run_command("send", str(source), "--outbox", str(outbox), "--no-wait")
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 1
+    assert f"{source}:1: messageId='m-000': is already used by a message in this outbox" in (
+        second.stderr
+    )
+    assert pending_in(outbox) == 3
 
 
 def test_send_reads_bare_payloads_from_stdin_and_only_stores_them_with_no_wait(
