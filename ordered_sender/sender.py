@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -55,7 +55,7 @@ class Receipt:
     message_id: str
     lane: str
     seq: int
-    _sender: OrderedSender
+    _sender: OrderedSender = field(repr=False, compare=False)
 
     def result(self, timeout: float | None = None) -> None:
         """Block until the message is delivered.
@@ -204,6 +204,10 @@ class OrderedSender:
 
     def flush(self, timeout: float | None = None) -> bool:
         """True once every message outside paused lanes is delivered; False on timeout."""
+        if self._dispatcher is None:
+            raise RuntimeError(
+                "flush() waits for background delivery: call start() first, or deliver_due()"
+            )
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
             while True:
@@ -246,6 +250,11 @@ class OrderedSender:
         injected clock. Loops until nothing is due, as each delivery may make a lane's next head
         due.
         """
+        if self._dispatcher is not None:
+            raise RuntimeError(
+                "deliver_due() is for senders made with autostart=False that were not started; "
+                "this one delivers in the background already"
+            )
         sent = 0
         while batches := self._plan(self.config.concurrency):
             for batch in batches:

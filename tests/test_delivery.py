@@ -113,13 +113,15 @@ def test_permanent_failure_pauses_the_lane_until_resumed(outbox: Path, emulator:
         )
         with pytest.raises(LanePaused, match=r"a-1.*InvalidRequestException"):
             behind.result(timeout=1)
-        assert sender.flush(timeout=1)  # nothing deliverable is left; the paused lane waits
+        sender.start()
+        assert sender.flush(timeout=10)  # nothing deliverable is left; the paused lane waits
+        assert lanes_as_processed(emulator)["A"] == [0]
 
         assert sender.resume("A")
         assert not sender.resume("A")
-        sender.deliver_due()
-        assert lanes_as_processed(emulator)["A"] == [0, 1, 2]
+        behind.result(timeout=10)
         stuck.result(timeout=1)
+        assert lanes_as_processed(emulator)["A"] == [0, 1, 2]
         assert sender.paused_lanes() == []
     finally:
         sender.close()
