@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -59,7 +59,25 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
-def write_lines(path: Path, documents: list[dict[str, object]]) -> Path:
+def send_file(
+    emulator: Emulator, source: Path, outbox: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
+    return run_command(
+        "send", str(source), "--outbox", str(outbox), "--endpoint-url", emulator.endpoint_url,
+        *options,
+    )  # fmt: skip
+
+
+def assert_processed_in_file_order(
+    emulator: Emulator, documents: Sequence[Mapping[str, object]]
+) -> None:
+    """Each input's messages were processed in the order of the file's lines."""
+    for input_name in {d["inputName"] for d in documents}:
+        expected = [d["messageId"] for d in documents if d["inputName"] == input_name]
+        assert [m.message_id for m in emulator.processed(str(input_name))] == expected
+
+
+def write_lines(path: Path, documents: Sequence[Mapping[str, object]]) -> Path:
     path.write_text("".join(json.dumps(document) + "\n" for document in documents))
     return path
 
@@ -135,16 +153,11 @@ def test_send_delivers_every_line_in_file_order_per_input(
     documents = messages(40)
     source = write_lines(tmp_path / "messages.jsonl", documents)
 
-    result = run_command(
-        "send", str(source), "--outbox", str(tmp_path / "outbox.db"),
-        "--endpoint-url", emulator.endpoint_url,
-    )  # fmt: skip
+    result = send_file(emulator, source, tmp_path / "outbox.db")
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all messages delivered" in result.stdout
-    for input_name in ("PressureInput", "TemperatureInput"):
-        expected = [d["messageId"] for d in documents if d["inputName"] == input_name]
-        assert [m.message_id for m in emulator.processed(input_name)] == expected
+    assert_processed_in_file_order(emulator, documents)
 
 
 def test_send_delivers_the_timestamp_of_each_line(emulator: Emulator, tmp_path: Path) -> None:
@@ -153,10 +166,7 @@ def test_send_delivers_the_timestamp_of_each_line(emulator: Emulator, tmp_path: 
     ]
     source = write_lines(tmp_path / "messages.jsonl", documents)
 
-    result = run_command(
-        "send", str(source), "--outbox", str(tmp_path / "outbox.db"),
-        "--endpoint-url", emulator.endpoint_url,
-    )  # fmt: skip
+    result = send_file(emulator, source, tmp_path / "outbox.db")
 
     assert result.returncode == 0, result.stdout + result.stderr
     stamps = {m.message_id: m.timestamp_ms for m in emulator.processed()}
@@ -171,9 +181,7 @@ def test_send_refuses_a_bad_line_naming_file_line_field_and_value_and_stores_not
     source = write_lines(tmp_path / "bad.jsonl", documents)
     outbox = tmp_path / "outbox.db"
 
-    result = run_command(
-        "send", str(source), "--outbox", str(outbox), "--endpoint-url", emulator.endpoint_url
-    )
+    result = send_file(emulator, source, outbox)
 
     assert result.returncode == 1
     assert f"{source}:3: inputName='Pressure Input'" in result.stderr
@@ -233,12 +241,12 @@ def test_status_and_resume_show_and_restart_a_lane_paused_by_a_permanent_fault(
     ]
     source = write_lines(tmp_path / "messages.jsonl", documents)
     outbox = tmp_path / "outbox.db"
-    url = emulator.endpoint_url
 
-    sent = run_command("send", str(source), "--outbox", str(outbox), "--endpoint-url", url)
+    sent = send_file(emulator, source, outbox)
     status = run_command("status", "--outbox", str(outbox))
     resumed = run_command("resume", "--outbox", str(outbox), "PressureInput")
-    sent_again = run_command("send", "--outbox", str(outbox), "--endpoint-url", url, os.devnull)
+    # Sending an empty file delivers what waits in the outbox, the resumed lane included.
+    sent_again = send_file(emulator, Path(os.devnull), outbox)
 
     assert sent.returncode == 1
     assert "3 messages not delivered (paused lanes: 1)" in sent.stdout
@@ -300,6 +308,4 @@ def test_run_delivers_the_outbox_and_stops_cleanly_on_sigterm(
     assert "stopped: 0 messages kept" in stdout
     assert "Traceback" not in stderr
     assert pending_in(outbox) == 0
-    for input_name in ("PressureInput", "TemperatureInput"):
-        expected = [d["messageId"] for d in documents if d["inputName"] == input_name]
-        assert [m.message_id for m in emulator.processed(input_name)] == expected
+    assert_processed_in_file_order(emulator, documents)
