@@ -6,8 +6,8 @@ fresh detectors, and reads the detectors back through ``iotevents-data`` as any 
 
 ``open_endpoint()`` starts the embedded local endpoint (the emulator, with detector models, on a
 ``ManualClock`` so detector timers take no real time), or reaches ``--endpoint-url`` with
-boto3's usual credentials, where time is real. This module is for the examples only: it prints
-nothing and leaves the decisions about what to show to each example.
+boto3's usual credentials, where time is real: a ``Timeline`` then waits for it. This module
+is for the examples only: it prints nothing and leaves what to show to each example.
 """
 
 from __future__ import annotations
@@ -56,6 +56,27 @@ class DetectorReading:
         return f"{self.state_name} {variables}".strip()
 
 
+class Timeline:
+    """Seconds since the timeline started, on the endpoint's clock.
+
+    Waiting is measured from the start, not from the previous wait, so time spent sending
+    never pushes later events back.
+    """
+
+    def __init__(self, clock: ManualClock | None) -> None:
+        self._clock = clock
+        self._origin = time.monotonic() if clock is None else clock()
+
+    def wait_until(self, offset: float) -> None:
+        """Return once ``offset`` seconds of the timeline have passed for the endpoint."""
+        if self._clock is not None:
+            self._clock.advance(max(0.0, self._origin + offset - self._clock()))
+            return
+        remaining = self._origin + offset - time.monotonic()
+        if remaining > 0:
+            time.sleep(remaining)
+
+
 class Endpoint:
     """boto3 clients for one IoT Events endpoint, and the time as the endpoint sees it."""
 
@@ -68,15 +89,13 @@ class Endpoint:
         self._clock = clock
 
     @property
-    def embedded(self) -> bool:
+    def accelerated(self) -> bool:
+        """Whether the endpoint runs on the embedded ``ManualClock``, which jumps, not waits."""
         return self._clock is not None
 
-    def pass_time(self, seconds: float) -> None:
-        """Let ``seconds`` pass for the endpoint: at once on the embedded clock, else for real."""
-        if self._clock is not None:
-            self._clock.advance(seconds)
-        elif seconds > 0:
-            time.sleep(seconds)
+    def timeline(self) -> Timeline:
+        """A timeline that starts now: the embedded clock jumps along it, real time is waited."""
+        return Timeline(self._clock)
 
     def install_detector_model(self, inputs: Sequence[Payload], model: Payload) -> None:
         """Create the inputs if missing and the detector model afresh, so it has no detectors."""

@@ -1,0 +1,344 @@
+"""Why order matters for timers: an HVAC overrun alarm fed the same on/off events two ways.
+
+The detector model (one detector per ``unitid``) raises an alarm when heating runs too long:
+"on" moves Idle to Heating and sets the timer ``overrun``; "off" clears it and goes back to
+Idle; when the timer expires, Heating moves to Alarm. Each unit's gateway uploads the events of
+the last minute once a minute, for a seeded trace of heating cycles, some of them short. Sent:
+
+(a) naively, in BatchPutMessage requests: when a short cycle's "on" and "off" share an upload,
+    IoT Events may process "off" first; then "on" leaves a timer running (a false alarm), and
+    an "off" then "on" turned around leaves a running heater without a timer (a missed alarm);
+(b) through ``OrderedSender`` with one lane per unit (``ByInputAndKey("unitid")``).
+
+The endpoint's clock is the embedded ``ManualClock``, advanced through the trace, so an hour
+takes a second; with ``--endpoint-url`` time is real and the run takes as long as the trace.
+Alarms are observed with ListDetectors and compared with the alarms the trace implies, computed
+here in plain Python. Exit status 0 means the ordered run raised exactly the expected alarms.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from example_endpoint import (
+    Endpoint,
+    NaiveSender,
+    OrderedRun,
+    Sender,
+    argument_parser,
+    open_endpoint,
+    quiet_library_logs,
+)
+
+from ordered_sender import ByInputAndKey
+
+INPUT_NAME = "HvacInput"
+MODEL_NAME = "hvacOverrunModel"
+UPLOAD_SECONDS = 60
+"""Gateways upload the events of the last minute, on the minute."""
+OVERRUN_SECONDS = 630
+"""Heating longer than this raises the alarm. Not a whole number of minutes, so a timer never
+expires at the instant of an upload, which would make the outcome depend on a tie."""
+OBSERVE_AFTER_UPLOAD_SECONDS = 45
+"""When the detectors are read, each minute: after that minute's timers expired (at :30), before
+the next upload. An alarm is reported at the time it was first seen."""
+
+HVAC_INPUT: dict[str, Any] = {
+    "inputName": INPUT_NAME,
+    "inputDescription": "Heating switched on or off in an HVAC unit",
+    "inputDefinition": {"attributes": [{"jsonPath": "unitid"}, {"jsonPath": "heating"}]},
+}
+
+
+def _switch(heating: str, next_state: str, actions: Sequence[Any] = ()) -> dict[str, Any]:
+    return {
+        "eventName": f"heating {heating}",
+        "condition": f'$input.{INPUT_NAME}.heating == "{heating}"',
+        "actions": list(actions),
+        "nextState": next_state,
+    }
+
+
+HVAC_MODEL: dict[str, Any] = {
+    "detectorModelName": MODEL_NAME,
+    "detectorModelDescription": "Alarm when heating runs longer than the overrun timer",
+    "key": "unitid",
+    "roleArn": "arn:aws:iam::123456789012:role/IoTEventsRole",
+    "detectorModelDefinition": {
+        "initialStateName": "Idle",
+        "states": [
+            {"stateName": "Idle", "onInput": {"transitionEvents": [_switch("on", "Heating")]}},
+            {
+                "stateName": "Heating",
+                "onEnter": {
+                    "events": [
+                        {
+                            "eventName": "start overrun timer",
+                            "condition": "true",
+                            "actions": [
+                                {
+                                    "setTimer": {
+                                        "timerName": "overrun",
+                                        "seconds": OVERRUN_SECONDS,
+                                    }
+                                }
+                            ],
+                        }
+                    ]
+                },
+                "onInput": {
+                    "transitionEvents": [
+                        _switch("off", "Idle", [{"clearTimer": {"timerName": "overrun"}}]),
+                        {
+                            "eventName": "overrun",
+                            "condition": 'timeout("overrun")',
+                            "nextState": "Alarm",
+                        },
+                    ]
+                },
+            },
+            {
+                "stateName": "Alarm",
+                "onEnter": {
+                    "events": [
+                        {
+                            "eventName": "raise alarm",
+                            "condition": "true",
+                            "actions": [
+                                {"sns": {"targetArn": "arn:aws:sns:us-east-1:123456789012:hvac"}}
+                            ],
+                        }
+                    ]
+                },
+                "onInput": {"transitionEvents": [_switch("off", "Idle")]},
+            },
+        ],
+    },
+}
+
+
+class Heating(Enum):
+    ON = "on"
+    OFF = "off"
+
+
+@dataclass(frozen=True, slots=True)
+class HeatingEvent:
+    """Heating of ``unit_id`` switched on or off ``at`` seconds into the trace."""
+
+    unit_id: str
+    at: int
+    heating: Heating
+
+    @property
+    def upload_at(self) -> int:
+        """When the unit's gateway uploads it: at the end of its minute."""
+        return (self.at // UPLOAD_SECONDS + 1) * UPLOAD_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class UnitOutcome:
+    """One unit: the alarms (seconds into the trace) expected, and those each run raised."""
+
+    unit_id: str
+    events: tuple[HeatingEvent, ...]
+    expected: tuple[int, ...]
+    naive: tuple[int, ...]
+    ordered: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    endpoint_url: str
+    accelerated: bool
+    outcomes: tuple[UnitOutcome, ...]
+
+    @property
+    def naive_wrong(self) -> int:
+        return sum(outcome.naive != outcome.expected for outcome in self.outcomes)
+
+    @property
+    def ordered_wrong(self) -> int:
+        return sum(outcome.ordered != outcome.expected for outcome in self.outcomes)
+
+
+def heating_events(units: int, minutes: int, seed: int) -> list[HeatingEvent]:
+    """Seeded heating cycles of every unit, in time order: many normal, some short, some long."""
+    rng = random.Random(seed)
+    end = minutes * UPLOAD_SECONDS
+    events: list[HeatingEvent] = []
+    for number in range(1, units + 1):
+        unit_id = f"hvac-{number:02d}"
+        at, heating = rng.randint(0, 120), Heating.ON
+        while at < end:
+            events.append(HeatingEvent(unit_id, at, heating))
+            if heating is Heating.ON:
+                # Short runs (a thermostat flicking) share an upload with the "off" that ends them.
+                at += rng.choice(
+                    (rng.randint(5, 40), rng.randint(120, 420), rng.randint(700, 1100))
+                )
+            else:
+                at += rng.choice((rng.randint(5, 40), rng.randint(60, 300), rng.randint(60, 300)))
+            heating = Heating.OFF if heating is Heating.ON else Heating.ON
+    return sorted(events, key=lambda event: (event.at, event.unit_id))
+
+
+def expected_alarms(events: Sequence[HeatingEvent], minutes: int) -> tuple[int, ...]:
+    """The alarms of one unit when every upload is processed in order, at its upload time."""
+    state, expires_at = "Idle", None
+    alarms: list[int] = []
+    for upload_at in range(UPLOAD_SECONDS, (minutes + 1) * UPLOAD_SECONDS, UPLOAD_SECONDS):
+        for event in (e for e in events if e.upload_at == upload_at):
+            if state == "Idle" and event.heating is Heating.ON:
+                state, expires_at = "Heating", upload_at + OVERRUN_SECONDS
+            elif state in ("Heating", "Alarm") and event.heating is Heating.OFF:
+                state, expires_at = "Idle", None
+        if expires_at is not None and expires_at <= upload_at + OBSERVE_AFTER_UPLOAD_SECONDS:
+            state, expires_at = "Alarm", None
+            alarms.append(upload_at + OBSERVE_AFTER_UPLOAD_SECONDS)
+    return tuple(alarms)
+
+
+def drive(
+    endpoint: Endpoint, sender: Sender, events: Sequence[HeatingEvent], minutes: int
+) -> dict[str, tuple[int, ...]]:
+    """Upload every minute's events to a fresh model; the alarms seen, by unit."""
+    endpoint.install_detector_model([HVAC_INPUT], HVAC_MODEL)
+    timeline = endpoint.timeline()
+    alarms: dict[str, list[int]] = {}
+    alarming: set[str] = set()
+    for upload_at in range(UPLOAD_SECONDS, (minutes + 1) * UPLOAD_SECONDS, UPLOAD_SECONDS):
+        timeline.wait_until(upload_at)
+        upload = [e for e in events if e.upload_at == upload_at]
+        if upload:
+            sender.send(
+                [(INPUT_NAME, {"unitid": e.unit_id, "heating": e.heating.value}) for e in upload]
+            )
+        timeline.wait_until(upload_at + OBSERVE_AFTER_UPLOAD_SECONDS)
+        states = endpoint.states(MODEL_NAME)
+        for unit_id in sorted(u for u, state in states.items() if state == "Alarm"):
+            if unit_id not in alarming:
+                alarms.setdefault(unit_id, []).append(upload_at + OBSERVE_AFTER_UPLOAD_SECONDS)
+        alarming = {u for u, state in states.items() if state == "Alarm"}
+    return {unit_id: tuple(times) for unit_id, times in alarms.items()}
+
+
+def run(
+    endpoint_url: str | None = None,
+    *,
+    units: int = 6,
+    minutes: int = 45,
+    seed: int = 7,
+    region: str = "us-east-1",
+) -> Result:
+    """Both runs on one endpoint (the embedded one unless ``endpoint_url``); nothing printed."""
+    events = heating_events(units, minutes, seed)
+    with open_endpoint(endpoint_url, seed=seed, region=region) as endpoint:
+        naive = drive(endpoint, NaiveSender(endpoint), events, minutes)
+        with OrderedRun(endpoint, ByInputAndKey("unitid")) as ordered_sender:
+            ordered = drive(endpoint, ordered_sender, events, minutes)
+    unit_ids = sorted({event.unit_id for event in events})
+    outcomes = []
+    for unit_id in unit_ids:
+        unit_events = tuple(e for e in events if e.unit_id == unit_id)
+        outcomes.append(
+            UnitOutcome(
+                unit_id,
+                unit_events,
+                expected_alarms(unit_events, minutes),
+                naive.get(unit_id, ()),
+                ordered.get(unit_id, ()),
+            )
+        )
+    return Result(endpoint.url, endpoint.accelerated, tuple(outcomes))
+
+
+def _clock_time(seconds: int) -> str:
+    return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+def _alarms(times: Sequence[int], expected: Sequence[int] | None = None) -> str:
+    text = " ".join(_clock_time(t) for t in times) or "-"
+    if expected is None:
+        return text
+    missed, false = set(expected) - set(times), set(times) - set(expected)
+    verdicts = [f"{len(false)} false"] if false else []
+    verdicts += [f"{len(missed)} missed"] if missed else []
+    if not verdicts:
+        return f"{text}  ok"
+    return f"{text}  WRONG ({', '.join(verdicts)})"
+
+
+def _shared_uploads(events: Sequence[HeatingEvent]) -> list[str]:
+    """Uploads holding more than one event of a unit: the ones whose order a request may flip."""
+    lines = []
+    for upload_at in sorted({e.upload_at for e in events}):
+        together = [e for e in events if e.upload_at == upload_at]
+        if len(together) > 1:
+            switches = ", ".join(f"{e.heating.value} at {_clock_time(e.at)}" for e in together)
+            lines.append(f"{switches}: uploaded together at {_clock_time(upload_at)}")
+    return lines
+
+
+def report(result: Result, minutes: int) -> str:
+    units = len(result.outcomes)
+    clock = "the embedded ManualClock, accelerated" if result.accelerated else "real time"
+    lines = [
+        f"{units} HVAC units, {minutes} minutes of heating on/off events, sent to "
+        f"{result.endpoint_url} ({clock})",
+        f"detector model {MODEL_NAME!r}: on -> Heating + setTimer overrun {OVERRUN_SECONDS} s, "
+        "off -> Idle + clearTimer, timeout -> Alarm",
+        "every unit's gateway uploads the last minute's events on the minute:",
+        "(a) naive: BatchPutMessage requests of up to 10 (any order inside a request)",
+        '(b) ordered: OrderedSender with ByInputAndKey("unitid"), one lane per unit',
+        "",
+        "alarms as first seen by ListDetectors, mm:ss into the trace",
+        f"{'unit':<9}{'expected':<20}{'naive':<40}ordered",
+    ]
+    for outcome in result.outcomes:
+        lines.append(
+            f"{outcome.unit_id:<9}{_alarms(outcome.expected):<20}"
+            f"{_alarms(outcome.naive, outcome.expected):<40}"
+            f"{_alarms(outcome.ordered, outcome.expected)}"
+        )
+    for outcome in result.outcomes:
+        if outcome.naive != outcome.expected:
+            lines += [
+                "",
+                f"{outcome.unit_id}, naive run wrong; uploads it depended on the order of:",
+            ]
+            lines += [f"  {line}" for line in _shared_uploads(outcome.events)]
+    lines += [
+        "",
+        f"naive run:   {result.naive_wrong} of {units} units with wrong alarms",
+        f"ordered run: {result.ordered_wrong} of {units} units with wrong alarms",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argument_parser(__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--units", type=int, default=6, help="how many HVAC units (default: 6)")
+    parser.add_argument(
+        "--minutes", type=int, default=45, help="length of the trace in minutes (default: 45)"
+    )
+    options = parser.parse_args(argv)
+    quiet_library_logs()
+    result = run(
+        options.endpoint_url,
+        units=options.units,
+        minutes=options.minutes,
+        seed=options.seed,
+        region=options.region,
+    )
+    print(report(result, options.minutes))
+    return 0 if result.ordered_wrong == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
