@@ -185,31 +185,35 @@ def send_command(
 
 def put_lines(sender: OrderedSender, source: str, lines: list[Line]) -> None:
     """Store the lines of one file, in order, all or none."""
-    try:
-        if any(line.message.timestamp_ms is not None for line in lines):
-            # put_many takes no timestamps (yet); put one by one. Every line was validated, so
-            # only a message id already in the outbox can stop this midway (reported below).
-            for line in lines:
-                message = line.message
-                sender.put(
-                    message.input_name,
-                    message.payload,
-                    message_id=message.message_id,
-                    timestamp_ms=message.timestamp_ms,
-                )
-        else:
-            sender.put_many(
-                (line.message.input_name, line.message.payload, line.message.message_id)
-                for line in lines
+    # The sender's lock keeps every other writer out of the outbox, so an id that is free now is
+    # still free when it is put; checked first, the refusal can name its line.
+    for line in lines:
+        if sender.store.status(line.message.message_id) is not None:
+            raise BadLine(
+                source,
+                line.number,
+                InvalidMessage(
+                    "messageId",
+                    line.message.message_id,
+                    "is already used by a message in this outbox; give each message its own id",
+                ),
             )
-    except InvalidMessage as error:
-        # Lines were validated already; what is left is an id the outbox holds from before.
-        numbers = [line.number for line in lines if line.message.message_id == error.value]
-        if error.field != "message_id" or not numbers:
-            raise
-        raise BadLine(
-            source, numbers[0], InvalidMessage("messageId", error.value, error.problem)
-        ) from None
+    if any(line.message.timestamp_ms is not None for line in lines):
+        # put_many takes no timestamps (yet), so these are put one by one; every line is valid
+        # and every id free, so only a crash can store part of the file.
+        for line in lines:
+            message = line.message
+            sender.put(
+                message.input_name,
+                message.payload,
+                message_id=message.message_id,
+                timestamp_ms=message.timestamp_ms,
+            )
+    else:
+        sender.put_many(
+            (line.message.input_name, line.message.payload, line.message.message_id)
+            for line in lines
+        )
 
 
 @main.command("run")
