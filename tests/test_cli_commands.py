@@ -122,6 +122,15 @@ def test_demo_reports_every_lane_complete_and_in_order_through_faults() -> None:
     assert all("yes" in row and "30" in row for row in lane_rows)
 
 
+def test_demo_that_runs_out_of_time_reports_the_incomplete_lane_and_fails() -> None:
+    # One lane of 2000 messages takes seconds even on a fast machine; 0.2 s is far too little.
+    result = run_command("demo", "--messages", "2000", "--lanes", "1", "--timeout", "0.2")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the timeout passed" in result.stdout
+    assert "FAILED: lanes not complete and in order: PressureInput/device-001" in result.stdout
+
+
 def test_demo_checks_order_through_the_record_of_another_emulator(emulator: Emulator) -> None:
     result = run_command(
         "demo", "--messages", "40", "--lanes", "2", "--endpoint-url", emulator.endpoint_url
@@ -280,32 +289,104 @@ def test_status_of_a_missing_outbox_fails_without_creating_it(tmp_path: Path) ->
     assert not outbox.exists()
 
 
-def test_run_delivers_the_outbox_and_stops_cleanly_on_sigterm(
-    emulator: Emulator, tmp_path: Path
-) -> None:
-    documents = messages(30)
-    source = write_lines(tmp_path / "messages.jsonl", documents)
-    outbox = tmp_path / "outbox.db"
-    url = emulator.endpoint_url
-    stored = run_command("send", str(source), "--outbox", str(outbox), "--no-wait")
-    assert stored.returncode == 0, stored.stderr
-
+def run_until(
+    emulator: Emulator, outbox: Path, condition: Callable[[], bool], what: str
+) -> subprocess.CompletedProcess[str]:
+    """Start ``ordered-sender run``, wait until ``condition`` holds, then stop it with SIGTERM."""
     daemon = subprocess.Popen(
-        [COMMAND, "run", "--outbox", str(outbox), "--endpoint-url", url],
+        [COMMAND, "run", "--outbox", str(outbox), "--endpoint-url", emulator.endpoint_url],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=command_env(),
     )
     try:
-        wait_until(lambda: len(emulator.processed()) == 30, "the daemon delivered all 30")
+        wait_until(condition, what)
         daemon.send_signal(signal.SIGTERM)
         stdout, stderr = daemon.communicate(timeout=DEADLINE_SECONDS)
     finally:
         daemon.kill()
-
-    assert daemon.returncode == 0, stderr
-    assert "stopped: 0 messages kept" in stdout
     assert "Traceback" not in stderr
+    return subprocess.CompletedProcess(daemon.args, daemon.returncode, stdout, stderr)
+
+
+def test_run_delivers_the_outbox_and_stops_cleanly_on_sigterm(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    documents = messages(30)
+    source = write_lines(tmp_path / "messages.jsonl", documents)
+    outbox = tmp_path / "outbox.db"
+    assert send_file(emulator, source, outbox, "--no-wait").returncode == 0
+
+    daemon = run_until(emulator, outbox, lambda: len(emulator.processed()) == 30, "all 30 arrived")
+
+    assert daemon.returncode == 0, daemon.stderr
+    assert "stopped: 0 messages kept" in daemon.stdout
     assert pending_in(outbox) == 0
     assert_processed_in_file_order(emulator, documents)
+
+
+def test_run_stopped_midway_keeps_the_rest_for_the_next_run_which_goes_on_in_order(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    # Slow answers, so SIGTERM arrives while most of the lane still waits.
+    emulator.set_faults(Faults(latency_ms=(50, 50)))
+    documents = [
+        {"inputName": "PressureInput", "payload": {"n": n}, "messageId": f"m-{n:03d}"}
+        for n in range(40)
+    ]
+    source = write_lines(tmp_path / "messages.jsonl", documents)
+    outbox = tmp_path / "outbox.db"
+    assert send_file(emulator, source, outbox, "--no-wait").returncode == 0
+
+    first = run_until(emulator, outbox, lambda: len(emulator.processed()) >= 3, "a few arrived")
+    kept = pending_in(outbox)
+    emulator.set_faults(Faults())
+    second = run_until(emulator, outbox, lambda: len(emulator.processed()) == 40, "all arrived")
+
+    assert first.returncode == 0, first.stderr
+    assert 0 < kept < 40
+    assert f"stopped: {kept} messages kept" in first.stdout
+    assert second.returncode == 0, second.stderr
+    assert f"{kept} pending in 1 lanes" in second.stdout
+    assert [m.message_id for m in emulator.processed()] == [d["messageId"] for d in documents]
+
+
+def test_log_json_writes_library_events_as_json_lines_on_stderr(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    source = write_lines(tmp_path / "messages.jsonl", messages(2))
+
+    result = run_command(
+        "--log-level", "debug", "--log-json", "send", str(source),
+        "--outbox", str(tmp_path / "outbox.db"), "--endpoint-url", emulator.endpoint_url,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    delivered = [e["message_id"] for e in events if e["event"] == "message.delivered"]
+    assert sorted(delivered) == ["m-000", "m-001"]
+    assert all("payload" not in event for event in events)
+
+
+def test_default_log_level_keeps_routine_events_off_the_terminal(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    source = write_lines(tmp_path / "messages.jsonl", messages(2))
+
+    result = send_file(emulator, source, tmp_path / "outbox.db")
+
+    assert result.returncode == 0, result.stderr
+    assert "message.delivered" not in result.stderr
+    assert "sender.started" not in result.stderr
+
+
+def test_status_of_a_file_that_is_not_an_outbox_fails_clearly(tmp_path: Path) -> None:
+    not_outbox = tmp_path / "notes.txt"
+    not_outbox.write_text("shopping list\n" * 200)
+
+    result = run_command("status", "--outbox", str(not_outbox))
+
+    assert result.returncode == 1
+    assert f"{not_outbox} is not an ordered-sender outbox" in result.stderr
+    assert "Traceback" not in result.stderr
