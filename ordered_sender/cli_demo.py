@@ -5,24 +5,20 @@ entry errors, dropped connections, shuffled batches; seeded), puts messages for 
 temporary outbox, delivers them with a progress bar, and then checks, from the endpoint's own record
 of what it processed, that every lane arrived complete, in order and without duplicates. With
 ``--endpoint-url`` it sends elsewhere, and the check needs that endpoint's ``/_emulator`` record.
-The verdict (``check_lanes``) is pure; this module never sends anywhere it was not pointed at.
+The verdict lives in ``cli_demo_verdict``; this module never sends anywhere it was not pointed at.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +30,25 @@ import tenacity
 from rich.console import Console
 from rich.table import Table
 
+from ordered_sender.cli_demo_verdict import (
+    DEMO_INPUTS,
+    LANE_KEY,
+    EndpointRecord,
+    LaneReport,
+    PlannedMessage,
+    check_lanes,
+    embedded_record,
+    plan_demo,
+    remote_record,
+    stats_since,
+)
 from ordered_sender.cli_progress import deliver_with_progress, interrupt_as_event
 from ordered_sender.config import SenderConfig
-from ordered_sender.emulator import EmulatorStats, Faults
+from ordered_sender.emulator import Faults
 from ordered_sender.emulator.emulator import Emulator
 from ordered_sender.lanes import ByInputAndKey
 from ordered_sender.sender import OrderedSender
 from ordered_sender.transport.iotevents import build_client
-
-DEMO_INPUTS = ("PressureInput", "TemperatureInput", "VibrationInput")
-LANE_KEY = "device"
 
 DEMO_FAULTS = Faults(
     request_error_rate=0.2,
@@ -66,94 +71,6 @@ EXIT_UNVERIFIED = 3
 """Exit status when everything was acknowledged but the endpoint keeps no record to check."""
 
 
-@dataclass(frozen=True, slots=True)
-class DemoLane:
-    """One lane of the demo: an input and a device id (the lane key)."""
-
-    input_name: str
-    device: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.input_name}/{self.device}"
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedMessage:
-    message_id: str
-    lane: DemoLane
-    position: int
-    """0, 1, 2, ... within its lane: the order it must be processed in."""
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointRecord:
-    """What the endpoint saw, from its own record."""
-
-    processed_ids: tuple[str, ...]
-    """Message ids in processing order."""
-    sent_ids: tuple[str, ...]
-    """The id of every message every request carried, retries included."""
-    stats: EmulatorStats
-
-
-@dataclass(frozen=True, slots=True)
-class LaneReport:
-    lane: DemoLane
-    put: int
-    processed: int
-    """Distinct messages of this lane the endpoint processed."""
-    in_order: bool
-    """Each message processed after every message put before it in the lane."""
-    duplicates: int
-    """Times a message of this lane was processed again."""
-
-    @property
-    def complete(self) -> bool:
-        return self.processed == self.put and self.in_order and self.duplicates == 0
-
-
-def plan_demo(messages: int, lane_count: int, run_id: str) -> list[PlannedMessage]:
-    """``messages`` messages spread round-robin over ``lane_count`` lanes, in put order."""
-    lanes = [
-        DemoLane(DEMO_INPUTS[index % len(DEMO_INPUTS)], f"device-{index + 1:03d}")
-        for index in range(lane_count)
-    ]
-    planned = []
-    for number in range(messages):
-        lane = lanes[number % lane_count]
-        position = number // lane_count
-        message_id = f"demo-{run_id}-{number % lane_count:03d}-{position:06d}"
-        planned.append(PlannedMessage(message_id, lane, position))
-    return planned
-
-
-def check_lanes(planned: Sequence[PlannedMessage], record: EndpointRecord) -> list[LaneReport]:
-    """Per lane: was every message processed, exactly once, in put order?"""
-    by_id = {message.message_id: message for message in planned}
-    positions: dict[DemoLane, list[int]] = {}
-    for message_id in record.processed_ids:
-        message = by_id.get(message_id)
-        # Another run's messages on a shared endpoint are not this demo's business.
-        if message is not None:
-            positions.setdefault(message.lane, []).append(message.position)
-    put = Counter(message.lane for message in planned)
-    reports = []
-    for lane, count in put.items():
-        seen = positions.get(lane, [])
-        distinct = list(dict.fromkeys(seen))
-        reports.append(
-            LaneReport(
-                lane=lane,
-                put=count,
-                processed=len(distinct),
-                in_order=distinct == sorted(distinct),
-                duplicates=len(seen) - len(distinct),
-            )
-        )
-    return reports
-
-
 def describe_faults(faults: Faults, seed: int) -> str:
     """The faults in words, for the person watching the demo."""
     parts = []
@@ -171,43 +88,43 @@ def describe_faults(faults: Faults, seed: int) -> str:
     return f"faults: {faulted}; every batch is processed in shuffled order (seed {seed})"
 
 
-def embedded_record(emulator: Emulator) -> EndpointRecord:
-    return EndpointRecord(
-        processed_ids=tuple(message.message_id for message in emulator.processed()),
-        sent_ids=tuple(
-            message.message_id for request in emulator.requests() for message in request.messages
-        ),
-        stats=emulator.stats(),
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where the demo sends, and how it reads back what arrived."""
+
+    endpoint_url: str
+    client: Any
+    """A boto3 ``iotevents-data`` client for the endpoint."""
+    read_record: Callable[[], EndpointRecord | None]
+    before: EndpointRecord | None
+    """The record before the demo sent anything, on an endpoint that may have counted already."""
+
+
+def embedded_target(stack: ExitStack, emulator: Emulator, input_names: Sequence[str]) -> Target:
+    """Start ``emulator`` (stopped when ``stack`` closes) with the demo inputs."""
+    # Nothing in the demo may look for AWS credentials on a metadata service.
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    stack.enter_context(emulator)
+    for name in input_names:
+        emulator.create_input(name, (LANE_KEY,))
+    return Target(
+        endpoint_url=emulator.endpoint_url,
+        client=emulator.client("iotevents-data"),
+        read_record=functools.partial(embedded_record, emulator),
+        before=None,
     )
 
 
-def remote_record(endpoint_url: str) -> EndpointRecord | None:
-    """The ``/_emulator`` record of an ordered-sender emulator; None for any other endpoint."""
-    try:
-        processed = _get_json(f"{endpoint_url}/_emulator/processed")["processed"]
-        requests = _get_json(f"{endpoint_url}/_emulator/requests")["requests"]
-        stats = _get_json(f"{endpoint_url}/_emulator/stats")
-        return EndpointRecord(
-            processed_ids=tuple(message["message_id"] for message in processed),
-            sent_ids=tuple(
-                message["message_id"] for request in requests for message in request["messages"]
-            ),
-            stats=EmulatorStats(**{f.name: int(stats[f.name]) for f in fields(EmulatorStats)}),
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        # Not reachable, not JSON or not our shape: the endpoint is not an ordered-sender emulator.
-        return None
-
-
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return json.load(response)
-
-
-def stats_since(before: EmulatorStats, after: EmulatorStats) -> EmulatorStats:
-    """Counters of this run alone, on an endpoint that was counting already."""
-    return EmulatorStats(
-        **{f.name: getattr(after, f.name) - getattr(before, f.name) for f in fields(EmulatorStats)}
+def remote_target(
+    endpoint_url: str, region: str | None, input_names: Sequence[str], timeout: float
+) -> Target:
+    """Another endpoint, with the demo inputs created there if they are missing."""
+    create_inputs(endpoint_url, region, input_names)
+    return Target(
+        endpoint_url=endpoint_url,
+        client=build_client(timeout=timeout, endpoint_url=endpoint_url, region_name=region),
+        read_record=functools.partial(remote_record, endpoint_url),
+        before=remote_record(endpoint_url),
     )
 
 
@@ -269,29 +186,17 @@ def demo_command(
     input_names = DEMO_INPUTS[: min(lanes, len(DEMO_INPUTS))]
     config = SenderConfig(lane=ByInputAndKey(LANE_KEY), retry_wait=DEMO_RETRY_WAIT)
     with ExitStack() as stack:
-        read_record: Callable[[], EndpointRecord | None]
         if endpoint_url is None:
-            # Nothing in the demo may look for AWS credentials on a metadata service.
-            os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
             faults = Faults() if no_faults else DEMO_FAULTS
-            emulator = stack.enter_context(Emulator(seed=seed, faults=faults))
-            for name in input_names:
-                emulator.create_input(name, (LANE_KEY,))
-            client = emulator.client("iotevents-data")
-            console.print(f"local IoT Events endpoint at {emulator.endpoint_url}")
+            target = embedded_target(stack, Emulator(seed=seed, faults=faults), input_names)
+            console.print(f"local IoT Events endpoint at {target.endpoint_url}")
             console.print(describe_faults(faults, seed))
-            read_record = functools.partial(embedded_record, emulator)
-            before = None
         else:
-            create_inputs(endpoint_url, region, input_names)
-            client = build_client(
-                timeout=config.request_timeout, endpoint_url=endpoint_url, region_name=region
-            )
+            target = remote_target(endpoint_url, region, input_names, config.request_timeout)
             console.print(f"sending to {endpoint_url}")
-            read_record = functools.partial(remote_record, endpoint_url)
-            before = read_record()
         directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="ordered-sender-demo-"))
-        sender = stack.enter_context(OrderedSender(Path(directory) / "outbox.db", client, config))
+        outbox = Path(directory) / "outbox.db"
+        sender = stack.enter_context(OrderedSender(outbox, target.client, config))
         console.print(
             f"putting {messages} messages into {lanes} lanes ({', '.join(input_names)} "
             f"split by payload attribute {LANE_KEY!r}) in a temporary outbox"
@@ -307,7 +212,7 @@ def demo_command(
                 sender, console, total=messages, timeout=timeout, stop=stop
             )
         elapsed = time.monotonic() - started
-        record = read_record()
+        record = target.read_record()
     console.print(outcome.summary)
     if record is None:
         console.print(
@@ -315,9 +220,9 @@ def demo_command(
             "(it is not an ordered-sender emulator)[/yellow]"
         )
         sys.exit(EXIT_UNVERIFIED if outcome.complete else 1)
-    if before is not None:
+    if target.before is not None:
         record = EndpointRecord(
-            record.processed_ids, record.sent_ids, stats_since(before.stats, record.stats)
+            record.processed_ids, record.sent_ids, stats_since(target.before.stats, record.stats)
         )
     reports = check_lanes(planned, record)
     print_report(console, planned, reports, record, elapsed)
