@@ -229,9 +229,15 @@ class OrderedRun:
         self._directory.cleanup()
 
 
-def argument_parser(description: str) -> argparse.ArgumentParser:
-    """The options every example takes: ``--endpoint-url``, ``--region`` and ``--seed``."""
-    parser = argparse.ArgumentParser(description=description)
+def parse_options(
+    doc: str | None, sizes: Mapping[str, tuple[int, str]], argv: Sequence[str] | None
+) -> dict[str, Any]:
+    """The options every example takes, and ``--<size>`` for each of ``sizes`` (default, help).
+
+    Returns them as keyword arguments of the example's ``run()``; the library's logs are
+    quietened, as they would drown the example's story in per-message events.
+    """
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     parser.add_argument(
         "--endpoint-url",
         help="an IoT Events endpoint with detector models (default: the embedded local one)",
@@ -240,12 +246,19 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed", type=int, default=7, help="seed of the traces and of the embedded endpoint"
     )
-    return parser
-
-
-def quiet_library_logs() -> None:
-    """Only warnings from the library: its per-message events would drown the example's story."""
+    for name, (default, meaning) in sizes.items():
+        parser.add_argument(
+            f"--{name}", type=_positive, default=default, help=f"{meaning} (default: {default})"
+        )
+    options = vars(parser.parse_args(argv))
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    return options
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _error_code(error: ClientError) -> str:

@@ -30,9 +30,8 @@ from example_endpoint import (
     NaiveSender,
     OrderedRun,
     Sender,
-    argument_parser,
     open_endpoint,
-    quiet_library_logs,
+    parse_options,
 )
 
 from ordered_sender import ByInputAndKey
@@ -322,21 +321,13 @@ def report(result: Result, minutes: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argument_parser(__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("--units", type=int, default=6, help="how many HVAC units (default: 6)")
-    parser.add_argument(
-        "--minutes", type=int, default=45, help="length of the trace in minutes (default: 45)"
+    options = parse_options(
+        __doc__,
+        {"units": (6, "how many HVAC units"), "minutes": (45, "length of the trace in minutes")},
+        argv,
     )
-    options = parser.parse_args(argv)
-    quiet_library_logs()
-    result = run(
-        options.endpoint_url,
-        units=options.units,
-        minutes=options.minutes,
-        seed=options.seed,
-        region=options.region,
-    )
-    print(report(result, options.minutes))
+    result = run(**options)
+    print(report(result, options["minutes"]))
     return 0 if result.ordered_wrong == 0 else 1
 
 

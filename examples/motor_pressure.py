@@ -30,9 +30,8 @@ from example_endpoint import (
     OrderedRun,
     Outgoing,
     Sender,
-    argument_parser,
     open_endpoint,
-    quiet_library_logs,
+    parse_options,
 )
 
 from ordered_sender import ByInputAndKey
@@ -204,21 +203,13 @@ def report(result: Result, readings: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argument_parser(__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("--motors", type=int, default=20, help="how many motors (default: 20)")
-    parser.add_argument(
-        "--readings", type=int, default=30, help="pressure readings per motor (default: 30)"
+    options = parse_options(
+        __doc__,
+        {"motors": (20, "how many motors"), "readings": (30, "pressure readings per motor")},
+        argv,
     )
-    options = parser.parse_args(argv)
-    quiet_library_logs()
-    result = run(
-        options.endpoint_url,
-        motors=options.motors,
-        readings=options.readings,
-        seed=options.seed,
-        region=options.region,
-    )
-    print(report(result, options.readings))
+    result = run(**options)
+    print(report(result, options["readings"]))
     return 0 if result.ordered_wrong == 0 else 1
 
 

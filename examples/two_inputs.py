@@ -32,9 +32,8 @@ from example_endpoint import (
     Endpoint,
     OrderedRun,
     Outgoing,
-    argument_parser,
     open_endpoint,
-    quiet_library_logs,
+    parse_options,
 )
 
 from ordered_sender import ByInput, ByInputGroup, LaneFunction
@@ -328,19 +327,11 @@ def report(result: Result, minutes: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argument_parser(__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("--rooms", type=int, default=8, help="how many rooms (default: 8)")
-    parser.add_argument("--minutes", type=int, default=60, help="minutes of backlog (default: 60)")
-    options = parser.parse_args(argv)
-    quiet_library_logs()
-    result = run(
-        options.endpoint_url,
-        rooms=options.rooms,
-        minutes=options.minutes,
-        seed=options.seed,
-        region=options.region,
+    options = parse_options(
+        __doc__, {"rooms": (8, "how many rooms"), "minutes": (60, "minutes of backlog")}, argv
     )
-    print(report(result, options.minutes))
+    result = run(**options)
+    print(report(result, options["minutes"]))
     return 0 if result.grouped_wrong == 0 else 1
 
 
