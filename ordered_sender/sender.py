@@ -211,8 +211,7 @@ class OrderedSender:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
             while True:
-                counts = self.store.counts()
-                if counts.pending == counts.blocked:
+                if self.store.deliverable_lanes() == 0:
                     return True
                 if not self._wait(deadline):
                     return False

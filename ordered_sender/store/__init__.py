@@ -122,8 +122,8 @@ class Store(Protocol):
     def ready_heads(
         self, now: float, exclude_lanes: Collection[str], limit: int
     ) -> list[StoredMessage]:
-        """Heads of unpaused lanes not in ``exclude_lanes`` whose next attempt is due, oldest
-        first."""
+        """Heads of unpaused lanes not in ``exclude_lanes`` whose next attempt is due: earliest
+        due first, then oldest (a head never tried is due from time 0)."""
         ...
 
     def next_attempt_at(self, exclude_lanes: Collection[str]) -> float | None:
@@ -142,7 +142,13 @@ class Store(Protocol):
 
     def status(self, message_id: str) -> MessageStatus | None: ...
 
-    def counts(self) -> OutboxCounts: ...
+    def counts(self) -> OutboxCounts:
+        """Exact counts; reads every pending message, so not for hot paths."""
+        ...
+
+    def deliverable_lanes(self) -> int:
+        """Lanes with pending messages that are not paused: cheap, for flush()."""
+        ...
 
     def forget_delivered(self, before: float) -> int:
         """Drop delivered ids older than ``before``; returns how many."""

@@ -1,8 +1,10 @@
 """SqliteStore: the embedded outbox in one SQLite file (WAL, synchronous FULL by default).
 
-Pending and recently delivered messages share one table; a partial index over pending rows keeps
-lane heads cheap to find. Delivered rows keep only their id (payload dropped) until they are older
-than the retention, so a reused id is refused while IoT Events would still de-duplicate it.
+Two tables. ``messages`` holds pending and recently delivered messages; delivered rows keep only
+their id (payload dropped) until they are older than the retention, so a reused id is refused while
+IoT Events would still de-duplicate it. ``lanes`` holds one row per lane with pending messages: its
+head, when the head may next be sent, and why the lane is paused, if it is. Planning reads only
+``lanes`` through an index, so its cost does not grow with the backlog behind each head.
 The store takes no decisions and holds no threads; one lock serialises use of its connection.
 """
 
@@ -30,6 +32,8 @@ from ordered_sender.store import (
     StoredMessage,
 )
 
+SCHEMA_VERSION = 1
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -52,13 +56,16 @@ CREATE INDEX IF NOT EXISTS messages_pending_by_lane
     ON messages (lane, seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS messages_delivered_at
     ON messages (delivered_at) WHERE state = 'delivered';
-CREATE TABLE IF NOT EXISTS paused_lanes (
+CREATE TABLE IF NOT EXISTS lanes (
     lane TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL,
-    error_code TEXT NOT NULL,
-    error_text TEXT NOT NULL,
-    paused_at REAL NOT NULL
-);
+    head_seq INTEGER NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    paused_at REAL,
+    pause_code TEXT,
+    pause_text TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS lanes_ready
+    ON lanes (next_attempt_at, head_seq) WHERE paused_at IS NULL;
 """
 
 INSERT_MESSAGE = """
@@ -66,35 +73,40 @@ INSERT INTO messages (message_id, lane, input_name, payload, timestamp_ms, enque
 VALUES (:message_id, :lane, :input_name, :payload, :timestamp_ms, :enqueued_at)
 """
 
+# A new message becomes its lane's head only when the lane had nothing pending.
+INSERT_LANE = """
+INSERT INTO lanes (lane, head_seq, next_attempt_at) VALUES (:lane, :seq, 0)
+ON CONFLICT (lane) DO NOTHING
+"""
+
 MESSAGE_COLUMNS = """
     m.seq, m.message_id, m.lane, m.input_name, m.payload, m.timestamp_ms, m.enqueued_at,
     m.attempts, m.first_attempt_at, m.next_attempt_at, m.solo, m.last_error_code, m.last_error_text
 """
 
-LANE_HEADS = """
-SELECT lane, MIN(seq) AS seq FROM messages WHERE state = 'pending' GROUP BY lane
-"""
-
 READY_HEADS = f"""
 SELECT {MESSAGE_COLUMNS}
-FROM messages AS m JOIN ({LANE_HEADS}) AS head ON m.seq = head.seq
-WHERE m.next_attempt_at <= :now
-  AND m.lane NOT IN (SELECT lane FROM paused_lanes)
-ORDER BY m.seq
+FROM lanes AS l JOIN messages AS m ON m.seq = l.head_seq
+WHERE l.paused_at IS NULL AND l.next_attempt_at <= :now
+ORDER BY l.next_attempt_at, l.head_seq
 LIMIT :limit
 """
 
-UPCOMING_HEADS = f"""
-SELECT m.lane, m.next_attempt_at
-FROM messages AS m JOIN ({LANE_HEADS}) AS head ON m.seq = head.seq
-WHERE m.lane NOT IN (SELECT lane FROM paused_lanes)
-ORDER BY m.next_attempt_at
+UPCOMING_HEADS = """
+SELECT lane, next_attempt_at FROM lanes WHERE paused_at IS NULL
+ORDER BY next_attempt_at, head_seq
 LIMIT :limit
 """
 
 MARK_DELIVERED = """
 UPDATE messages SET state = 'delivered', delivered_at = :now, payload = X'', attempts = attempts + 1
 WHERE seq = :seq AND state = 'pending'
+RETURNING lane
+"""
+
+NEXT_HEAD = """
+SELECT seq, next_attempt_at FROM messages
+WHERE lane = :lane AND state = 'pending' ORDER BY seq LIMIT 1
 """
 
 RECORD_ATTEMPT = """
@@ -104,28 +116,42 @@ SET attempts = :attempts, first_attempt_at = :first_attempt_at, next_attempt_at 
 WHERE seq = :seq AND state = 'pending'
 """
 
+RESCHEDULE_LANE = """
+UPDATE lanes SET next_attempt_at = :next_attempt_at WHERE head_seq = :seq
+"""
+
 PAUSE_LANE = """
-INSERT INTO paused_lanes (lane, seq, error_code, error_text, paused_at)
-VALUES (:lane, :seq, :error_code, :error_text, :now)
-ON CONFLICT (lane) DO UPDATE SET seq = excluded.seq, error_code = excluded.error_code,
-    error_text = excluded.error_text, paused_at = excluded.paused_at
+UPDATE lanes SET paused_at = :now, pause_code = :error_code, pause_text = :error_text,
+    next_attempt_at = :now
+WHERE lane = :lane
+"""
+
+RESUME_LANE = """
+UPDATE lanes SET paused_at = NULL, pause_code = NULL, pause_text = NULL, next_attempt_at = :now
+WHERE lane = :lane AND paused_at IS NOT NULL
+RETURNING head_seq
 """
 
 SELECT_PAUSED = """
-SELECT p.lane, p.seq, m.message_id, p.error_code, p.error_text, p.paused_at
-FROM paused_lanes AS p JOIN messages AS m ON m.seq = p.seq
-ORDER BY p.paused_at, p.lane
+SELECT l.lane, l.head_seq, m.message_id, l.pause_code, l.pause_text, l.paused_at
+FROM lanes AS l JOIN messages AS m ON m.seq = l.head_seq
+WHERE l.paused_at IS NOT NULL
+ORDER BY l.paused_at, l.lane
 """
 
 SELECT_STATUS = """
-SELECT m.message_id, m.lane, m.seq, m.state, p.lane IS NOT NULL AS lane_paused
-FROM messages AS m LEFT JOIN paused_lanes AS p ON p.lane = m.lane
+SELECT m.message_id, m.lane, m.seq, m.state, l.paused_at IS NOT NULL
+FROM messages AS m LEFT JOIN lanes AS l ON l.lane = m.lane
 WHERE m.message_id = :message_id
 """
 
+COUNT_LANES = """
+SELECT COUNT(*), COUNT(paused_at) FROM lanes
+"""
+
 COUNT_PENDING = """
-SELECT COUNT(*), COUNT(p.lane), COUNT(DISTINCT m.lane)
-FROM messages AS m LEFT JOIN paused_lanes AS p ON p.lane = m.lane
+SELECT COUNT(*), COUNT(l.paused_at)
+FROM messages AS m JOIN lanes AS l ON l.lane = m.lane
 WHERE m.state = 'pending'
 """
 
@@ -144,8 +170,8 @@ class SqliteStore:
         with self._lock:
             self._connection.execute("PRAGMA journal_mode = WAL")
             self._connection.execute(f"PRAGMA synchronous = {synchronous}")
-            self._connection.execute("PRAGMA foreign_keys = ON")
             self._connection.executescript(SCHEMA)
+            self._connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
     def transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
@@ -185,6 +211,7 @@ class SqliteStore:
                     ) from None
                 seq = cursor.lastrowid
                 assert seq is not None
+                connection.execute(INSERT_LANE, {"lane": entry.lane, "seq": seq})
                 stored.append(StoredMessage(seq, message, entry.lane, enqueued_at=now))
         return stored
 
@@ -212,38 +239,27 @@ class SqliteStore:
         with self.transaction() as connection:
             for decision in decisions:
                 if isinstance(decision, Delivered):
-                    connection.execute(MARK_DELIVERED, {"seq": decision.seq, "now": now})
-                elif isinstance(decision, Retry):
-                    connection.execute(
-                        RECORD_ATTEMPT,
-                        {
-                            "seq": decision.seq,
-                            "attempts": decision.attempts,
-                            "first_attempt_at": decision.first_attempt_at,
-                            "next_attempt_at": decision.next_attempt_at,
-                            "error_code": decision.error_code,
-                            "error_text": decision.error_text,
-                            "solo": int(decision.solo),
-                        },
-                    )
-                elif isinstance(decision, Pause):
-                    connection.execute(
-                        RECORD_ATTEMPT,
-                        {
-                            "seq": decision.seq,
-                            "attempts": decision.attempts,
-                            "first_attempt_at": decision.first_attempt_at,
-                            "next_attempt_at": now,
-                            "error_code": decision.error_code,
-                            "error_text": decision.error_text,
-                            "solo": 0,
-                        },
-                    )
+                    _deliver(connection, decision.seq, now)
+                    continue
+                due = decision.next_attempt_at if isinstance(decision, Retry) else now
+                connection.execute(
+                    RECORD_ATTEMPT,
+                    {
+                        "seq": decision.seq,
+                        "attempts": decision.attempts,
+                        "first_attempt_at": decision.first_attempt_at,
+                        "next_attempt_at": due,
+                        "error_code": decision.error_code,
+                        "error_text": decision.error_text,
+                        "solo": int(isinstance(decision, Retry) and decision.solo),
+                    },
+                )
+                connection.execute(RESCHEDULE_LANE, {"seq": decision.seq, "next_attempt_at": due})
+                if isinstance(decision, Pause):
                     connection.execute(
                         PAUSE_LANE,
                         {
                             "lane": decision.lane,
-                            "seq": decision.seq,
                             "error_code": decision.error_code,
                             "error_text": decision.error_text,
                             "now": now,
@@ -257,9 +273,7 @@ class SqliteStore:
 
     def resume(self, lane: str, now: float) -> bool:
         with self.transaction() as connection:
-            row = connection.execute(
-                "DELETE FROM paused_lanes WHERE lane = :lane RETURNING seq", {"lane": lane}
-            ).fetchone()
+            row = connection.execute(RESUME_LANE, {"lane": lane, "now": now}).fetchone()
             if row is None:
                 return False
             connection.execute(
@@ -273,13 +287,20 @@ class SqliteStore:
             row = self._connection.execute(SELECT_STATUS, {"message_id": message_id}).fetchone()
         if row is None:
             return None
-        return MessageStatus(row[0], row[1], row[2], MessageState(row[3]), bool(row[4]))
+        state = MessageState(row[3])
+        paused = state is MessageState.PENDING and bool(row[4])
+        return MessageStatus(row[0], row[1], row[2], state, paused)
 
     def counts(self) -> OutboxCounts:
         with self._lock:
-            pending, blocked, lanes = self._connection.execute(COUNT_PENDING).fetchone()
-            (paused,) = self._connection.execute("SELECT COUNT(*) FROM paused_lanes").fetchone()
+            pending, blocked = self._connection.execute(COUNT_PENDING).fetchone()
+            lanes, paused = self._connection.execute(COUNT_LANES).fetchone()
         return OutboxCounts(pending=pending, blocked=blocked, paused_lanes=paused, lanes=lanes)
+
+    def deliverable_lanes(self) -> int:
+        with self._lock:
+            lanes, paused = self._connection.execute(COUNT_LANES).fetchone()
+        return int(lanes - paused)
 
     def forget_delivered(self, before: float) -> int:
         with self.transaction() as connection:
@@ -292,6 +313,22 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+def _deliver(connection: sqlite3.Connection, seq: int, now: float) -> None:
+    """Mark a head delivered and make the next pending message of its lane the head."""
+    row = connection.execute(MARK_DELIVERED, {"seq": seq, "now": now}).fetchone()
+    if row is None:
+        return
+    (lane,) = row
+    head = connection.execute(NEXT_HEAD, {"lane": lane}).fetchone()
+    if head is None:
+        connection.execute("DELETE FROM lanes WHERE lane = :lane", {"lane": lane})
+    else:
+        connection.execute(
+            "UPDATE lanes SET head_seq = :seq, next_attempt_at = :due WHERE lane = :lane",
+            {"seq": head[0], "due": head[1], "lane": lane},
+        )
 
 
 def _stored_message(row: tuple[Any, ...]) -> StoredMessage:

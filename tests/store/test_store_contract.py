@@ -70,7 +70,7 @@ def test_a_used_message_id_refuses_the_whole_add(open_store: StoreFactory) -> No
     assert store.status("m2") is None
 
 
-def test_heads_are_one_per_lane_oldest_first(open_store: StoreFactory) -> None:
+def test_heads_are_one_per_lane_earliest_due_then_oldest(open_store: StoreFactory) -> None:
     store = open_store()
     fill(store, ("a", "a1"), ("b", "b1"), ("a", "a2"), ("c", "c1"), ("b", "b2"))
     assert heads(store) == ["a1", "b1", "c1"]
@@ -84,6 +84,13 @@ def test_delivering_a_head_exposes_the_next_message_of_its_lane(open_store: Stor
     seqs = fill(store, ("a", "a1"), ("a", "a2"))
     store.apply([Delivered(seqs["a1"])], now=20.0)
     assert heads(store) == ["a2"]
+    assert store.deliverable_lanes() == 1
+    store.apply([Delivered(seqs["a2"])], now=21.0)
+    assert heads(store) == []
+    assert store.deliverable_lanes() == 0
+    assert store.next_attempt_at(frozenset()) is None
+    fill(store, ("a", "a3"))
+    assert heads(store) == ["a3"]
     status = store.status("a1")
     assert status is not None and status.state is MessageState.DELIVERED
     assert store.counts().pending == 1
@@ -95,7 +102,7 @@ def test_a_retry_keeps_its_place_and_is_not_ready_before_its_time(open_store: St
     store.apply([Retry(seqs["a1"], 1, 20.0, 80.0, "ThrottlingException", "slow", solo=True)], 20.0)
     assert heads(store, now=79.0) == ["b1"]
     assert store.next_attempt_at(frozenset({"b"})) == 80.0
-    (head, _) = store.ready_heads(80.0, frozenset(), 10)
+    (_, head) = store.ready_heads(80.0, frozenset(), 10)  # b1 was due first
     assert (head.message.message_id, head.attempts, head.first_attempt_at) == ("a1", 1, 20.0)
     assert (head.solo, head.last_error_code, head.last_error_text) == (
         True,
@@ -121,10 +128,11 @@ def test_pause_stops_the_lane_and_resume_makes_its_head_due(open_store: StoreFac
     assert status is not None and status.lane_paused
     counts = store.counts()
     assert (counts.pending, counts.blocked, counts.paused_lanes, counts.lanes) == (3, 2, 1, 2)
+    assert store.deliverable_lanes() == 1
 
     assert store.resume("a", now=30.0)
     assert not store.resume("a", now=30.0)
-    assert heads(store, now=30.0) == ["a1", "b1"]
+    assert heads(store, now=30.0) == ["b1", "a1"]  # b1 was due from the start, a1 from 30
     assert store.paused_lanes() == []
 
 
