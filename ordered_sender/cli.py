@@ -50,6 +50,11 @@ class OrderedSenderGroup(click.Group):
             raise click.ClickException(
                 "no AWS region is configured: pass --region or set AWS_DEFAULT_REGION"
             ) from error
+        except OSError as error:
+            # A missing directory or a file without permission, named by the OS.
+            raise click.ClickException(f"{error.strerror}: {error.filename}") from error
+        except sqlite3.Error as error:
+            raise click.ClickException(f"the outbox cannot be used: {error}") from error
 
 
 @click.group(cls=OrderedSenderGroup)

@@ -269,6 +269,33 @@ def test_status_and_resume_show_and_restart_a_lane_paused_by_a_permanent_fault(
     assert [m.message_id for m in emulator.processed()] == [d["messageId"] for d in documents]
 
 
+def test_resume_all_restarts_every_paused_lane(emulator: Emulator, tmp_path: Path) -> None:
+    emulator.set_faults(
+        Faults(
+            targeted=(
+                TargetedFault("InvalidRequestException", "m-000"),
+                TargetedFault("InvalidRequestException", "m-001"),
+            )
+        )
+    )
+    documents = messages(4)
+    source = write_lines(tmp_path / "messages.jsonl", documents)
+    outbox = tmp_path / "outbox.db"
+
+    sent = send_file(emulator, source, outbox)
+    resumed = run_command("resume", "--outbox", str(outbox), "--all")
+    sent_again = send_file(emulator, Path(os.devnull), outbox)
+
+    assert sent.returncode == 1
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(resumed.stdout.splitlines()) == [
+        "resumed lane PressureInput",
+        "resumed lane TemperatureInput",
+    ]
+    assert sent_again.returncode == 0, sent_again.stdout + sent_again.stderr
+    assert_processed_in_file_order(emulator, documents)
+
+
 def test_resume_of_a_lane_that_is_not_paused_fails_naming_the_lane(tmp_path: Path) -> None:
     outbox = tmp_path / "outbox.db"
     SqliteStore(outbox).close()
@@ -277,6 +304,23 @@ def test_resume_of_a_lane_that_is_not_paused_fails_naming_the_lane(tmp_path: Pat
 
     assert result.returncode == 1
     assert "lane 'NoSuchLane' is not paused; paused lanes: none" in result.stderr
+
+
+def test_an_outbox_in_a_missing_directory_is_refused_naming_the_path(tmp_path: Path) -> None:
+    outbox = tmp_path / "no-such-directory" / "outbox.db"
+
+    result = run_command("send", os.devnull, "--outbox", str(outbox), "--no-wait")
+
+    assert result.returncode == 1
+    assert f"No such file or directory: {outbox}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_emulator_command_is_part_of_the_main_command() -> None:
+    result = run_command("emulator", "--help")
+
+    assert result.returncode == 0
+    assert "--request-error-rate" in result.stdout
 
 
 def test_status_of_a_missing_outbox_fails_without_creating_it(tmp_path: Path) -> None:
