@@ -434,3 +434,30 @@ def test_status_of_a_file_that_is_not_an_outbox_fails_clearly(tmp_path: Path) ->
     assert result.returncode == 1
     assert f"{not_outbox} is not an ordered-sender outbox" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_resume_while_run_is_delivering_restarts_the_lane_without_stopping_the_daemon(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    emulator.set_faults(Faults(targeted=(TargetedFault("InvalidRequestException", "m-001"),)))
+    documents = [
+        {"inputName": "PressureInput", "payload": {"n": n}, "messageId": f"m-{n:03d}"}
+        for n in range(5)
+    ]
+    source = write_lines(tmp_path / "messages.jsonl", documents)
+    outbox = tmp_path / "outbox.db"
+    assert send_file(emulator, source, outbox, "--no-wait").returncode == 0
+    resumes: list[subprocess.CompletedProcess[str]] = []
+
+    def all_arrived_after_resuming_the_paused_lane() -> bool:
+        if not resumes and "m-001" in run_command("status", "--outbox", str(outbox)).stdout:
+            resumes.append(run_command("resume", "--outbox", str(outbox), "PressureInput"))
+        return len(emulator.processed()) == 5
+
+    daemon = run_until(
+        emulator, outbox, all_arrived_after_resuming_the_paused_lane, "resumed and delivered"
+    )
+
+    assert [result.returncode for result in resumes] == [0]
+    assert daemon.returncode == 0, daemon.stderr
+    assert [m.message_id for m in emulator.processed()] == [d["messageId"] for d in documents]
