@@ -89,9 +89,15 @@ def configure_logging(level: str, *, as_json: bool) -> None:
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=current_stderr_logger,
         cache_logger_on_first_use=False,
     )
+
+
+def current_stderr_logger(*args: Any) -> structlog.PrintLogger:
+    # Looked up per event: while a rich progress bar is live, sys.stderr is rich's proxy, which
+    # prints a log line above the bar instead of through it.
+    return structlog.PrintLogger(sys.stderr)
 
 
 endpoint_option = click.option(
