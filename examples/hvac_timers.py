@@ -54,12 +54,20 @@ HVAC_INPUT: dict[str, Any] = {
 }
 
 
-def _switch(heating: str, next_state: str, actions: Sequence[Any] = ()) -> dict[str, Any]:
+class UnitState(Enum):
+    """The detector model's states; the values are the state names."""
+
+    IDLE = "Idle"
+    HEATING = "Heating"
+    ALARM = "Alarm"
+
+
+def _switch(heating: str, next_state: UnitState, actions: Sequence[Any] = ()) -> dict[str, Any]:
     return {
         "eventName": f"heating {heating}",
         "condition": f'$input.{INPUT_NAME}.heating == "{heating}"',
         "actions": list(actions),
-        "nextState": next_state,
+        "nextState": next_state.value,
     }
 
 
@@ -69,11 +77,14 @@ HVAC_MODEL: dict[str, Any] = {
     "key": "unitid",
     "roleArn": "arn:aws:iam::123456789012:role/IoTEventsRole",
     "detectorModelDefinition": {
-        "initialStateName": "Idle",
+        "initialStateName": UnitState.IDLE.value,
         "states": [
-            {"stateName": "Idle", "onInput": {"transitionEvents": [_switch("on", "Heating")]}},
             {
-                "stateName": "Heating",
+                "stateName": UnitState.IDLE.value,
+                "onInput": {"transitionEvents": [_switch("on", UnitState.HEATING)]},
+            },
+            {
+                "stateName": UnitState.HEATING.value,
                 "onEnter": {
                     "events": [
                         {
@@ -92,17 +103,17 @@ HVAC_MODEL: dict[str, Any] = {
                 },
                 "onInput": {
                     "transitionEvents": [
-                        _switch("off", "Idle", [{"clearTimer": {"timerName": "overrun"}}]),
+                        _switch("off", UnitState.IDLE, [{"clearTimer": {"timerName": "overrun"}}]),
                         {
                             "eventName": "overrun",
                             "condition": 'timeout("overrun")',
-                            "nextState": "Alarm",
+                            "nextState": UnitState.ALARM.value,
                         },
                     ]
                 },
             },
             {
-                "stateName": "Alarm",
+                "stateName": UnitState.ALARM.value,
                 "onEnter": {
                     "events": [
                         {
@@ -114,7 +125,7 @@ HVAC_MODEL: dict[str, Any] = {
                         }
                     ]
                 },
-                "onInput": {"transitionEvents": [_switch("off", "Idle")]},
+                "onInput": {"transitionEvents": [_switch("off", UnitState.IDLE)]},
             },
         ],
     },
@@ -182,6 +193,7 @@ def heating_events(units: int, minutes: int, seed: int) -> list[HeatingEvent]:
                     (rng.randint(5, 40), rng.randint(120, 420), rng.randint(700, 1100))
                 )
             else:
+                # Mostly normal pauses, one in three a quick restart.
                 at += rng.choice((rng.randint(5, 40), rng.randint(60, 300), rng.randint(60, 300)))
             heating = Heating.OFF if heating is Heating.ON else Heating.ON
     return sorted(events, key=lambda event: (event.at, event.unit_id))
@@ -189,16 +201,17 @@ def heating_events(units: int, minutes: int, seed: int) -> list[HeatingEvent]:
 
 def expected_alarms(events: Sequence[HeatingEvent], minutes: int) -> tuple[int, ...]:
     """The alarms of one unit when every upload is processed in order, at its upload time."""
-    state, expires_at = "Idle", None
+    state: UnitState = UnitState.IDLE
+    expires_at: int | None = None
     alarms: list[int] = []
     for upload_at in range(UPLOAD_SECONDS, (minutes + 1) * UPLOAD_SECONDS, UPLOAD_SECONDS):
         for event in (e for e in events if e.upload_at == upload_at):
-            if state == "Idle" and event.heating is Heating.ON:
-                state, expires_at = "Heating", upload_at + OVERRUN_SECONDS
-            elif state in ("Heating", "Alarm") and event.heating is Heating.OFF:
-                state, expires_at = "Idle", None
+            if state is UnitState.IDLE and event.heating is Heating.ON:
+                state, expires_at = UnitState.HEATING, upload_at + OVERRUN_SECONDS
+            elif state is not UnitState.IDLE and event.heating is Heating.OFF:
+                state, expires_at = UnitState.IDLE, None
         if expires_at is not None and expires_at <= upload_at + OBSERVE_AFTER_UPLOAD_SECONDS:
-            state, expires_at = "Alarm", None
+            state, expires_at = UnitState.ALARM, None
             alarms.append(upload_at + OBSERVE_AFTER_UPLOAD_SECONDS)
     return tuple(alarms)
 
@@ -220,10 +233,10 @@ def drive(
             )
         timeline.wait_until(upload_at + OBSERVE_AFTER_UPLOAD_SECONDS)
         states = endpoint.states(MODEL_NAME)
-        for unit_id in sorted(u for u, state in states.items() if state == "Alarm"):
-            if unit_id not in alarming:
-                alarms.setdefault(unit_id, []).append(upload_at + OBSERVE_AFTER_UPLOAD_SECONDS)
-        alarming = {u for u, state in states.items() if state == "Alarm"}
+        now_alarming = {u for u, state in states.items() if state == UnitState.ALARM.value}
+        for unit_id in sorted(now_alarming - alarming):
+            alarms.setdefault(unit_id, []).append(upload_at + OBSERVE_AFTER_UPLOAD_SECONDS)
+        alarming = now_alarming
     return {unit_id: tuple(times) for unit_id, times in alarms.items()}
 
 

@@ -21,6 +21,7 @@ import random
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 from example_endpoint import (
     BATCH_SIZE,
@@ -46,6 +47,13 @@ INPUT_NAME: str = MOTOR_INPUT["inputName"]
 THRESHOLD = 70
 """The model's pressure threshold: above it a motor is over-pressurized."""
 VARIABLE = "pressureThresholdBreached"
+
+
+class MotorState(Enum):
+    """The guide's model's states; the values are the state names."""
+
+    NORMAL = "Normal"
+    DANGEROUS = "Dangerous"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +104,11 @@ def expected_reading(pressures: Sequence[int]) -> DetectorReading:
     BATCH (the default evaluation method) evaluates every condition of an input with the
     variable values from before that input; the actions' assignments take effect afterwards.
     """
-    state, breached = "Normal", 0
+    state, breached = MotorState.NORMAL, 0
     for pressure in pressures:
-        if state == "Normal":
+        if state is MotorState.NORMAL:
             if pressure > THRESHOLD:
-                state, breached = "Dangerous", breached + 3
+                state, breached = MotorState.DANGEROUS, breached + 3
         elif pressure > THRESHOLD:
             breached = 3
         else:
@@ -108,8 +116,8 @@ def expected_reading(pressures: Sequence[int]) -> DetectorReading:
             breached -= 1
             if back_to_normal:
                 # Normal's onEnter resets the counter.
-                state, breached = "Normal", 0
-    return DetectorReading(state, ((VARIABLE, str(breached)),))
+                state, breached = MotorState.NORMAL, 0
+    return DetectorReading(state.value, ((VARIABLE, str(breached)),))
 
 
 def naive_order(traces: dict[str, tuple[int, ...]]) -> list[Outgoing]:

@@ -59,6 +59,13 @@ ROOM_INPUTS: list[dict[str, Any]] = [
 ]
 
 
+class RoomState(Enum):
+    """The detector model's states; the values are the state names."""
+
+    COMFORTABLE = "Comfortable"
+    HEATING_FAULT = "HeatingFault"
+
+
 def _door_events() -> list[dict[str, Any]]:
     """Both states track the door the same way."""
     return [
@@ -77,10 +84,10 @@ ROOM_MODEL: dict[str, Any] = {
     "key": "roomid",
     "roleArn": "arn:aws:iam::123456789012:role/IoTEventsRole",
     "detectorModelDefinition": {
-        "initialStateName": "Comfortable",
+        "initialStateName": RoomState.COMFORTABLE.value,
         "states": [
             {
-                "stateName": "Comfortable",
+                "stateName": RoomState.COMFORTABLE.value,
                 "onEnter": {
                     "events": [
                         {
@@ -113,13 +120,13 @@ ROOM_MODEL: dict[str, Any] = {
                                     }
                                 }
                             ],
-                            "nextState": "HeatingFault",
+                            "nextState": RoomState.HEATING_FAULT.value,
                         }
                     ],
                 },
             },
             {
-                "stateName": "HeatingFault",
+                "stateName": RoomState.HEATING_FAULT.value,
                 "onEnter": {
                     "events": [
                         {
@@ -140,7 +147,7 @@ ROOM_MODEL: dict[str, Any] = {
                                 f'currentInput("{TEMPERATURE_INPUT}") && '
                                 f"$input.{TEMPERATURE_INPUT}.temperature >= {WARM}"
                             ),
-                            "nextState": "Comfortable",
+                            "nextState": RoomState.COMFORTABLE.value,
                         }
                     ],
                 },
@@ -231,17 +238,19 @@ def room_events(
 
 def expected_reading(events: Sequence[RoomEvent]) -> DetectorReading:
     """The detector after these events in this order (BATCH evaluation, as the model's)."""
-    state, door_open, faults = "Comfortable", 0, 0
+    state, door_open, faults = RoomState.COMFORTABLE, 0, 0
     for event in events:
         if event.door is not None:
             door_open = 1 if event.door == "open" else 0
         elif event.temperature is None:
             continue
-        elif state == "Comfortable" and event.temperature < COLD and door_open == 0:
-            state, faults = "HeatingFault", faults + 1
-        elif state == "HeatingFault" and event.temperature >= WARM:
-            state = "Comfortable"
-    return DetectorReading(state, (("doorOpen", str(door_open)), ("heatingFaults", str(faults))))
+        elif state is RoomState.COMFORTABLE and event.temperature < COLD and door_open == 0:
+            state, faults = RoomState.HEATING_FAULT, faults + 1
+        elif state is RoomState.HEATING_FAULT and event.temperature >= WARM:
+            state = RoomState.COMFORTABLE
+    return DetectorReading(
+        state.value, (("doorOpen", str(door_open)), ("heatingFaults", str(faults)))
+    )
 
 
 def run_once(
