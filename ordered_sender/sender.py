@@ -10,7 +10,6 @@ ever has two messages in flight, and nothing later in a lane can overtake its he
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 import time
@@ -21,31 +20,27 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import structlog
-
 from ordered_sender.config import SenderConfig
-from ordered_sender.errors import DeliveryError, LanePaused, OutboxInUse, SenderClosed
+from ordered_sender.errors import DeliveryError, LanePaused, SenderClosed
+from ordered_sender.events import log, log_request
 from ordered_sender.message import build_message
 from ordered_sender.outcomes import classify
 from ordered_sender.scheduler import Batch, RetryPolicy, decide, plan_batches
 from ordered_sender.store import (
-    Delivered,
     MessageState,
     NewEntry,
     OutboxCounts,
-    Pause,
     PausedLane,
     Retry,
     Store,
 )
+from ordered_sender.store.lock import OutboxLock
 from ordered_sender.store.sqlite import SqliteStore
 from ordered_sender.transport import BatchResponse, RequestError, RequestErrorKind, Transport
 from ordered_sender.transport.iotevents import IotEventsTransport, build_client
 
 Clock = Callable[[], float]
 """Seconds since the Unix epoch; ``time.time`` unless a test injects its own."""
-
-log = structlog.get_logger("ordered_sender")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +87,7 @@ class OrderedSender:
         self.config = config or SenderConfig()
         self.path = Path(path)
         self._clock = clock
-        self._lock_file = _lock_outbox(self.path)
+        self._outbox_lock = OutboxLock(self.path)
         self.store: Store = SqliteStore(self.path, synchronous=self.config.synchronous)
         if transport is None:
             if client is None:
@@ -335,7 +330,7 @@ class OrderedSender:
                 retry_at = min(d.next_attempt_at for d in decisions if isinstance(d, Retry))
                 self._halted_until = retry_at
                 log.error("sender.halted", error_code=refused.code, retry_in_s=retry_at - now)
-            self._log_request(batch, response, decisions, latency_ms, now)
+            log_request(batch, response, decisions, latency_ms, now)
         except Exception:
             log.exception("batch.failed", message_ids=ids)
         finally:
@@ -344,50 +339,6 @@ class OrderedSender:
                 self._requests_in_flight -= 1
                 self._changed.notify_all()
             self._wake.set()
-
-    def _log_request(
-        self,
-        batch: Batch,
-        response: BatchResponse,
-        decisions: Sequence[Delivered | Retry | Pause],
-        latency_ms: float,
-        now: float,
-    ) -> None:
-        error = response.request_error
-        log.debug(
-            "batch.sent",
-            messages=len(batch),
-            lanes=len({head.lane for head in batch}),
-            error_code=None if error is None else error.code,
-            entry_errors=len(response.entry_errors),
-            latency_ms=latency_ms,
-        )
-        for head, decision in zip(batch, decisions, strict=True):
-            fields = {
-                "lane": head.lane,
-                "input_name": head.message.input_name,
-                "message_id": head.message.message_id,
-                "seq": head.seq,
-                "attempt": head.attempts + 1,
-                "latency_ms": latency_ms,
-            }
-            if isinstance(decision, Delivered):
-                log.debug("message.delivered", **fields)
-            elif isinstance(decision, Retry):
-                log.info(
-                    "message.retry_scheduled",
-                    **fields,
-                    error_code=decision.error_code,
-                    solo=decision.solo,
-                    retry_in_ms=round((decision.next_attempt_at - now) * 1000, 1),
-                )
-            else:
-                log.warning(
-                    "lane.paused",
-                    **fields,
-                    error_code=decision.error_code,
-                    error_text=decision.error_text,
-                )
 
     # -- closing -------------------------------------------------------------------------------
 
@@ -409,7 +360,7 @@ class OrderedSender:
             self._workers.shutdown(wait=self._requests_in_flight == 0, cancel_futures=True)
         counts = self.store.counts()
         self.store.close()
-        self._lock_file.close()
+        self._outbox_lock.release()
         log.info("sender.closed", path=str(self.path), pending=counts.pending)
 
     def __enter__(self) -> OrderedSender:
@@ -432,17 +383,3 @@ def _pause_reason(sender: OrderedSender, lane: str) -> str:
                 f"{paused.error_code}: {paused.error_text}"
             )
     return "lane paused"
-
-
-def _lock_outbox(path: Path) -> Any:
-    """Hold an exclusive lock beside the outbox for the sender's life; the OS drops it on any exit,
-    SIGKILL included, so a crashed sender never blocks the next one."""
-    lock_file = open(f"{path}.lock", "a+b")  # noqa: SIM115 - held open until close()
-    try:
-        fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock_file.close()
-        raise OutboxInUse(
-            f"outbox {path} is used by another live sender; close it first or use another file"
-        ) from None
-    return lock_file
