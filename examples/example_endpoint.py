@@ -27,11 +27,10 @@ from typing import Any, Protocol
 
 import boto3
 import structlog
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from ordered_sender import LaneFunction, OrderedSender, SenderConfig
-from ordered_sender.emulator import ApiError, Emulator, ManualClock
-from ordered_sender.emulator.detector_routes import DetectorService
+from ordered_sender.emulator import Emulator, ManualClock
 
 BATCH_SIZE = 10
 """Messages per BatchPutMessage request: the documented maximum, which a naive client fills."""
@@ -54,6 +53,10 @@ class DetectorReading:
     def __str__(self) -> str:
         variables = " ".join(f"{name}={value}" for name, value in self.variables)
         return f"{self.state_name} {variables}".strip()
+
+
+class EndpointUnfit(Exception):
+    """The endpoint cannot run the examples; the message says why and what to do."""
 
 
 class Timeline:
@@ -98,7 +101,30 @@ class Endpoint:
         return Timeline(self._clock)
 
     def install_detector_model(self, inputs: Sequence[Payload], model: Payload) -> None:
-        """Create the inputs if missing and the detector model afresh, so it has no detectors."""
+        """Create the inputs if missing and the detector model afresh, so it has no detectors.
+
+        ``EndpointUnfit`` when nothing answers at the URL or the endpoint has no detector models.
+        """
+        try:
+            self._install_detector_model(inputs, model)
+        except EndpointConnectionError as error:
+            raise EndpointUnfit(
+                f"nothing answers at --endpoint-url {self.url} ({error}); start the endpoint "
+                "or leave the option out to use the embedded one"
+            ) from error
+        except NoCredentialsError as error:
+            raise EndpointUnfit(
+                f"no AWS credentials to sign requests to {self.url}; set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY (any values do for a local endpoint)"
+            ) from error
+        except ClientError as error:
+            raise EndpointUnfit(
+                f"the endpoint at {self.url} could not set up detector model "
+                f"{model['detectorModelName']!r}: {error}; the examples need an endpoint with "
+                "IoT Events detector models (the embedded one has them: leave out --endpoint-url)"
+            ) from error
+
+    def _install_detector_model(self, inputs: Sequence[Payload], model: Payload) -> None:
         for request in inputs:
             try:
                 self.control.create_input(**request)
@@ -150,23 +176,12 @@ def open_endpoint(endpoint_url: str | None, *, seed: int, region: str) -> Iterat
         return
     clock = ManualClock()
     with Emulator(seed=seed, clock=clock, region=region) as emulator:
-        if not _serves_detector_models(emulator):
-            DetectorService.install(emulator)
         yield Endpoint(
             emulator.endpoint_url,
             emulator.client("iotevents"),
             emulator.client("iotevents-data"),
             clock,
         )
-
-
-def _serves_detector_models(emulator: Emulator) -> bool:
-    """Whether the detector runtime is installed already (a later Emulator may do it itself)."""
-    try:
-        emulator.router.resolve("POST", "/detector-models")
-    except ApiError:
-        return False
-    return True
 
 
 class Sender(Protocol):

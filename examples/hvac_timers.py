@@ -27,6 +27,7 @@ from typing import Any
 
 from example_endpoint import (
     Endpoint,
+    EndpointUnfit,
     NaiveSender,
     OrderedRun,
     Sender,
@@ -339,7 +340,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         {"units": (6, "how many HVAC units"), "minutes": (45, "length of the trace in minutes")},
         argv,
     )
-    result = run(**options)
+    try:
+        result = run(**options)
+    except EndpointUnfit as error:
+        sys.exit(f"error: {error}")
     print(report(result, options["minutes"]))
     return 0 if result.ordered_wrong == 0 else 1
 

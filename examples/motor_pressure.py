@@ -27,6 +27,7 @@ from example_endpoint import (
     BATCH_SIZE,
     DetectorReading,
     Endpoint,
+    EndpointUnfit,
     NaiveSender,
     OrderedRun,
     Outgoing,
@@ -216,7 +217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         {"motors": (20, "how many motors"), "readings": (30, "pressure readings per motor")},
         argv,
     )
-    result = run(**options)
+    try:
+        result = run(**options)
+    except EndpointUnfit as error:
+        sys.exit(f"error: {error}")
     print(report(result, options["readings"]))
     return 0 if result.ordered_wrong == 0 else 1
 

@@ -30,6 +30,7 @@ from typing import Any
 from example_endpoint import (
     DetectorReading,
     Endpoint,
+    EndpointUnfit,
     OrderedRun,
     Outgoing,
     open_endpoint,
@@ -339,7 +340,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(
         __doc__, {"rooms": (8, "how many rooms"), "minutes": (60, "minutes of backlog")}, argv
     )
-    result = run(**options)
+    try:
+        result = run(**options)
+    except EndpointUnfit as error:
+        sys.exit(f"error: {error}")
     print(report(result, options["minutes"]))
     return 0 if result.grouped_wrong == 0 else 1
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -18,14 +19,14 @@ from types import ModuleType
 
 import pytest
 
-from ordered_sender.emulator import ApiError, Emulator
-from ordered_sender.emulator.detector_routes import DetectorService
+from ordered_sender.emulator import Emulator
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def run_example(name: str, *arguments: str) -> str:
-    """Run ``examples/<name>.py``; its standard output, after checking it exited with 0."""
+def run_example(name: str, *arguments: str, status: int = 0) -> str:
+    """Run ``examples/<name>.py``, check its exit status; its standard output, or its standard
+    error when the status is not 0."""
     finished = subprocess.run(
         [sys.executable, str(EXAMPLES / f"{name}.py"), *arguments],
         capture_output=True,
@@ -33,8 +34,8 @@ def run_example(name: str, *arguments: str) -> str:
         timeout=120,
         check=False,
     )
-    assert finished.returncode == 0, finished.stdout + finished.stderr
-    return finished.stdout
+    assert finished.returncode == status, finished.stdout + finished.stderr
+    return finished.stdout if status == 0 else finished.stderr
 
 
 def wrong_count(output: str, label: str) -> tuple[int, int]:
@@ -59,10 +60,6 @@ def import_example(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleTyp
 def detector_endpoint() -> Iterator[Emulator]:
     """Another endpoint with detector models, as ``--endpoint-url`` would reach."""
     with Emulator(seed=3) as emulator:
-        try:
-            emulator.router.resolve("POST", "/detector-models")
-        except ApiError:
-            DetectorService.install(emulator)
         yield emulator
 
 
@@ -121,16 +118,19 @@ def test_two_inputs_keep_cross_input_order_only_in_a_grouped_lane() -> None:
 
 
 def test_an_example_refuses_a_size_below_one_naming_the_option() -> None:
-    finished = subprocess.run(
-        [sys.executable, str(EXAMPLES / "two_inputs.py"), "--rooms", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    error = run_example("two_inputs", "--rooms", "0", status=2)
 
-    assert finished.returncode == 2
-    assert "--rooms: must be a whole number of at least 1, got '0'" in finished.stderr
+    assert "--rooms: must be a whole number of at least 1, got '0'" in error
+
+
+def test_an_example_says_when_nothing_answers_at_the_endpoint_url() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    error = run_example("hvac_timers", "--endpoint-url", url, status=1)
+
+    assert error.startswith(f"error: nothing answers at --endpoint-url {url} (")
+    assert "Traceback" not in error
 
 
 def test_motor_replay_follows_the_guide_dangerous_at_80_normal_after_three_readings_of_60(
