@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,14 +245,46 @@ class OrderedRun:
         self._directory.cleanup()
 
 
-def parse_options(
+class Demonstration(Protocol):
+    """What an example's ``run()`` returns."""
+
+    @property
+    def as_expected(self) -> bool:
+        """Whether the run in order came out right, as the example says it does."""
+        ...
+
+    def report(self) -> str:
+        """The account of both runs that the command prints."""
+        ...
+
+
+def command_line(
+    doc: str | None,
+    sizes: Mapping[str, tuple[int, str]],
+    run: Callable[..., Demonstration],
+    argv: Sequence[str] | None,
+) -> int:
+    """An example's command: parse the options, ``run(**options)``, print the report.
+
+    ``sizes`` maps option names to (default, help); they become ``--<name>`` options and keyword
+    arguments of ``run``, beside ``endpoint_url``, ``region`` and ``seed``. Exit status 0 when
+    the demonstration came out as expected, 1 when not or when the endpoint cannot run it.
+    """
+    options = _options(doc, sizes, argv)
+    try:
+        result = run(**options)
+    except EndpointUnfit as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(result.report())
+    return 0 if result.as_expected else 1
+
+
+def _options(
     doc: str | None, sizes: Mapping[str, tuple[int, str]], argv: Sequence[str] | None
 ) -> dict[str, Any]:
-    """The options every example takes, and ``--<size>`` for each of ``sizes`` (default, help).
-
-    Returns them as keyword arguments of the example's ``run()``; the library's logs are
-    quietened, as they would drown the example's story in per-message events.
-    """
+    """The options as keyword arguments; the library's logs are quietened, as they would drown
+    the example's story in per-message events."""
     parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     parser.add_argument(
         "--endpoint-url",

@@ -27,12 +27,11 @@ from typing import Any
 
 from example_endpoint import (
     Endpoint,
-    EndpointUnfit,
     NaiveSender,
     OrderedRun,
     Sender,
+    command_line,
     open_endpoint,
-    parse_options,
 )
 
 from ordered_sender import ByInputAndKey
@@ -165,9 +164,19 @@ class UnitOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Result:
+    """Both runs, unit by unit; ``minutes`` is the length of the trace."""
+
     endpoint_url: str
     accelerated: bool
+    minutes: int
     outcomes: tuple[UnitOutcome, ...]
+
+    @property
+    def as_expected(self) -> bool:
+        return self.ordered_wrong == 0
+
+    def report(self) -> str:
+        return render(self)
 
     @property
     def naive_wrong(self) -> int:
@@ -268,7 +277,7 @@ def run(
                 ordered.get(unit_id, ()),
             )
         )
-    return Result(endpoint.url, endpoint.accelerated, tuple(outcomes))
+    return Result(endpoint.url, endpoint.accelerated, minutes, tuple(outcomes))
 
 
 def _clock_time(seconds: int) -> str:
@@ -298,7 +307,8 @@ def _shared_uploads(events: Sequence[HeatingEvent]) -> list[str]:
     return lines
 
 
-def report(result: Result, minutes: int) -> str:
+def render(result: Result) -> str:
+    minutes = result.minutes
     units = len(result.outcomes)
     clock = "the embedded ManualClock, accelerated" if result.accelerated else "real time"
     lines = [
@@ -335,17 +345,12 @@ def report(result: Result, minutes: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_options(
+    return command_line(
         __doc__,
         {"units": (6, "how many HVAC units"), "minutes": (45, "length of the trace in minutes")},
+        run,
         argv,
     )
-    try:
-        result = run(**options)
-    except EndpointUnfit as error:
-        sys.exit(f"error: {error}")
-    print(report(result, options["minutes"]))
-    return 0 if result.ordered_wrong == 0 else 1
 
 
 if __name__ == "__main__":

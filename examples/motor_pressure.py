@@ -27,13 +27,12 @@ from example_endpoint import (
     BATCH_SIZE,
     DetectorReading,
     Endpoint,
-    EndpointUnfit,
     NaiveSender,
     OrderedRun,
     Outgoing,
     Sender,
+    command_line,
     open_endpoint,
-    parse_options,
 )
 
 from ordered_sender import ByInputAndKey
@@ -74,6 +73,13 @@ class Result:
 
     endpoint_url: str
     outcomes: tuple[MotorOutcome, ...]
+
+    @property
+    def as_expected(self) -> bool:
+        return self.ordered_wrong == 0
+
+    def report(self) -> str:
+        return render(self)
 
     @property
     def naive_wrong(self) -> int:
@@ -185,7 +191,8 @@ def _cell(reading: DetectorReading, expected: DetectorReading | None = None) -> 
     return f"{text}  {'ok' if reading == expected else 'WRONG'}"
 
 
-def report(result: Result, readings: int) -> str:
+def render(result: Result) -> str:
+    readings = len(result.outcomes[0].pressures)
     motors = len(result.outcomes)
     lines = [
         f"{motors} motors, {readings} pressure readings each, sent to {result.endpoint_url}",
@@ -212,17 +219,12 @@ def report(result: Result, readings: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_options(
+    return command_line(
         __doc__,
         {"motors": (20, "how many motors"), "readings": (30, "pressure readings per motor")},
+        run,
         argv,
     )
-    try:
-        result = run(**options)
-    except EndpointUnfit as error:
-        sys.exit(f"error: {error}")
-    print(report(result, options["readings"]))
-    return 0 if result.ordered_wrong == 0 else 1
 
 
 if __name__ == "__main__":

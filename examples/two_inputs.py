@@ -30,11 +30,10 @@ from typing import Any
 from example_endpoint import (
     DetectorReading,
     Endpoint,
-    EndpointUnfit,
     OrderedRun,
     Outgoing,
+    command_line,
     open_endpoint,
-    parse_options,
 )
 
 from ordered_sender import ByInput, ByInputGroup, LaneFunction
@@ -192,8 +191,18 @@ class RoomOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Result:
+    """Both runs, room by room; ``minutes`` is the length of the backlog."""
+
     endpoint_url: str
+    minutes: int
     outcomes: tuple[RoomOutcome, ...]
+
+    @property
+    def as_expected(self) -> bool:
+        return self.grouped_wrong == 0
+
+    def report(self) -> str:
+        return render(self)
 
     @property
     def per_input_wrong(self) -> int:
@@ -287,6 +296,7 @@ def run(
         grouped = run_once(endpoint, GROUPED_LANES, backlog, list(stories))
     return Result(
         endpoint.url,
+        minutes,
         tuple(
             RoomOutcome(
                 room_id,
@@ -308,7 +318,8 @@ def _cell(reading: DetectorReading, expected: DetectorReading | None = None) -> 
     return f"{text}  {'ok' if reading == expected else 'WRONG'}"
 
 
-def report(result: Result, minutes: int) -> str:
+def render(result: Result) -> str:
+    minutes = result.minutes
     rooms = len(result.outcomes)
     lines = [
         f"{rooms} rooms, a backlog of {minutes} minutes of door events and temperatures, "
@@ -337,15 +348,9 @@ def report(result: Result, minutes: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_options(
-        __doc__, {"rooms": (8, "how many rooms"), "minutes": (60, "minutes of backlog")}, argv
+    return command_line(
+        __doc__, {"rooms": (8, "how many rooms"), "minutes": (60, "minutes of backlog")}, run, argv
     )
-    try:
-        result = run(**options)
-    except EndpointUnfit as error:
-        sys.exit(f"error: {error}")
-    print(report(result, options["minutes"]))
-    return 0 if result.grouped_wrong == 0 else 1
 
 
 if __name__ == "__main__":
