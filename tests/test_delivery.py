@@ -44,7 +44,10 @@ def test_2000_messages_over_20_lanes_survive_faults_exactly_once_and_in_order(
         assert stats.messages_processed == 2000
         assert stats.duplicates_ignored > 0  # dropped connections were resent, same ids
         assert stats.request_errors_injected / stats.requests >= 0.2
-        assert stats.entry_errors_injected / stats.messages_received >= 0.1
+        # Entries are judged one by one only in requests that were not refused whole.
+        judged = [r for r in requests if r.error_code is None]
+        entries = sum(len(r.messages) for r in judged)
+        assert sum(len(r.error_entries) for r in judged) / entries >= 0.1
         for request in requests:
             inputs = [m.input_name for m in request.messages]
             assert len(inputs) == len(set(inputs)), f"request {request.number} repeats a lane"
