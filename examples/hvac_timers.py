@@ -25,16 +25,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from example_endpoint import (
-    Endpoint,
-    NaiveSender,
-    OrderedRun,
-    Sender,
-    command_line,
-    open_endpoint,
-)
+from example_command import command_line
 
 from ordered_sender import ByInputAndKey
+from ordered_sender.demos.endpoint import Endpoint, NaiveSender, OrderedRun, Sender, open_endpoint
 
 INPUT_NAME = "HvacInput"
 MODEL_NAME = "hvacOverrunModel"

@@ -27,16 +27,16 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from example_endpoint import (
+from example_command import command_line
+
+from ordered_sender import ByInput, ByInputGroup, LaneFunction
+from ordered_sender.demos.endpoint import (
     DetectorReading,
     Endpoint,
     OrderedRun,
     Outgoing,
-    command_line,
     open_endpoint,
 )
-
-from ordered_sender import ByInput, ByInputGroup, LaneFunction
 
 DOOR_INPUT = "DoorInput"
 TEMPERATURE_INPUT = "TemperatureInput"

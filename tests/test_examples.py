@@ -19,6 +19,7 @@ from types import ModuleType
 
 import pytest
 
+from ordered_sender.demos import motors
 from ordered_sender.emulator import Emulator
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -133,11 +134,8 @@ def test_an_example_says_when_nothing_answers_at_the_endpoint_url() -> None:
     assert "Traceback" not in error
 
 
-def test_motor_replay_follows_the_guide_dangerous_at_80_normal_after_three_readings_of_60(
-    import_example: Callable[[str], ModuleType],
-) -> None:
-    motor = import_example("motor_pressure")
-    steps = [motor.expected_reading([80, 60, 60, 60][:count]) for count in range(1, 5)]
+def test_motor_replay_follows_the_guide_dangerous_at_80_normal_after_three_readings_of_60() -> None:
+    steps = [motors.expected_reading([80, 60, 60, 60][:count]) for count in range(1, 5)]
 
     assert [str(step) for step in steps] == [
         "Dangerous pressureThresholdBreached=3",

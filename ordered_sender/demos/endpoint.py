@@ -1,25 +1,24 @@
-"""What the example scripts share: the endpoint they talk to and the two ways of sending.
+"""The endpoint a demonstration talks to, and the two ways of sending to it.
 
-Every example compares a naive client (BatchPutMessage requests of up to ten messages, which IoT
-Events processes in no guaranteed order) with ``OrderedSender`` on the same messages, against
-fresh detectors, and reads the detectors back through ``iotevents-data`` as any client would.
+Every demonstration compares a naive client (BatchPutMessage requests of up to ten messages,
+which IoT Events processes in no guaranteed order) with ``OrderedSender`` on the same messages,
+against fresh detectors, and reads the detectors back through ``iotevents-data`` as any client
+would.
 
 ``open_endpoint()`` starts the embedded local endpoint (the emulator, with detector models, on a
-``ManualClock`` so detector timers take no real time), or reaches ``--endpoint-url`` with
-boto3's usual credentials, where time is real: a ``Timeline`` then waits for it. This module
-is for the examples only: it prints nothing and leaves what to show to each example.
+``ManualClock`` so detector timers take no real time), or reaches ``endpoint_url`` with boto3's
+usual credentials, where time is real: a ``Timeline`` then waits for it. ``Endpoint.of_emulator``
+wraps an emulator that is already running, as the ``ordered-sender demo`` command's is. This
+module prints nothing and leaves what to show to each demonstration.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,6 @@ from types import TracebackType
 from typing import Any, Protocol
 
 import boto3
-import structlog
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from ordered_sender import LaneFunction, OrderedSender, SenderConfig
@@ -37,7 +35,7 @@ BATCH_SIZE = 10
 """Messages per BatchPutMessage request: the documented maximum, which a naive client fills."""
 
 DELIVERY_TIMEOUT_SECONDS = 60.0
-"""How long an example waits for the ordered sender to deliver what it was given."""
+"""How long a demonstration waits, by default, for the ordered sender to deliver its messages."""
 
 Payload = Mapping[str, Any]
 Outgoing = tuple[str, Payload]
@@ -57,7 +55,11 @@ class DetectorReading:
 
 
 class EndpointUnfit(Exception):
-    """The endpoint cannot run the examples; the message says why and what to do."""
+    """The endpoint cannot run the demonstrations; the message says why and what to do."""
+
+
+class SendFailed(Exception):
+    """Messages of a demonstration were refused or not delivered in time; the message says which."""
 
 
 class Timeline:
@@ -92,6 +94,28 @@ class Endpoint:
         """An ``iotevents-data`` client: BatchPutMessage, DescribeDetector, ListDetectors."""
         self._clock = clock
 
+    @classmethod
+    def of_emulator(cls, emulator: Emulator) -> Endpoint:
+        """A started emulator; its time jumps if its clock is a ``ManualClock``, else is real."""
+        clock = emulator.clock if isinstance(emulator.clock, ManualClock) else None
+        return cls(
+            emulator.endpoint_url,
+            emulator.client("iotevents"),
+            emulator.client("iotevents-data"),
+            clock,
+        )
+
+    @classmethod
+    def at_url(cls, url: str, region: str | None) -> Endpoint:
+        """Another endpoint, reached with boto3's usual credentials; its time is real."""
+        session = boto3.session.Session()
+        return cls(
+            url,
+            session.client("iotevents", endpoint_url=url, region_name=region),
+            session.client("iotevents-data", endpoint_url=url, region_name=region),
+            None,
+        )
+
     @property
     def accelerated(self) -> bool:
         """Whether the endpoint runs on the embedded ``ManualClock``, which jumps, not waits."""
@@ -121,8 +145,9 @@ class Endpoint:
         except ClientError as error:
             raise EndpointUnfit(
                 f"the endpoint at {self.url} could not set up detector model "
-                f"{model['detectorModelName']!r}: {error}; the examples need an endpoint with "
-                "IoT Events detector models (the embedded one has them: leave out --endpoint-url)"
+                f"{model['detectorModelName']!r}: {error}; the detector demonstrations need an "
+                "endpoint with IoT Events detector models (the embedded one has them: leave out "
+                "--endpoint-url)"
             ) from error
 
     def _install_detector_model(self, inputs: Sequence[Payload], model: Payload) -> None:
@@ -167,22 +192,10 @@ def open_endpoint(endpoint_url: str | None, *, seed: int, region: str) -> Iterat
     gives no order within a request.
     """
     if endpoint_url is not None:
-        session = boto3.session.Session()
-        yield Endpoint(
-            endpoint_url,
-            session.client("iotevents", endpoint_url=endpoint_url, region_name=region),
-            session.client("iotevents-data", endpoint_url=endpoint_url, region_name=region),
-            None,
-        )
+        yield Endpoint.at_url(endpoint_url, region)
         return
-    clock = ManualClock()
-    with Emulator(seed=seed, clock=clock, region=region) as emulator:
-        yield Endpoint(
-            emulator.endpoint_url,
-            emulator.client("iotevents"),
-            emulator.client("iotevents-data"),
-            clock,
-        )
+    with Emulator(seed=seed, clock=ManualClock(), region=region) as emulator:
+        yield Endpoint.of_emulator(emulator)
 
 
 class Sender(Protocol):
@@ -210,15 +223,20 @@ class NaiveSender:
             ]
             response = self._data.batch_put_message(messages=request)
             if response["BatchPutMessageErrorEntries"]:
-                raise RuntimeError(
-                    f"the endpoint refused messages: {response['BatchPutMessageErrorEntries']}"
+                # A naive client has no retries: a refused message is simply lost.
+                raise SendFailed(
+                    f"the endpoint refused messages of the naive run: "
+                    f"{response['BatchPutMessageErrorEntries']}"
                 )
 
 
 class OrderedRun:
     """``OrderedSender`` on a temporary outbox; ``send`` puts the messages and waits for them."""
 
-    def __init__(self, endpoint: Endpoint, lane: LaneFunction) -> None:
+    def __init__(
+        self, endpoint: Endpoint, lane: LaneFunction, *, timeout: float = DELIVERY_TIMEOUT_SECONDS
+    ) -> None:
+        self._timeout = timeout
         self._directory = tempfile.TemporaryDirectory(prefix="ordered-sender-example-")
         self._sender = OrderedSender(
             Path(self._directory.name) / "outbox.db", endpoint.data, SenderConfig(lane=lane)
@@ -226,10 +244,10 @@ class OrderedRun:
 
     def send(self, messages: Sequence[Outgoing]) -> None:
         self._sender.put_many(messages)
-        if not self._sender.flush(timeout=DELIVERY_TIMEOUT_SECONDS):
-            raise RuntimeError(
-                f"not delivered within {DELIVERY_TIMEOUT_SECONDS} s: {self._sender.counts()}; "
-                f"paused lanes: {self._sender.paused_lanes()}"
+        if not self._sender.flush(timeout=self._timeout):
+            raise SendFailed(
+                f"the ordered run was not delivered within {self._timeout} s: "
+                f"{self._sender.counts()}; paused lanes: {self._sender.paused_lanes()}"
             )
 
     def __enter__(self) -> OrderedRun:
@@ -243,70 +261,6 @@ class OrderedRun:
     ) -> None:
         self._sender.close()
         self._directory.cleanup()
-
-
-class Demonstration(Protocol):
-    """What an example's ``run()`` returns."""
-
-    @property
-    def as_expected(self) -> bool:
-        """Whether the run in order came out right, as the example says it does."""
-        ...
-
-    def report(self) -> str:
-        """The account of both runs that the command prints."""
-        ...
-
-
-def command_line(
-    doc: str | None,
-    sizes: Mapping[str, tuple[int, str]],
-    run: Callable[..., Demonstration],
-    argv: Sequence[str] | None,
-) -> int:
-    """An example's command: parse the options, ``run(**options)``, print the report.
-
-    ``sizes`` maps option names to (default, help); they become ``--<name>`` options and keyword
-    arguments of ``run``, beside ``endpoint_url``, ``region`` and ``seed``. Exit status 0 when
-    the demonstration came out as expected, 1 when not or when the endpoint cannot run it.
-    """
-    options = _options(doc, sizes, argv)
-    try:
-        result = run(**options)
-    except EndpointUnfit as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(result.report())
-    return 0 if result.as_expected else 1
-
-
-def _options(
-    doc: str | None, sizes: Mapping[str, tuple[int, str]], argv: Sequence[str] | None
-) -> dict[str, Any]:
-    """The options as keyword arguments; the library's logs are quietened, as they would drown
-    the example's story in per-message events."""
-    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
-    parser.add_argument(
-        "--endpoint-url",
-        help="an IoT Events endpoint with detector models (default: the embedded local one)",
-    )
-    parser.add_argument("--region", default="us-east-1", help="AWS region (default: us-east-1)")
-    parser.add_argument(
-        "--seed", type=int, default=7, help="seed of the traces and of the embedded endpoint"
-    )
-    for name, (default, meaning) in sizes.items():
-        parser.add_argument(
-            f"--{name}", type=_positive, default=default, help=f"{meaning} (default: {default})"
-        )
-    options = vars(parser.parse_args(argv))
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    return options
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
-    return int(text)
 
 
 def _error_code(error: ClientError) -> str:
