@@ -28,7 +28,14 @@ from typing import Any
 from example_command import command_line
 
 from ordered_sender import ByInputAndKey
-from ordered_sender.demos.endpoint import Endpoint, NaiveSender, OrderedRun, Sender, open_endpoint
+from ordered_sender.demos.endpoint import (
+    Endpoint,
+    NaiveAgainstOrdered,
+    NaiveSender,
+    Sender,
+    open_endpoint,
+    ordered_run,
+)
 
 INPUT_NAME = "HvacInput"
 MODEL_NAME = "hvacOverrunModel"
@@ -157,7 +164,7 @@ class UnitOutcome:
 
 
 @dataclass(frozen=True, slots=True)
-class Result:
+class Result(NaiveAgainstOrdered):
     """Both runs, unit by unit; ``minutes`` is the length of the trace."""
 
     endpoint_url: str
@@ -165,20 +172,8 @@ class Result:
     minutes: int
     outcomes: tuple[UnitOutcome, ...]
 
-    @property
-    def as_expected(self) -> bool:
-        return self.ordered_wrong == 0
-
     def report(self) -> str:
         return render(self)
-
-    @property
-    def naive_wrong(self) -> int:
-        return sum(outcome.naive != outcome.expected for outcome in self.outcomes)
-
-    @property
-    def ordered_wrong(self) -> int:
-        return sum(outcome.ordered != outcome.expected for outcome in self.outcomes)
 
 
 def heating_events(units: int, minutes: int, seed: int) -> list[HeatingEvent]:
@@ -256,7 +251,7 @@ def run(
     events = heating_events(units, minutes, seed)
     with open_endpoint(endpoint_url, seed=seed, region=region) as endpoint:
         naive = drive(endpoint, NaiveSender(endpoint), events, minutes)
-        with OrderedRun(endpoint, ByInputAndKey("unitid")) as ordered_sender:
+        with ordered_run(endpoint, ByInputAndKey("unitid")) as ordered_sender:
             ordered = drive(endpoint, ordered_sender, events, minutes)
     unit_ids = sorted({event.unit_id for event in events})
     outcomes = []

@@ -33,9 +33,9 @@ from ordered_sender import ByInput, ByInputGroup, LaneFunction
 from ordered_sender.demos.endpoint import (
     DetectorReading,
     Endpoint,
-    OrderedRun,
     Outgoing,
     open_endpoint,
+    ordered_run,
 )
 
 DOOR_INPUT = "DoorInput"
@@ -268,7 +268,7 @@ def run_once(
 ) -> dict[str, DetectorReading]:
     """Send the backlog through an OrderedSender with these lanes to a fresh model; read back."""
     endpoint.install_detector_model(ROOM_INPUTS, ROOM_MODEL)
-    with OrderedRun(endpoint, lane) as sender:
+    with ordered_run(endpoint, lane) as sender:
         sender.send([event.outgoing() for event in events])
     return {room_id: endpoint.reading(MODEL_NAME, room_id) for room_id in room_ids}
 

@@ -22,7 +22,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Protocol
 
 import boto3
@@ -60,6 +59,40 @@ class EndpointUnfit(Exception):
 
 class SendFailed(Exception):
     """Messages of a demonstration were refused or not delivered in time; the message says which."""
+
+
+class Judged(Protocol):
+    """One thing a comparison judges: what its events imply and what each run left."""
+
+    @property
+    def expected(self) -> object: ...
+
+    @property
+    def naive(self) -> object: ...
+
+    @property
+    def ordered(self) -> object: ...
+
+
+class NaiveAgainstOrdered:
+    """The counts of a comparison of a naive and an ordered run, mixed into a result dataclass
+    whose ``outcomes`` are ``Judged``."""
+
+    __slots__ = ()
+    outcomes: tuple[Judged, ...]
+
+    @property
+    def as_expected(self) -> bool:
+        """The ordered run got everything right; the naive run is expected not to."""
+        return self.ordered_wrong == 0
+
+    @property
+    def naive_wrong(self) -> int:
+        return sum(outcome.naive != outcome.expected for outcome in self.outcomes)
+
+    @property
+    def ordered_wrong(self) -> int:
+        return sum(outcome.ordered != outcome.expected for outcome in self.outcomes)
 
 
 class Timeline:
@@ -231,16 +264,11 @@ class NaiveSender:
 
 
 class OrderedRun:
-    """``OrderedSender`` on a temporary outbox; ``send`` puts the messages and waits for them."""
+    """An ``OrderedSender`` whose ``send`` puts the messages and waits until they are delivered."""
 
-    def __init__(
-        self, endpoint: Endpoint, lane: LaneFunction, *, timeout: float = DELIVERY_TIMEOUT_SECONDS
-    ) -> None:
+    def __init__(self, sender: OrderedSender, timeout: float) -> None:
+        self._sender = sender
         self._timeout = timeout
-        self._directory = tempfile.TemporaryDirectory(prefix="ordered-sender-example-")
-        self._sender = OrderedSender(
-            Path(self._directory.name) / "outbox.db", endpoint.data, SenderConfig(lane=lane)
-        )
 
     def send(self, messages: Sequence[Outgoing]) -> None:
         self._sender.put_many(messages)
@@ -250,17 +278,19 @@ class OrderedRun:
                 f"{self._sender.counts()}; paused lanes: {self._sender.paused_lanes()}"
             )
 
-    def __enter__(self) -> OrderedRun:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._sender.close()
-        self._directory.cleanup()
+@contextmanager
+def ordered_run(
+    endpoint: Endpoint, lane: LaneFunction, *, timeout: float = DELIVERY_TIMEOUT_SECONDS
+) -> Iterator[OrderedRun]:
+    """An ``OrderedRun`` with ``lane`` on a temporary outbox, closed and removed on exit."""
+    with (
+        tempfile.TemporaryDirectory(prefix="ordered-sender-demo-") as directory,
+        OrderedSender(
+            Path(directory) / "outbox.db", endpoint.data, SenderConfig(lane=lane)
+        ) as sender,
+    ):
+        yield OrderedRun(sender, timeout)
 
 
 def _error_code(error: ClientError) -> str:

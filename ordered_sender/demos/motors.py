@@ -32,11 +32,12 @@ from ordered_sender.demos.endpoint import (
     DELIVERY_TIMEOUT_SECONDS,
     DetectorReading,
     Endpoint,
+    NaiveAgainstOrdered,
     NaiveSender,
-    OrderedRun,
     Outgoing,
     Sender,
     open_endpoint,
+    ordered_run,
 )
 from ordered_sender.emulator.detector_examples import (
     MOTOR_DETECTOR_MODEL,
@@ -70,26 +71,14 @@ class MotorOutcome:
 
 
 @dataclass(frozen=True, slots=True)
-class Result:
+class Result(NaiveAgainstOrdered):
     """Both runs, motor by motor."""
 
     endpoint_url: str
     outcomes: tuple[MotorOutcome, ...]
 
-    @property
-    def as_expected(self) -> bool:
-        return self.ordered_wrong == 0
-
     def report(self) -> str:
         return render(self)
-
-    @property
-    def naive_wrong(self) -> int:
-        return sum(outcome.naive != outcome.expected for outcome in self.outcomes)
-
-    @property
-    def ordered_wrong(self) -> int:
-        return sum(outcome.ordered != outcome.expected for outcome in self.outcomes)
 
 
 def pressure_traces(motors: int, readings: int, seed: int) -> dict[str, tuple[int, ...]]:
@@ -172,7 +161,7 @@ def compare(
     """Both runs on ``endpoint``, each to a fresh model; ``timeout`` bounds the ordered one."""
     traces = pressure_traces(motors, readings, seed)
     naive = run_once(endpoint, NaiveSender(endpoint), naive_order(traces), list(traces))
-    with OrderedRun(endpoint, ByInputAndKey("motorid"), timeout=timeout) as ordered_sender:
+    with ordered_run(endpoint, ByInputAndKey("motorid"), timeout=timeout) as ordered_sender:
         ordered = run_once(endpoint, ordered_sender, time_order(traces), list(traces))
     return Result(
         endpoint.url,
