@@ -5,7 +5,11 @@ entry errors, dropped connections, shuffled batches; seeded), puts messages for 
 temporary outbox, delivers them with a progress bar, and then checks, from the endpoint's own record
 of what it processed, that every lane arrived complete, in order and without duplicates. With
 ``--endpoint-url`` it sends elsewhere, and the check needs that endpoint's ``/_emulator`` record.
-The verdict lives in ``cli_demo_verdict``; this module never sends anywhere it was not pointed at.
+
+Then, on the same endpoint (faults off) unless ``--no-detectors``, it runs the motor comparison of
+``ordered_sender.demos.motors``: a detector model fed the same readings in naive batches and in
+order; an endpoint without detector models skips it with the reason. The verdict lives in
+``cli_demo_verdict``; this module never sends anywhere it was not pointed at.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import functools
 import os
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -29,6 +34,7 @@ import click
 import tenacity
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ordered_sender.cli_demo_verdict import (
     DEMO_INPUTS,
@@ -36,14 +42,18 @@ from ordered_sender.cli_demo_verdict import (
     EndpointRecord,
     LaneReport,
     PlannedMessage,
+    Verdict,
     check_lanes,
     embedded_record,
+    exit_status,
     plan_demo,
     remote_record,
     stats_since,
 )
 from ordered_sender.cli_progress import deliver_with_progress, interrupt_as_event
 from ordered_sender.config import SenderConfig
+from ordered_sender.demos import motors
+from ordered_sender.demos.endpoint import Endpoint, EndpointUnfit, SendFailed
 from ordered_sender.emulator import Faults
 from ordered_sender.emulator.emulator import Emulator
 from ordered_sender.lanes import ByInputAndKey
@@ -67,8 +77,10 @@ and the demo should show thousands of retries in seconds rather than minutes."""
 PUT_CHUNK = 500
 """Messages per put_many transaction while filling the outbox."""
 
-EXIT_UNVERIFIED = 3
-"""Exit status when everything was acknowledged but the endpoint keeps no record to check."""
+DEMO_MOTORS = 20
+DEMO_READINGS = 30
+"""Size of the motor comparison: enough for the naive batches to get several motors wrong with
+the default seed, small enough to take a few seconds."""
 
 
 def describe_faults(faults: Faults, seed: int) -> str:
@@ -98,6 +110,15 @@ class Target:
     read_record: Callable[[], EndpointRecord | None]
     before: EndpointRecord | None
     """The record before the demo sent anything, on an endpoint that may have counted already."""
+    detector_endpoint: Callable[[], Endpoint]
+    """The endpoint ready for the motor comparison, once the first part is done."""
+
+
+def faultless_endpoint(emulator: Emulator) -> Endpoint:
+    """The embedded endpoint with its faults off: a naive client has no retries, and the point
+    of the comparison is the order inside a request, which the endpoint still shuffles."""
+    emulator.set_faults(Faults())
+    return Endpoint.of_emulator(emulator)
 
 
 def embedded_target(stack: ExitStack, emulator: Emulator, input_names: Sequence[str]) -> Target:
@@ -112,6 +133,7 @@ def embedded_target(stack: ExitStack, emulator: Emulator, input_names: Sequence[
         client=emulator.client("iotevents-data"),
         read_record=functools.partial(embedded_record, emulator),
         before=None,
+        detector_endpoint=functools.partial(faultless_endpoint, emulator),
     )
 
 
@@ -125,6 +147,7 @@ def remote_target(
         client=build_client(timeout=timeout, endpoint_url=endpoint_url, region_name=region),
         read_record=functools.partial(remote_record, endpoint_url),
         before=remote_record(endpoint_url),
+        detector_endpoint=functools.partial(Endpoint.at_url, endpoint_url, region),
     )
 
 
@@ -158,6 +181,7 @@ def create_inputs(endpoint_url: str, region: str | None, names: Sequence[str]) -
 @click.option("--lanes", type=click.IntRange(1, 1000), default=8, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of faults, shuffles.")
 @click.option("--no-faults", is_flag=True, help="Run the local endpoint without faults.")
+@click.option("--no-detectors", is_flag=True, help="Skip the motor comparison on a detector model.")
 @click.option(
     "--endpoint-url",
     help="Send to this endpoint instead of the embedded one (e.g. `ordered-sender emulator`).",
@@ -171,6 +195,7 @@ def demo_command(
     lanes: int,
     seed: int,
     no_faults: bool,
+    no_detectors: bool,
     endpoint_url: str | None,
     region: str | None,
     timeout: float,
@@ -178,11 +203,10 @@ def demo_command(
     """Send thousands of messages through faults, then prove every lane arrived in order.
 
     Needs no AWS account: by default it runs a local IoT Events endpoint that fails about one
-    request in five and one message in ten, drops connections and shuffles every batch.
+    request in five and one message in ten, drops connections and shuffles every batch. Then
+    it feeds a detector model the same readings naively and in order, and compares.
     """
     console = Console()
-    run_id = uuid.uuid4().hex[:8]
-    planned = plan_demo(messages, lanes, run_id)
     input_names = DEMO_INPUTS[: min(lanes, len(DEMO_INPUTS))]
     config = SenderConfig(lane=ByInputAndKey(LANE_KEY), retry_wait=DEMO_RETRY_WAIT)
     with ExitStack() as stack:
@@ -194,9 +218,33 @@ def demo_command(
         else:
             target = remote_target(endpoint_url, region, input_names, config.request_timeout)
             console.print(f"sending to {endpoint_url}")
-        directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="ordered-sender-demo-"))
-        outbox = Path(directory) / "outbox.db"
-        sender = stack.enter_context(OrderedSender(outbox, target.client, config))
+        with interrupt_as_event() as stop:
+            delivery = deliver_in_order(console, target, config, messages, lanes, timeout, stop)
+        # Whoever stopped the first part with a signal wants the demo over, not its next part.
+        if no_detectors or stop.is_set():
+            detectors = Verdict.SKIPPED
+        else:
+            detectors = compare_motors(console, target, seed, timeout)
+    sys.exit(exit_status(delivery, detectors))
+
+
+def deliver_in_order(
+    console: Console,
+    target: Target,
+    config: SenderConfig,
+    messages: int,
+    lanes: int,
+    timeout: float,
+    stop: threading.Event,
+) -> Verdict:
+    """The first part: the planned messages through faults, then the check of every lane;
+    ``stop`` ends the delivery early."""
+    planned = plan_demo(messages, lanes, uuid.uuid4().hex[:8])
+    with (
+        tempfile.TemporaryDirectory(prefix="ordered-sender-demo-") as directory,
+        OrderedSender(Path(directory) / "outbox.db", target.client, config) as sender,
+    ):
+        input_names = dict.fromkeys(message.lane.input_name for message in planned)
         console.print(
             f"putting {messages} messages into {lanes} lanes ({', '.join(input_names)} "
             f"split by payload attribute {LANE_KEY!r}) in a temporary outbox"
@@ -207,26 +255,58 @@ def demo_command(
                 (m.lane.input_name, {LANE_KEY: m.lane.device, "n": m.position}, m.message_id)
                 for m in planned[start : start + PUT_CHUNK]
             )
-        with interrupt_as_event() as stop:
-            outcome = deliver_with_progress(
-                sender, console, total=messages, timeout=timeout, stop=stop
-            )
+        outcome = deliver_with_progress(sender, console, total=messages, timeout=timeout, stop=stop)
         elapsed = time.monotonic() - started
-        record = target.read_record()
+    record = target.read_record()
     console.print(outcome.summary)
     if record is None:
         console.print(
-            f"[yellow]in-order check unavailable: {endpoint_url} keeps no /_emulator record "
-            "(it is not an ordered-sender emulator)[/yellow]"
+            f"[yellow]in-order check unavailable: {target.endpoint_url} keeps no /_emulator "
+            "record (it is not an ordered-sender emulator)[/yellow]"
         )
-        sys.exit(EXIT_UNVERIFIED if outcome.complete else 1)
+        return Verdict.UNVERIFIED if outcome.complete else Verdict.FAILED
     if target.before is not None:
         record = EndpointRecord(
             record.processed_ids, record.sent_ids, stats_since(target.before.stats, record.stats)
         )
     reports = check_lanes(planned, record)
     print_report(console, planned, reports, record, elapsed)
-    sys.exit(0 if all(report.complete for report in reports) else 1)
+    return Verdict.RIGHT if all(report.complete for report in reports) else Verdict.FAILED
+
+
+def compare_motors(console: Console, target: Target, seed: int, timeout: float) -> Verdict:
+    """The second part: the guide's motor model fed naive batches, then in order."""
+    console.print()
+    console.print(
+        "[bold]Why order matters to a detector model[/bold]: the developer guide's motor "
+        "model, fed the same pressure readings twice, each time afresh"
+    )
+    try:
+        result = motors.compare(
+            target.detector_endpoint(),
+            motors=DEMO_MOTORS,
+            readings=DEMO_READINGS,
+            seed=seed,
+            timeout=timeout,
+        )
+    except EndpointUnfit as error:
+        console.print(Text(f"motor comparison skipped: {error}", style="yellow"))
+        return Verdict.SKIPPED
+    except (
+        SendFailed,
+        botocore.exceptions.ClientError,
+        botocore.exceptions.BotoCoreError,
+    ) as error:
+        console.print(Text(f"FAILED: motor comparison: {error}", style="red"))
+        return Verdict.FAILED
+    console.print(Text(motors.summary(result)))
+    console.print()
+    verdict = motors.verdict(result)
+    if result.as_expected:
+        console.print(Text(f"OK: {verdict}", style="green"))
+        return Verdict.RIGHT
+    console.print(Text(f"FAILED: {verdict}", style="red"))
+    return Verdict.FAILED
 
 
 def print_report(

@@ -1,5 +1,5 @@
-"""The demo's verdict: which messages it plans, what the endpoint recorded, and whether every
-lane arrived complete, in order and without duplicates.
+"""The demo's verdict: which messages it plans, what the endpoint recorded, whether every lane
+arrived complete, in order and without duplicates, and the exit status its parts add up to.
 
 ``plan_demo`` and ``check_lanes`` are pure. The record comes from the emulator in this process or
 from another one's ``/_emulator`` HTTP paths; nothing here sends messages.
@@ -12,6 +12,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from enum import Enum
 from typing import Any
 
 from ordered_sender.emulator import EmulatorStats
@@ -20,6 +21,29 @@ from ordered_sender.emulator.emulator import Emulator
 DEMO_INPUTS = ("PressureInput", "TemperatureInput", "VibrationInput")
 LANE_KEY = "device"
 """Payload attribute that splits each demo input into lanes (one per device)."""
+
+EXIT_UNVERIFIED = 3
+"""Exit status when everything was acknowledged but the endpoint keeps no record to check."""
+
+
+class Verdict(Enum):
+    """How one part of the demo came out."""
+
+    RIGHT = "right"
+    FAILED = "failed"
+    UNVERIFIED = "unverified"
+    """Everything was acknowledged, but the endpoint keeps no record to check the order with."""
+    SKIPPED = "skipped"
+
+
+def exit_status(*verdicts: Verdict) -> int:
+    """1 when a part failed, else ``EXIT_UNVERIFIED`` when a part could not be checked, else 0.
+
+    A skipped part counts as neither: the naive run being wrong is the point, not a failure.
+    """
+    if Verdict.FAILED in verdicts:
+        return 1
+    return EXIT_UNVERIFIED if Verdict.UNVERIFIED in verdicts else 0
 
 
 @dataclass(frozen=True, slots=True)
