@@ -13,13 +13,15 @@ from ordered_sender.errors import (
     InvalidConfig,
     InvalidMessage,
     LanePaused,
+    NotAnOutbox,
     OrderedSenderError,
     OutboxInUse,
     SenderClosed,
 )
 from ordered_sender.lanes import ByInput, ByInputAndKey, ByInputGroup, LaneFunction
 from ordered_sender.message import Message
-from ordered_sender.sender import OrderedSender, Receipt
+from ordered_sender.outbox import Outbox, Receipt
+from ordered_sender.sender import OrderedSender
 from ordered_sender.store import OutboxCounts, PausedLane
 
 __all__ = [
@@ -32,8 +34,10 @@ __all__ = [
     "LaneFunction",
     "LanePaused",
     "Message",
+    "NotAnOutbox",
     "OrderedSender",
     "OrderedSenderError",
+    "Outbox",
     "OutboxCounts",
     "OutboxInUse",
     "PausedLane",

@@ -30,6 +30,7 @@ from ordered_sender.emulator.cli import emulator_command
 from ordered_sender.errors import InvalidMessage, OrderedSenderError
 from ordered_sender.lanes import ByInput, ByInputAndKey, LaneFunction
 from ordered_sender.message import check_input_name
+from ordered_sender.outbox import Outbox
 from ordered_sender.sender import OrderedSender
 from ordered_sender.store import PausedLane
 from ordered_sender.store.sqlite import SqliteStore
@@ -167,23 +168,15 @@ def send_command(
     lane: LaneFunction = ByInput() if lane_key is None else ByInputAndKey(lane_key)
     config = SenderConfig(lane=lane)
     console = Console()
-    with open_sender(outbox, endpoint_url, region, config, deliver=wait) as sender:
+    if not wait:
+        # Only putting: no delivery lock, so this works while `ordered-sender run` delivers.
+        with Outbox(outbox, config) as only_puts:
+            stored = put_files(only_puts, files, input_name, config, console)
+        console.print(f"{stored} messages wait in {outbox} for `ordered-sender run`")
+        return
+    with open_sender(outbox, endpoint_url, region, config, deliver=True) as sender:
         already_pending = sender.counts().pending
-        stored = 0
-        for file in files:
-            lines = read_lines(
-                file.name,
-                file,
-                input_name=input_name,
-                check=config.lane,
-                max_payload_bytes=config.max_payload_bytes_per_request,
-            )
-            put_lines(sender, file.name, lines)
-            stored += len(lines)
-            console.print(f"stored {len(lines)} messages from {file.name}")
-        if not wait:
-            console.print(f"{stored} messages wait in {outbox} for `ordered-sender run`")
-            return
+        stored = put_files(sender, files, input_name, config, console)
         with interrupt_as_event() as interrupted:
             outcome = deliver_with_progress(
                 sender, console, total=already_pending + stored, timeout=timeout, stop=interrupted
@@ -194,12 +187,35 @@ def send_command(
             sys.exit(1)
 
 
-def put_lines(sender: OrderedSender, source: str, lines: list[Line]) -> None:
+def put_files(
+    target: Outbox | OrderedSender,
+    files: tuple[TextIO, ...],
+    input_name: str | None,
+    config: SenderConfig,
+    console: Console,
+) -> int:
+    """Store every line of every file, in order, each file whole or not at all."""
+    stored = 0
+    for file in files:
+        lines = read_lines(
+            file.name,
+            file,
+            input_name=input_name,
+            check=config.lane,
+            max_payload_bytes=config.max_payload_bytes_per_request,
+        )
+        put_lines(target, file.name, lines)
+        stored += len(lines)
+        console.print(f"stored {len(lines)} messages from {file.name}")
+    return stored
+
+
+def put_lines(target: Outbox | OrderedSender, source: str, lines: list[Line]) -> None:
     """Store the lines of one file, in order, all or none."""
-    # The sender's lock keeps every other writer out of the outbox, so an id that is free now is
-    # still free when it is put; checked first, the refusal can name its line.
+    # Checked first so that the refusal can name its line; put_many refuses a used id anyway,
+    # whole, should another writer take one in between.
     for line in lines:
-        if sender.store.status(line.message.message_id) is not None:
+        if target.store.status(line.message.message_id) is not None:
             raise BadLine(
                 source,
                 line.number,
@@ -209,22 +225,10 @@ def put_lines(sender: OrderedSender, source: str, lines: list[Line]) -> None:
                     "is already used by a message in this outbox; give each message its own id",
                 ),
             )
-    if any(line.message.timestamp_ms is not None for line in lines):
-        # put_many takes no timestamps (yet), so these are put one by one; every line is valid
-        # and every id free, so only a crash can store part of the file.
-        for line in lines:
-            message = line.message
-            sender.put(
-                message.input_name,
-                message.payload,
-                message_id=message.message_id,
-                timestamp_ms=message.timestamp_ms,
-            )
-    else:
-        sender.put_many(
-            (line.message.input_name, line.message.payload, line.message.message_id)
-            for line in lines
-        )
+    target.put_many(
+        (m.input_name, m.payload, m.message_id, m.timestamp_ms)
+        for m in (line.message for line in lines)
+    )
 
 
 @main.command("run")
@@ -257,12 +261,7 @@ def run_command(outbox: Path, endpoint_url: str | None, region: str | None) -> N
 @contextmanager
 def opened_store(outbox: Path) -> Iterator[SqliteStore]:
     """The outbox without the sender's lock, for reading and resuming while a sender runs."""
-    if not outbox.is_file():
-        raise click.ClickException(f"outbox {outbox} does not exist")
-    try:
-        store = SqliteStore(outbox)
-    except sqlite3.DatabaseError as error:
-        raise click.ClickException(f"{outbox} is not an ordered-sender outbox ({error})") from error
+    store = SqliteStore(outbox, create=False)
     try:
         yield store
     finally:

@@ -5,6 +5,7 @@
      ├── InvalidConfig (also ValueError)      a SenderConfig field or lane function is wrong
      ├── SenderClosed (also RuntimeError)     put() after close()
      ├── OutboxInUse (also RuntimeError)      another live sender holds the outbox file
+     ├── NotAnOutbox (also ValueError)        the file opened as an outbox is something else
      └── DeliveryError                        result(): it will not arrive by itself
           └── LanePaused                      its lane stopped on a permanent failure; resume(lane)
 
@@ -52,6 +53,10 @@ class OutboxInUse(OrderedSenderError, RuntimeError):
 
     Two senders on one outbox would each send a lane's head, breaking one-in-flight-per-lane.
     """
+
+
+class NotAnOutbox(OrderedSenderError, ValueError):
+    """A file opened as an existing outbox is missing, or is not an ordered_sender outbox."""
 
 
 class DeliveryError(OrderedSenderError):

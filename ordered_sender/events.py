@@ -3,12 +3,18 @@
 Events: ``message.enqueued``, ``batch.sent``, ``message.delivered``, ``message.retry_scheduled``,
 ``lane.paused``, ``lane.resumed``, ``sender.halted``, ``sender.started``, ``sender.closed``. Each
 message event carries lane, input_name, message_id, seq, attempt and latency_ms; failures add
-error_code. The library never configures structlog: the application decides where events go.
+error_code. The library never configures logging: the application decides where events go.
+When it has configured structlog, events go through that pipeline; when it has not, they go to the
+standard library logger ``ordered_sender``, so that, like any well-behaved library, it prints
+nothing below WARNING unless the application asks for it (structlog's unconfigured default would
+print every event to standard output).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from typing import Any
 
 import structlog
 
@@ -16,7 +22,23 @@ from ordered_sender.scheduler import Batch
 from ordered_sender.store import Delivered, Pause, Retry
 from ordered_sender.transport import BatchResponse
 
-log = structlog.get_logger("ordered_sender")
+_UNCONFIGURED = structlog.wrap_logger(
+    logging.getLogger("ordered_sender"),
+    processors=[structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True)],
+    wrapper_class=structlog.stdlib.BoundLogger,
+)
+
+
+class _EventLog:
+    """The application's structlog pipeline when there is one, else stdlib logging."""
+
+    def __getattr__(self, level: str) -> Any:
+        if structlog.is_configured():
+            return getattr(structlog.get_logger("ordered_sender"), level)
+        return getattr(_UNCONFIGURED, level)
+
+
+log = _EventLog()
 
 
 def log_request(

@@ -13,9 +13,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -23,47 +22,19 @@ from typing import Any
 from ordered_sender.config import SenderConfig
 from ordered_sender.errors import DeliveryError, LanePaused, SenderClosed
 from ordered_sender.events import log, log_request
-from ordered_sender.message import build_message
+from ordered_sender.outbox import Clock, Outbox, PutItem, Receipt
 from ordered_sender.outcomes import classify
 from ordered_sender.scheduler import Batch, RetryPolicy, decide, plan_batches
 from ordered_sender.store import (
     MessageState,
-    NewEntry,
     OutboxCounts,
     PausedLane,
     Retry,
     Store,
 )
 from ordered_sender.store.lock import OutboxLock
-from ordered_sender.store.sqlite import SqliteStore
 from ordered_sender.transport import BatchResponse, RequestError, RequestErrorKind, Transport
 from ordered_sender.transport.iotevents import IotEventsTransport, build_client
-
-Clock = Callable[[], float]
-"""Seconds since the Unix epoch; ``time.time`` unless a test injects its own."""
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """Proof that a message is committed to the outbox, and a handle to wait for its delivery."""
-
-    message_id: str
-    lane: str
-    seq: int
-    _sender: OrderedSender = field(repr=False, compare=False)
-
-    def result(self, timeout: float | None = None) -> None:
-        """Block until the message is delivered.
-
-        Raises ``LanePaused`` when its lane is paused (it will not move until ``resume``),
-        ``DeliveryError`` when the sender was closed first (it stays in the outbox) and
-        ``TimeoutError`` when ``timeout`` seconds pass first.
-        """
-        self._sender.wait_delivered(self.message_id, timeout)
-
-    def delivered(self) -> bool:
-        status = self._sender.store.status(self.message_id)
-        return status is None or status.state is MessageState.DELIVERED
 
 
 class OrderedSender:
@@ -88,7 +59,8 @@ class OrderedSender:
         self.path = Path(path)
         self._clock = clock
         self._outbox_lock = OutboxLock(self.path)
-        self.store: Store = SqliteStore(self.path, synchronous=self.config.synchronous)
+        self._outbox = Outbox(self.path, self.config, clock=clock)
+        self.store: Store = self._outbox.store
         if transport is None:
             if client is None:
                 client = build_client(timeout=self.config.request_timeout)
@@ -119,61 +91,29 @@ class OrderedSender:
         timestamp_ms: int | None = None,
     ) -> Receipt:
         """Commit one message to the outbox and return once it is on disk."""
-        return self._put_entries([(input_name, payload, message_id, timestamp_ms)])[0]
+        return self.put_many([(input_name, payload, message_id, timestamp_ms)])[0]
 
-    def put_many(
-        self, items: Iterable[tuple[str, object] | tuple[str, object, str]]
-    ) -> list[Receipt]:
+    def put_many(self, items: Iterable[PutItem]) -> list[Receipt]:
         """Commit several messages in one transaction: all of them, in order, or none.
 
-        Each item is ``(input_name, payload)`` or ``(input_name, payload, message_id)``.
+        Each item is ``(input_name, payload)``, optionally followed by ``message_id`` and
+        ``timestamp_ms`` (None for either means: generate one, or use the time of the put).
         """
-        entries: list[tuple[str, object, str | None, int | None]] = []
-        for item in items:
-            message_id = item[2] if len(item) > 2 else None
-            entries.append((item[0], item[1], message_id, None))
-        return self._put_entries(entries)
-
-    def _put_entries(
-        self, items: Sequence[tuple[str, object, str | None, int | None]]
-    ) -> list[Receipt]:
         if self._closed:
             raise SenderClosed(f"the sender on {self.path} is closed; open a new one to put")
-        now = self._clock()
-        default_timestamp = int(now * 1000) if self.config.send_timestamp else None
-        entries = []
-        for input_name, payload, message_id, timestamp_ms in items:
-            message = build_message(
-                input_name,
-                payload,
-                message_id=message_id,
-                timestamp_ms=timestamp_ms if timestamp_ms is not None else default_timestamp,
-                max_payload_bytes=self.config.max_payload_bytes_per_request,
-            )
-            entries.append(NewEntry(message, self.config.lane(message)))
-        stored = self.store.add(entries, now)
+        stored = self._outbox.put_many(items)
         self._wake.set()
-        for record in stored:
-            log.debug(
-                "message.enqueued",
-                lane=record.lane,
-                input_name=record.message.input_name,
-                message_id=record.message.message_id,
-                seq=record.seq,
-                payload_bytes=len(record.message.payload),
-            )
-        return [Receipt(r.message.message_id, r.lane, r.seq, self) for r in stored]
+        return [Receipt(r.message_id, r.lane, r.seq, self) for r in stored]
 
     # -- operating -----------------------------------------------------------------------------
 
     def paused_lanes(self) -> list[PausedLane]:
-        return self.store.paused_lanes()
+        return self._outbox.paused_lanes()
 
     def resume(self, lane: str) -> bool:
         """Retry the head of a paused lane now; False if the lane was not paused."""
-        resumed = self.store.resume(lane, self._clock())
+        resumed = self._outbox.resume(lane)
         if resumed:
-            log.info("lane.resumed", lane=lane)
             self._wake.set()
         return resumed
 
@@ -189,7 +129,9 @@ class OrderedSender:
                 if status is None or status.state is MessageState.DELIVERED:
                     return
                 if status.lane_paused:
-                    raise LanePaused(message_id, status.lane, _pause_reason(self, status.lane))
+                    raise LanePaused(
+                        message_id, status.lane, self._outbox.pause_reason(status.lane)
+                    )
                 if self._closed:
                     raise DeliveryError(
                         message_id, status.lane, "the sender closed first; it stays in the outbox"
@@ -373,13 +315,3 @@ class OrderedSender:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _pause_reason(sender: OrderedSender, lane: str) -> str:
-    for paused in sender.store.paused_lanes():
-        if paused.lane == lane:
-            return (
-                f"lane paused at message {paused.message_id}: "
-                f"{paused.error_code}: {paused.error_text}"
-            )
-    return "lane paused"

@@ -10,6 +10,8 @@ The store takes no decisions and holds no threads; one lock serialises use of it
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
@@ -17,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ordered_sender.errors import InvalidMessage
+from ordered_sender.errors import InvalidMessage, NotAnOutbox
 from ordered_sender.message import Message
 from ordered_sender.store import (
     Decision,
@@ -159,8 +161,15 @@ WHERE m.state = 'pending'
 class SqliteStore:
     """The Store protocol on one SQLite file."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL", create: bool = True) -> None:
+        """Open the outbox at ``path``; ``create=False`` refuses (NotAnOutbox) to make one, or to
+        add tables to a file that is not an outbox."""
         self.path = Path(path)
+        if not create:
+            _check_is_outbox(self.path)
+        elif not self.path.parent.is_dir():
+            # SQLite would only say "unable to open database file"; name the path instead.
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(self.path))
         # check_same_thread is off because the sender's threads share this connection; the lock
         # below serialises them, and SQLite itself serialises writers across processes.
         self._connection = sqlite3.connect(
@@ -313,6 +322,24 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+def _check_is_outbox(path: Path) -> None:
+    if not path.is_file():
+        raise NotAnOutbox(f"outbox {path} does not exist")
+    try:
+        # Read-only, so that looking cannot change a file that turns out to be something else.
+        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as connection:
+            tables = {
+                name
+                for (name,) in connection.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                )
+            }
+    except sqlite3.DatabaseError as error:
+        raise NotAnOutbox(f"{path} is not an ordered-sender outbox ({error})") from None
+    if not {"messages", "lanes"} <= tables:
+        raise NotAnOutbox(f"{path} is an SQLite file but not an ordered-sender outbox")
 
 
 def _deliver(connection: sqlite3.Connection, seq: int, now: float) -> None:
