@@ -243,3 +243,24 @@ def test_requests_carry_one_head_per_lane_and_several_lanes(
         [1, 1, 1, 1]
     ] * 5
     assert lanes_as_processed(emulator) == {name: list(range(5)) for name in "ABCD"}
+
+
+def test_default_client_comes_from_the_environment_with_botocore_retries_off(
+    outbox: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint_url)
+    emulator.create_input("A")
+    emulator.set_faults(Faults(request_error_rate=1.0, request_error_codes=(503,)))
+    clock = ManualClock()
+    sender = OrderedSender(outbox, clock=clock, autostart=False)
+    try:
+        sender.put("A", {"n": 0})
+        sender.deliver_due()
+        assert len(emulator.requests()) == 1  # botocore did not retry on its own
+        emulator.set_faults(Faults())
+        clock.advance(60)
+        sender.deliver_due()
+    finally:
+        sender.close()
+    assert len(emulator.requests()) == 2
+    assert lanes_as_processed(emulator) == {"A": [0]}
