@@ -5,9 +5,12 @@ from __future__ import annotations
 import socket
 
 from ordered_sender.cli_demo_verdict import (
+    EXIT_UNVERIFIED,
     EndpointRecord,
     PlannedMessage,
+    Verdict,
     check_lanes,
+    exit_status,
     plan_demo,
     remote_record,
     stats_since,
@@ -116,3 +119,19 @@ def test_an_endpoint_without_an_emulator_record_has_no_record() -> None:
         port = unused.getsockname()[1]
 
     assert remote_record(f"http://127.0.0.1:{port}") is None
+
+
+def test_exit_status_is_zero_when_every_part_is_right_or_skipped() -> None:
+    assert exit_status(Verdict.RIGHT, Verdict.RIGHT) == 0
+    assert exit_status(Verdict.RIGHT, Verdict.SKIPPED) == 0
+
+
+def test_exit_status_is_one_when_any_part_failed_even_if_another_is_unverified() -> None:
+    assert exit_status(Verdict.RIGHT, Verdict.FAILED) == 1
+    assert exit_status(Verdict.FAILED, Verdict.SKIPPED) == 1
+    assert exit_status(Verdict.UNVERIFIED, Verdict.FAILED) == 1
+
+
+def test_exit_status_says_unverified_when_the_order_could_not_be_checked() -> None:
+    assert exit_status(Verdict.UNVERIFIED, Verdict.RIGHT) == EXIT_UNVERIFIED
+    assert exit_status(Verdict.UNVERIFIED, Verdict.SKIPPED) == EXIT_UNVERIFIED
