@@ -72,11 +72,12 @@ class OrderedSender:
         self._in_flight_lanes: set[str] = set()
         self._requests_in_flight = 0
         self._halted_until = 0.0
+        self._next_forget_at = 0.0
         self._closed = False
         self._stopping = False
         self._dispatcher: threading.Thread | None = None
         self._workers: ThreadPoolExecutor | None = None
-        self.store.forget_delivered(self._clock() - self.config.delivered_retention_seconds)
+        self._forget_old_deliveries()
         if autostart:
             self.start()
 
@@ -217,11 +218,18 @@ class OrderedSender:
             self._requests_in_flight += len(batches)
         return batches
 
+    def _forget_old_deliveries(self) -> None:
+        """Drop delivered ids past the retention; a daemon does this about once a minute."""
+        self.store.forget_delivered(self._clock() - self.config.delivered_retention_seconds)
+        self._next_forget_at = time.monotonic() + 60.0
+
     def _dispatch_forever(self) -> None:
         assert self._workers is not None
         while not self._stopping:
             self._wake.clear()
             try:
+                if time.monotonic() >= self._next_forget_at:
+                    self._forget_old_deliveries()
                 with self._changed:
                     free = self.config.concurrency - self._requests_in_flight
                 batches = self._plan(free) if free > 0 else []

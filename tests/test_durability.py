@@ -6,10 +6,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 import tenacity
 from structlog.testing import capture_logs
 
-from ordered_sender import OrderedSender, SenderConfig
+from ordered_sender import InvalidMessage, OrderedSender, SenderConfig
 from ordered_sender.emulator import Emulator, Faults, ManualClock, TargetedFault
 
 BACKOFF = SenderConfig(retry_wait=tenacity.wait_fixed(60))
@@ -130,3 +131,26 @@ def test_log_events_tell_one_message_life_and_never_its_payload(
     assert life[2]["latency_ms"] >= 0
     assert secret not in repr(events)
     assert "testing" not in repr(events)  # the test environment's credentials
+
+
+def test_delivered_ids_are_refused_for_reuse_until_the_retention_passes(
+    outbox: Path, emulator: Emulator
+) -> None:
+    emulator.create_input("A")
+    clock = ManualClock()
+    client = emulator.client("iotevents-data")
+    sender = OrderedSender(outbox, client=client, clock=clock, autostart=False)
+    sender.put("A", {"n": 1}, message_id="order-7")
+    sender.deliver_due()
+    sender.close()
+
+    clock.advance(599)  # within the retention (600 s), longer than IoT Events' 5-minute window
+    sender = OrderedSender(outbox, client=client, clock=clock, autostart=False)
+    with pytest.raises(InvalidMessage, match="already used"):
+        sender.put("A", {"n": 2}, message_id="order-7")
+    sender.close()
+
+    clock.advance(2)
+    sender = OrderedSender(outbox, client=client, clock=clock, autostart=False)
+    sender.put("A", {"n": 2}, message_id="order-7")
+    sender.close()
