@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, Self
 
 from ordered_sender.config import SenderConfig
 from ordered_sender.errors import LanePaused
@@ -167,7 +167,7 @@ class Outbox:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> Outbox:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from ordered_sender.config import SenderConfig
@@ -27,22 +26,20 @@ from ordered_sender.outcomes import classify
 from ordered_sender.scheduler import Batch, RetryPolicy, decide, plan_batches
 from ordered_sender.store import (
     MessageState,
-    OutboxCounts,
-    PausedLane,
     Retry,
-    Store,
 )
 from ordered_sender.store.lock import OutboxLock
 from ordered_sender.transport import BatchResponse, RequestError, RequestErrorKind, Transport
 from ordered_sender.transport.iotevents import IotEventsTransport, build_client
 
 
-class OrderedSender:
+class OrderedSender(Outbox):
     """Durable, per-lane ordered delivery to IoT Events' BatchPutMessage.
 
     ``client`` is a boto3 ``iotevents-data`` client; None builds one from the environment with
     botocore's retries off. ``transport`` replaces the boto3 transport entirely (tests, other
     backends). With ``autostart=False`` nothing is sent until ``start()`` or ``deliver_due()``.
+    It is an Outbox that also delivers: other processes may put into its file with an Outbox.
     """
 
     def __init__(
@@ -55,12 +52,8 @@ class OrderedSender:
         clock: Clock = time.time,
         autostart: bool = True,
     ) -> None:
-        self.config = config or SenderConfig()
-        self.path = Path(path)
-        self._clock = clock
-        self._outbox_lock = OutboxLock(self.path)
-        self._outbox = Outbox(self.path, self.config, clock=clock)
-        self.store: Store = self._outbox.store
+        self._outbox_lock = OutboxLock(Path(path))
+        super().__init__(path, config, clock=clock)
         if transport is None:
             if client is None:
                 client = build_client(timeout=self.config.request_timeout)
@@ -83,43 +76,23 @@ class OrderedSender:
 
     # -- putting -------------------------------------------------------------------------------
 
-    def put(
-        self,
-        input_name: str,
-        payload: object,
-        *,
-        message_id: str | None = None,
-        timestamp_ms: int | None = None,
-    ) -> Receipt:
-        """Commit one message to the outbox and return once it is on disk."""
-        return self.put_many([(input_name, payload, message_id, timestamp_ms)])[0]
-
     def put_many(self, items: Iterable[PutItem]) -> list[Receipt]:
-        """Commit several messages in one transaction: all of them, in order, or none.
-
-        Each item is ``(input_name, payload)``, optionally followed by ``message_id`` and
-        ``timestamp_ms`` (None for either means: generate one, or use the time of the put).
-        """
         if self._closed:
             raise SenderClosed(f"the sender on {self.path} is closed; open a new one to put")
-        stored = self._outbox.put_many(items)
+        receipts = super().put_many(items)
         self._wake.set()
-        return [Receipt(r.message_id, r.lane, r.seq, self) for r in stored]
+        return receipts
+
+    put_many.__doc__ = Outbox.put_many.__doc__
 
     # -- operating -----------------------------------------------------------------------------
 
-    def paused_lanes(self) -> list[PausedLane]:
-        return self._outbox.paused_lanes()
-
     def resume(self, lane: str) -> bool:
         """Retry the head of a paused lane now; False if the lane was not paused."""
-        resumed = self._outbox.resume(lane)
+        resumed = super().resume(lane)
         if resumed:
             self._wake.set()
         return resumed
-
-    def counts(self) -> OutboxCounts:
-        return self.store.counts()
 
     def wait_delivered(self, message_id: str, timeout: float | None = None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -130,9 +103,7 @@ class OrderedSender:
                 if status is None or status.state is MessageState.DELIVERED:
                     return
                 if status.lane_paused:
-                    raise LanePaused(
-                        message_id, status.lane, self._outbox.pause_reason(status.lane)
-                    )
+                    raise LanePaused(message_id, status.lane, self.pause_reason(status.lane))
                 if self._closed:
                     raise DeliveryError(
                         message_id, status.lane, "the sender closed first; it stays in the outbox"
@@ -200,7 +171,7 @@ class OrderedSender:
         return sent
 
     def _plan(self, free: int) -> list[Batch]:
-        now = self._clock()
+        now = self.clock()
         if now < self._halted_until:
             return []
         with self._changed:
@@ -220,7 +191,7 @@ class OrderedSender:
 
     def _forget_old_deliveries(self) -> None:
         """Drop delivered ids past the retention; a daemon does this about once a minute."""
-        self.store.forget_delivered(self._clock() - self.config.delivered_retention_seconds)
+        self.store.forget_delivered(self.clock() - self.config.delivered_retention_seconds)
         self._next_forget_at = time.monotonic() + 60.0
 
     def _dispatch_forever(self) -> None:
@@ -249,7 +220,7 @@ class OrderedSender:
         with self._changed:
             busy = frozenset(self._in_flight_lanes)
         due = self.store.next_attempt_at(busy)
-        now = self._clock()
+        now = self.clock()
         wait = self.config.idle_poll_seconds
         if due is not None:
             wait = min(wait, max(due, self._halted_until) - now)
@@ -271,7 +242,7 @@ class OrderedSender:
                     )
                 )
             latency_ms = round((time.monotonic() - started) * 1000, 1)
-            now = self._clock()
+            now = self.clock()
             decisions = decide(batch, classify(response, ids), now, self._policy)
             self.store.apply(decisions, now)
             refused = response.request_error
@@ -309,17 +280,6 @@ class OrderedSender:
         if self._workers is not None:
             self._workers.shutdown(wait=self._requests_in_flight == 0, cancel_futures=True)
         counts = self.store.counts()
-        self.store.close()
+        super().close()
         self._outbox_lock.release()
         log.info("sender.closed", path=str(self.path), pending=counts.pending)
-
-    def __enter__(self) -> OrderedSender:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
