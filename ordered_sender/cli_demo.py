@@ -299,7 +299,8 @@ def compare_motors(console: Console, target: Target, seed: int, timeout: float) 
     ) as error:
         console.print(Text(f"FAILED: motor comparison: {error}", style="red"))
         return Verdict.FAILED
-    console.print(Text(motors.summary(result)))
+    # A table of fixed-width text: wrapping it at a narrow terminal would break its columns.
+    console.print(Text(motors.summary(result)), soft_wrap=True)
     console.print()
     verdict = motors.verdict(result)
     if result.as_expected:
