@@ -25,7 +25,12 @@ from ordered_sender.store import MessageState, NewEntry, OutboxCounts, PausedLan
 from ordered_sender.store.sqlite import SqliteStore
 
 Clock = Callable[[], float]
-"""Seconds since the Unix epoch; ``time.time`` unless a test injects its own."""
+"""Seconds since the Unix epoch; ``wall_clock`` unless a test injects its own."""
+
+
+def wall_clock() -> float:
+    """``time.time()``, looked up at each call so that tools that patch it (freezegun) apply."""
+    return time.time()
 
 PutItem = (
     tuple[str, object] | tuple[str, object, str | None] | tuple[str, object, str | None, int | None]
@@ -73,7 +78,7 @@ class Outbox:
         path: str | os.PathLike[str],
         config: SenderConfig | None = None,
         *,
-        clock: Clock = time.time,
+        clock: Clock = wall_clock,
     ) -> None:
         self.config = config or SenderConfig()
         self.path = Path(path)

@@ -21,7 +21,7 @@ from typing import Any
 from ordered_sender.config import SenderConfig
 from ordered_sender.errors import DeliveryError, LanePaused, SenderClosed
 from ordered_sender.events import log, log_request
-from ordered_sender.outbox import Clock, Outbox, PutItem, Receipt
+from ordered_sender.outbox import Clock, Outbox, PutItem, Receipt, wall_clock
 from ordered_sender.outcomes import classify
 from ordered_sender.scheduler import Batch, RetryPolicy, decide, plan_batches
 from ordered_sender.store import (
@@ -49,7 +49,7 @@ class OrderedSender(Outbox):
         config: SenderConfig | None = None,
         *,
         transport: Transport | None = None,
-        clock: Clock = time.time,
+        clock: Clock = wall_clock,
         autostart: bool = True,
     ) -> None:
         self._outbox_lock = OutboxLock(Path(path))

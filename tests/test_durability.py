@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import tenacity
+from freezegun import freeze_time
 from structlog.testing import capture_logs
 
 from ordered_sender import InvalidMessage, OrderedSender, SenderConfig
@@ -154,3 +155,23 @@ def test_delivered_ids_are_refused_for_reuse_until_the_retention_passes(
     sender = OrderedSender(outbox, client=client, clock=clock, autostart=False)
     sender.put("A", {"n": 2}, message_id="order-7")
     sender.close()
+
+
+def test_with_the_wall_clock_frozen_a_retry_waits_until_time_moves(
+    outbox: Path, emulator: Emulator
+) -> None:
+    emulator.create_input("A")
+    emulator.set_faults(Faults(targeted=(TargetedFault("ThrottlingException", message_id="m-1"),)))
+    client = emulator.client("iotevents-data")
+    with freeze_time("2026-03-01 12:00:00") as frozen:
+        sender = OrderedSender(outbox, client=client, config=BACKOFF, autostart=False)
+        sender.put("A", {"n": 1}, message_id="m-1")
+        sender.deliver_due()
+        frozen.tick(59)
+        assert sender.deliver_due() == 0
+        frozen.tick(1)
+        assert sender.deliver_due() == 1
+        sender.close()
+    (processed,) = emulator.processed("A")
+    # Stamped with the (frozen) time of put, not of the delivery a minute later.
+    assert processed.timestamp_ms == 1_772_366_400_000
