@@ -32,6 +32,7 @@ def wall_clock() -> float:
     """``time.time()``, looked up at each call so that tools that patch it (freezegun) apply."""
     return time.time()
 
+
 PutItem = (
     tuple[str, object] | tuple[str, object, str | None] | tuple[str, object, str | None, int | None]
 )
