@@ -9,7 +9,6 @@ commits is the order of each lane. OrderedSender puts through an Outbox of its o
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -151,24 +150,39 @@ class Outbox:
         return "lane paused"
 
     def wait_delivered(self, message_id: str, timeout: float | None = None) -> None:
-        """Wait, by looking at the outbox every ``idle_poll_seconds``, for another process's
-        sender to deliver the message."""
+        """Block until the message is delivered; see ``Receipt.result`` for what it raises."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        pause = threading.Event()
         while True:
             status = self.store.status(message_id)
+            # A missing id was delivered and forgotten after the retention period.
             if status is None or status.state is MessageState.DELIVERED:
                 return
             if status.lane_paused:
                 raise LanePaused(message_id, status.lane, self.pause_reason(status.lane))
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
+            self._check_deliverable(message_id, status.lane)
+            if not self._wait_for_change(deadline):
                 raise TimeoutError(f"message {message_id} not delivered within {timeout} s")
-            pause.wait(
-                self.config.idle_poll_seconds
-                if remaining is None
-                else min(remaining, self.config.idle_poll_seconds)
-            )
+
+    def _check_deliverable(self, message_id: str, lane: str) -> None:
+        """Raise when the message cannot arrive without someone acting; an Outbox cannot tell."""
+
+    def _wait_for_change(self, deadline: float | None) -> bool:
+        """Wait before looking again; False once the deadline passed. A sender in another
+        process delivers, so nothing here is told of a change: look every poll interval."""
+        seconds = self._poll_seconds(deadline)
+        if seconds is None:
+            return False
+        time.sleep(seconds)
+        return True
+
+    def _poll_seconds(self, deadline: float | None) -> float | None:
+        """A poll interval, or what is left of it before ``deadline``; None once that passed."""
+        if deadline is None:
+            return self.config.idle_poll_seconds
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        return min(remaining, self.config.idle_poll_seconds)
 
     def close(self) -> None:
         self.store.close()

@@ -19,15 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from ordered_sender.config import SenderConfig
-from ordered_sender.errors import DeliveryError, LanePaused, SenderClosed
+from ordered_sender.errors import DeliveryError, SenderClosed
 from ordered_sender.events import log, log_request
 from ordered_sender.outbox import Clock, Outbox, PutItem, Receipt, wall_clock
 from ordered_sender.outcomes import classify
 from ordered_sender.scheduler import Batch, RetryPolicy, decide, plan_batches
-from ordered_sender.store import (
-    MessageState,
-    Retry,
-)
+from ordered_sender.store import Retry
 from ordered_sender.store.lock import OutboxLock
 from ordered_sender.transport import BatchResponse, RequestError, RequestErrorKind, Transport
 from ordered_sender.transport.iotevents import IotEventsTransport, build_client
@@ -95,21 +92,13 @@ class OrderedSender(Outbox):
         return resumed
 
     def wait_delivered(self, message_id: str, timeout: float | None = None) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
+        # Holding the condition from each look until the wait, no delivery goes unnoticed between.
         with self._changed:
-            while True:
-                status = self.store.status(message_id)
-                # A missing id was delivered and forgotten after the retention period.
-                if status is None or status.state is MessageState.DELIVERED:
-                    return
-                if status.lane_paused:
-                    raise LanePaused(message_id, status.lane, self.pause_reason(status.lane))
-                if self._closed:
-                    raise DeliveryError(
-                        message_id, status.lane, "the sender closed first; it stays in the outbox"
-                    )
-                if not self._wait(deadline):
-                    raise TimeoutError(f"message {message_id} not delivered within {timeout} s")
+            super().wait_delivered(message_id, timeout)
+
+    def _check_deliverable(self, message_id: str, lane: str) -> None:
+        if self._closed:
+            raise DeliveryError(message_id, lane, "the sender closed first; it stays in the outbox")
 
     def flush(self, timeout: float | None = None) -> bool:
         """True once every message outside paused lanes is delivered; False on timeout."""
@@ -122,18 +111,16 @@ class OrderedSender(Outbox):
             while True:
                 if self.store.deliverable_lanes() == 0:
                     return True
-                if not self._wait(deadline):
+                if not self._wait_for_change(deadline):
                     return False
 
-    def _wait(self, deadline: float | None) -> bool:
-        """Wait for a change (caller holds ``_changed``); False once the deadline passed."""
-        if deadline is None:
-            self._changed.wait(self.config.idle_poll_seconds)
-            return True
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+    def _wait_for_change(self, deadline: float | None) -> bool:
+        """Wait until a request completes (caller holds ``_changed``); False once the deadline
+        passed."""
+        seconds = self._poll_seconds(deadline)
+        if seconds is None:
             return False
-        self._changed.wait(min(remaining, self.config.idle_poll_seconds))
+        self._changed.wait(seconds)
         return True
 
     # -- delivering ----------------------------------------------------------------------------
@@ -274,7 +261,7 @@ class OrderedSender(Outbox):
             self._dispatcher.join()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
-            while self._requests_in_flight and self._wait(deadline):
+            while self._requests_in_flight and self._wait_for_change(deadline):
                 pass
             self._changed.notify_all()
         if self._workers is not None:
