@@ -212,23 +212,25 @@ def put_files(
 
 def put_lines(target: Outbox | OrderedSender, source: str, lines: list[Line]) -> None:
     """Store the lines of one file, in order, all or none."""
-    # Checked first so that the refusal can name its line; put_many refuses a used id anyway,
-    # whole, should another writer take one in between.
-    for line in lines:
-        if target.store.status(line.message.message_id) is not None:
-            raise BadLine(
-                source,
-                line.number,
-                InvalidMessage(
-                    "messageId",
-                    line.message.message_id,
-                    "is already used by a message in this outbox; give each message its own id",
-                ),
-            )
-    target.put_many(
-        (m.input_name, m.payload, m.message_id, m.timestamp_ms)
-        for m in (line.message for line in lines)
-    )
+    try:
+        target.put_many(
+            (m.input_name, m.payload, m.message_id, m.timestamp_ms)
+            for m in (line.message for line in lines)
+        )
+    except InvalidMessage as error:
+        # Every line was checked on reading; what is left is an id the outbox already holds.
+        if error.field != "message_id":
+            raise
+        number = next(line.number for line in lines if line.message.message_id == error.value)
+        raise BadLine(
+            source,
+            number,
+            InvalidMessage(
+                "messageId",
+                error.value,
+                "is already used by a message in this outbox; give each message its own id",
+            ),
+        ) from None
 
 
 @main.command("run")
