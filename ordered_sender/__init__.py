@@ -10,13 +10,16 @@ with OrderedSender("outbox.db") as sender:
 from ordered_sender.config import SenderConfig
 from ordered_sender.errors import (
     DeliveryError,
+    DeliveryFailed,
     InvalidConfig,
     InvalidMessage,
     LanePaused,
     NotAnOutbox,
     OrderedSenderError,
+    OutboxFull,
     OutboxInUse,
     SenderClosed,
+    StoreError,
 )
 from ordered_sender.lanes import ByInput, ByInputAndKey, ByInputGroup, LaneFunction
 from ordered_sender.message import Message
@@ -29,6 +32,7 @@ __all__ = [
     "ByInputAndKey",
     "ByInputGroup",
     "DeliveryError",
+    "DeliveryFailed",
     "InvalidConfig",
     "InvalidMessage",
     "LaneFunction",
@@ -39,9 +43,11 @@ __all__ = [
     "OrderedSenderError",
     "Outbox",
     "OutboxCounts",
+    "OutboxFull",
     "OutboxInUse",
     "PausedLane",
     "Receipt",
     "SenderClosed",
     "SenderConfig",
+    "StoreError",
 ]

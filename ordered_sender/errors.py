@@ -5,12 +5,21 @@
      ├── InvalidConfig (also ValueError)      a SenderConfig field or lane function is wrong
      ├── SenderClosed (also RuntimeError)     put() after close()
      ├── OutboxInUse (also RuntimeError)      another live sender holds the outbox file
-     ├── NotAnOutbox (also ValueError)        the file opened as an outbox is something else
+     ├── NotAnOutbox (also ValueError)        the file opened as an outbox is something else:
+     │                                        missing, not SQLite, another application's
+     │                                        database, or an outbox of a newer version
+     ├── StoreError                           the outbox file cannot be read or written: disk
+     │                                        full, I/O error, read-only, corrupt, deleted
+     ├── OutboxFull                           put() with when_full="raise" (or after its
+     │                                        timeout) on an outbox at its pending limit
      └── DeliveryError                        result(): it will not arrive by itself
-          └── LanePaused                      its lane stopped on a permanent failure; resume(lane)
+          ├── LanePaused                      its lane stopped on a permanent failure; resume(lane)
+          └── DeliveryFailed                  it failed for good and was dead-lettered;
+                                              redrive(message_id) puts it back
 
-Errors of the libraries below (botocore, sqlite3) are translated into outcomes in exactly one place
-each (outcomes.py for the transport); they do not escape to the caller as themselves.
+Errors of the libraries below are translated in exactly one place each: botocore's in the transport
+(into outcomes, never raised), sqlite3's in the store (into StoreError or NotAnOutbox). They do not
+escape to the caller as themselves.
 """
 
 from __future__ import annotations
@@ -59,6 +68,26 @@ class NotAnOutbox(OrderedSenderError, ValueError):
     """A file opened as an existing outbox is missing, or is not an ordered_sender outbox."""
 
 
+class StoreError(OrderedSenderError):
+    """The outbox file cannot be read or written; nothing of the failed call was stored.
+
+    ``path`` is the outbox file and ``problem`` what went wrong (for example "the disk is full").
+    """
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"outbox {path}: {problem}")
+
+
+class OutboxFull(OrderedSenderError):
+    """The outbox holds its configured limit of pending messages or bytes; nothing was stored.
+
+    Raised by put() when ``SenderConfig.when_full`` is "raise", or when a blocking put's
+    ``timeout`` passed before delivery made room.
+    """
+
+
 class DeliveryError(OrderedSenderError):
     """The message cannot reach IoT Events without someone acting on it."""
 
@@ -71,6 +100,15 @@ class DeliveryError(OrderedSenderError):
 
 class LanePaused(DeliveryError):
     """The message's lane is paused after a permanent failure; ``sender.resume(lane)`` retries."""
+
+
+class DeliveryFailed(DeliveryError):
+    """The message failed for good and was moved to the dead letters (``on_permanent_failure=
+    "dead_letter"``); ``error_code`` is why. ``redrive(message_id)`` puts it back in its lane."""
+
+    def __init__(self, message_id: str, lane: str, error_code: str, reason: str) -> None:
+        self.error_code = error_code
+        super().__init__(message_id, lane, reason)
 
 
 def _shown(value: object, limit: int = 80) -> str:
