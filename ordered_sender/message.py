@@ -14,10 +14,14 @@ from typing import Any
 
 from ordered_sender.errors import InvalidMessage
 from ordered_sender.limits import (
+    INPUT_NAME_DOCUMENTED_PATTERN,
     INPUT_NAME_MAX_LENGTH,
     INPUT_NAME_PATTERN,
+    MESSAGE_ID_DOCUMENTED_PATTERN,
     MESSAGE_ID_MAX_LENGTH,
     MESSAGE_ID_PATTERN,
+    TIMESTAMP_MS_MAX,
+    TIMESTAMP_MS_MIN,
 )
 
 Payload = bytes | str | dict[str, Any] | list[Any]
@@ -46,28 +50,70 @@ def encode_payload(payload: object) -> bytes:
     if isinstance(payload, bytearray | memoryview):
         return bytes(payload)
     if isinstance(payload, str):
-        return payload.encode("utf-8")
+        return _utf8(payload, payload)
     if isinstance(payload, dict | list):
         try:
             text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        except RecursionError:
+            raise InvalidMessage(
+                "payload",
+                _described(payload),
+                "is nested too deeply to encode as JSON; flatten it, or pass the encoded bytes",
+            ) from None
         except (TypeError, ValueError) as error:
             raise InvalidMessage(
                 "payload",
-                f"<{type(payload).__name__}>",
+                _described(payload),
                 f"is not JSON-serialisable ({error}); pass bytes, str, or a JSON-compatible "
                 "dict or list",
             ) from None
-        return text.encode("utf-8")
+        return _utf8(text, payload)
     raise InvalidMessage(
         "payload",
-        f"<{type(payload).__name__}>",
+        _described(payload),
         "must be bytes, str, or a JSON-serialisable dict or list",
     )
 
 
+def _utf8(text: str, payload: object) -> bytes:
+    # A lone surrogate (from "\ud800" in JSON, or a bad decode) is a str Python holds but
+    # UTF-8 cannot encode.
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidMessage(
+            "payload",
+            _described(payload),
+            f"holds a lone surrogate (U+{ord(text[error.start]):04X}) that UTF-8 cannot encode; "
+            "pass valid Unicode text, or the bytes you mean to send",
+        ) from None
+
+
+def _described(value: object) -> str:
+    """A value as an error may show it when it could be a payload: its type and size only.
+
+    Never repr(): a payload must not be echoed, and repr of a deeply nested list raises.
+    """
+    name = type(value).__name__
+    if isinstance(value, str | bytes | bytearray | tuple | list | dict):
+        return f"<{name} of length {len(value)}>"
+    return f"<{name}>"
+
+
+def _safe_to_show(value: object) -> object:
+    """A wrongly typed name, id or timestamp as its error shows it: scalars as they are,
+    anything that might be a payload (or fail to repr) by its type and size."""
+    if value is None or isinstance(value, str | float | bool):
+        return value
+    # repr() of an int past 4300 digits raises ValueError, and such digits help nobody.
+    if isinstance(value, int) and value.bit_length() <= 256:
+        return value
+    return _described(value)
+
+
 def check_input_name(input_name: object) -> str:
     if not isinstance(input_name, str):
-        raise InvalidMessage("input_name", input_name, "must be a str")
+        raise InvalidMessage("input_name", _safe_to_show(input_name), "must be a str")
     if not 1 <= len(input_name) <= INPUT_NAME_MAX_LENGTH:
         raise InvalidMessage(
             "input_name",
@@ -78,15 +124,15 @@ def check_input_name(input_name: object) -> str:
         raise InvalidMessage(
             "input_name",
             input_name,
-            f"must match {INPUT_NAME_PATTERN.pattern} (a letter or digit, then letters, digits, "
-            "'_', '.', '-')",
+            f"must match {INPUT_NAME_DOCUMENTED_PATTERN} (a letter or digit, then letters, "
+            "digits, '_', '.', '-'; nothing else, not even a trailing newline)",
         )
     return input_name
 
 
 def check_message_id(message_id: object) -> str:
     if not isinstance(message_id, str):
-        raise InvalidMessage("message_id", message_id, "must be a str")
+        raise InvalidMessage("message_id", _safe_to_show(message_id), "must be a str")
     if not 1 <= len(message_id) <= MESSAGE_ID_MAX_LENGTH:
         raise InvalidMessage(
             "message_id",
@@ -97,20 +143,59 @@ def check_message_id(message_id: object) -> str:
         raise InvalidMessage(
             "message_id",
             message_id,
-            f"must match {MESSAGE_ID_PATTERN.pattern} (letters, digits, '_' and '-')",
+            f"must match {MESSAGE_ID_DOCUMENTED_PATTERN} (letters, digits, '_' and '-'; nothing "
+            "else, not even a trailing newline)",
         )
     return message_id
 
 
 def check_timestamp_ms(timestamp_ms: object) -> int:
     # bool is an int to Python but never a sensible timestamp.
-    if not isinstance(timestamp_ms, int) or isinstance(timestamp_ms, bool):
+    if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, int):
         raise InvalidMessage(
-            "timestamp_ms", timestamp_ms, "must be an int (milliseconds since the Unix epoch)"
+            "timestamp_ms",
+            _safe_to_show(timestamp_ms),
+            "must be an int (milliseconds since the Unix epoch)",
         )
-    if timestamp_ms < 1:
-        raise InvalidMessage("timestamp_ms", timestamp_ms, "must be >= 1 (Unix epoch ms)")
+    if timestamp_ms < TIMESTAMP_MS_MIN:
+        raise InvalidMessage(
+            "timestamp_ms",
+            _safe_to_show(timestamp_ms),
+            f"must be >= {TIMESTAMP_MS_MIN} (milliseconds since the Unix epoch)",
+        )
+    if timestamp_ms > TIMESTAMP_MS_MAX:
+        raise InvalidMessage(
+            "timestamp_ms",
+            _safe_to_show(timestamp_ms),
+            f"must be <= {TIMESTAMP_MS_MAX}: IoT Events' timeInMillis is a 64-bit long of "
+            "milliseconds since the Unix epoch",
+        )
     return timestamp_ms
+
+
+def unpack_put_item(item: object) -> tuple[object, object, object, object]:
+    """``(input_name, payload, message_id, timestamp_ms)`` of one put_many item, None for
+    the ones left out; InvalidMessage (field "item") for anything but a tuple or list of 2 to 4.
+
+    A str, bytes or dict item is refused although Python can index it: ``"ab"`` would otherwise
+    become input "a" with payload "b".
+    """
+    shape = "(input_name, payload[, message_id[, timestamp_ms]])"
+    if not isinstance(item, tuple | list):
+        raise InvalidMessage(
+            "item",
+            _described(item),
+            f"a put_many item must be a tuple {shape}; for one payload, pass "
+            '[("InputName", payload)]',
+        )
+    if not 2 <= len(item) <= 4:
+        raise InvalidMessage(
+            "item",
+            _described(item),
+            f"a put_many item holds 2 to 4 values {shape}, not {len(item)}",
+        )
+    padded = (*item, None, None)
+    return padded[0], padded[1], padded[2], padded[3]
 
 
 def build_message(
