@@ -50,7 +50,8 @@ def read_ledger(text: str) -> Ledger:
     """Parse a ledger; a last line cut short by a kill is ignored, it promised nothing."""
     acknowledged = []
     highest_tried: dict[str, int] = {}
-    for line in text.splitlines():
+    # Only whole lines count: a line without its newline was cut short by a kill.
+    for line in text.split("\n")[:-1]:
         parts = line.split()
         if len(parts) == 3 and parts[0] == "try":
             lane, index = parts[1], int(parts[2])
