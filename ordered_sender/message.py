@@ -105,9 +105,9 @@ def _safe_to_show(value: object) -> object:
     anything that might be a payload (or fail to repr) by its type and size."""
     if value is None or isinstance(value, str | float | bool):
         return value
-    # repr() of an int past 4300 digits raises ValueError, and such digits help nobody.
-    if isinstance(value, int) and value.bit_length() <= 256:
-        return value
+    if isinstance(value, int):
+        # repr() of an int past 4300 digits raises ValueError, and such digits help nobody.
+        return value if value.bit_length() <= 256 else f"<int of {value.bit_length()} bits>"
     return _described(value)
 
 
