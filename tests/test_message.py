@@ -298,7 +298,6 @@ def test_a_put_many_item_that_is_not_a_tuple_of_two_to_four_values_is_refused(
     assert "s3cr3t" not in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason="outbox wiring pending")
 def test_put_many_refuses_a_string_item_and_stores_nothing(tmp_path: Path) -> None:
     with ordered_sender.Outbox(tmp_path / "o.db") as outbox:
         with pytest.raises(InvalidMessage) as caught:
