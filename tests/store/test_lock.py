@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -89,6 +90,27 @@ def test_a_relative_and_an_absolute_path_reach_the_same_lock(
     take(Path("./o.db"))
     with pytest.raises(OutboxInUse):
         take(outbox.resolve())
+
+
+def test_a_bind_mount_of_the_outbox_folder_reaches_the_same_lock(
+    take: Take, tmp_path: Path
+) -> None:
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"]).returncode:
+        pytest.skip("needs unshare and user namespaces to bind-mount without touching the host")
+    real, view = tmp_path / "real", tmp_path / "view"
+    real.mkdir()
+    view.mkdir()
+    take(real / "o.db")
+    # The child sees the outbox through the bind mount only, in a mount namespace of its own.
+    script = f'mount --bind "{real}" "{view}" && exec "{sys.executable}" -c "$0" "{view}/o.db"'
+    completed = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, TRY_LOCK],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert completed.stdout.strip() == "in use"
 
 
 def test_another_process_holding_the_lock_refuses_it_until_that_process_is_killed(
@@ -258,6 +280,22 @@ HOLD_LOCK_THEN_WAIT = textwrap.dedent(
     sys.stdout.write("locked\\n")
     sys.stdout.flush()
     sys.stdin.read()
+    """
+)
+
+TRY_LOCK = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from ordered_sender.errors import OutboxInUse
+    from ordered_sender.store.lock import OutboxLock
+
+    try:
+        OutboxLock(Path(sys.argv[1]))
+    except OutboxInUse:
+        print("in use")
+    else:
+        print("locked")
     """
 )
 
