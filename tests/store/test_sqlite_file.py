@@ -1,0 +1,639 @@
+"""Opening outbox files and translating sqlite3 errors, on real files, real bytes and real mounts.
+
+Refused files are compared byte for byte (and by mtime and mode) before and after, with no -wal,
+-shm or -journal left beside them. The full disk and the read-only disk are real tmpfs mounts
+(these tests run as root; elsewhere they are skipped with the reason).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import pytest
+
+from ordered_sender.errors import NotAnOutbox, StoreError
+from ordered_sender.store import sqlite_schema
+from ordered_sender.store.sqlite_file import (
+    APPLICATION_ID,
+    CODES_THAT_ARE_NOT_ERRORS,
+    SQLITE_ERRORS,
+    open_outbox,
+    translate,
+    translated_errors,
+)
+
+# The outbox format of the first release, as its sqlite.py created it: no application_id, and
+# user_version 1 set after the tables. Kept here as a fixture of the old format.
+FIRST_RELEASE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL UNIQUE,
+    lane TEXT NOT NULL,
+    input_name TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    timestamp_ms INTEGER,
+    enqueued_at REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    first_attempt_at REAL,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    solo INTEGER NOT NULL DEFAULT 0,
+    last_error_code TEXT,
+    last_error_text TEXT,
+    delivered_at REAL
+);
+CREATE INDEX IF NOT EXISTS messages_pending_by_lane
+    ON messages (lane, seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS messages_delivered_at
+    ON messages (delivered_at) WHERE state = 'delivered';
+CREATE TABLE IF NOT EXISTS lanes (
+    lane TEXT PRIMARY KEY,
+    head_seq INTEGER NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    paused_at REAL,
+    pause_code TEXT,
+    pause_text TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS lanes_ready
+    ON lanes (next_attempt_at, head_seq) WHERE paused_at IS NULL;
+"""
+
+# A small schema history of our own, so these tests pin the mechanics, not today's tables.
+TO_VERSION_2 = """
+ALTER TABLE messages ADD COLUMN retry_wait REAL NOT NULL DEFAULT 0;
+CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL DEFAULT 'a;b');
+CREATE TRIGGER noted AFTER INSERT ON lanes BEGIN INSERT INTO notes (text) VALUES ('x;y'); END;
+"""
+TO_VERSION_3 = "CREATE TABLE dead_letters (seq INTEGER PRIMARY KEY);"
+SCHEMA_2 = FIRST_RELEASE_SCHEMA + TO_VERSION_2
+SCHEMA_3 = SCHEMA_2 + TO_VERSION_3
+MIGRATIONS = {1: TO_VERSION_2, 2: TO_VERSION_3}
+
+INSERT = (
+    "INSERT INTO messages (message_id, lane, input_name, payload, enqueued_at) "
+    "VALUES (?, 'lane', 'input', ?, 0)"
+)
+
+
+def open_2(path: Path, **options: object) -> sqlite3.Connection:
+    arguments: dict[str, object] = {"create": True, **options}
+    return open_outbox(
+        path,
+        schema=SCHEMA_2,
+        schema_version=2,
+        migrations=MIGRATIONS,
+        **arguments,  # type: ignore[arg-type]
+    )
+
+
+def make_first_release_outbox(path: Path, messages: int = 3) -> None:
+    with closing(sqlite3.connect(path, isolation_level=None)) as connection:
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.executescript(FIRST_RELEASE_SCHEMA)
+        connection.execute("PRAGMA user_version = 1")
+        for number in range(messages):
+            connection.execute(INSERT, (f"m{number}", b"payload"))
+
+
+def pragma(connection: sqlite3.Connection, name: str) -> object:
+    return connection.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def tables(connection: sqlite3.Connection) -> set[str]:
+    rows = connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")
+    return {name for (name,) in rows if not name.startswith("sqlite_")}
+
+
+def beside(path: Path) -> list[str]:
+    """The SQLite side files that exist next to ``path``."""
+    return [s for s in ("-wal", "-shm", "-journal") if Path(f"{path}{s}").exists()]
+
+
+def fingerprint(path: Path) -> tuple[bytes, int, int, list[str]]:
+    status = path.stat()
+    return path.read_bytes(), status.st_mtime_ns, status.st_mode, beside(path)
+
+
+@contextmanager
+def tmpfs(where: Path, size: str) -> Iterator[Path]:
+    """A real tmpfs of ``size`` mounted at ``where``, unmounted whatever happens."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root; run as root to test full and read-only disks")
+    where.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"mount is not permitted here: {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+def remount_read_only(where: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True)
+
+
+# --- creating and marking -------------------------------------------------------------------
+
+
+def test_a_new_outbox_carries_our_application_id_and_schema_version_in_wal_mode(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "new.db"
+    with closing(open_2(path, synchronous="NORMAL")) as connection:
+        assert pragma(connection, "application_id") == APPLICATION_ID
+        assert pragma(connection, "user_version") == 2
+        assert pragma(connection, "journal_mode") == "wal"
+        assert pragma(connection, "synchronous") == 1  # NORMAL
+        assert tables(connection) == {"messages", "lanes", "notes"}
+        connection.execute(INSERT, ("m0", b"x"))
+    with closing(open_2(path, create=False)) as again:
+        assert pragma(again, "synchronous") == 2  # FULL, the default
+        assert again.execute("SELECT message_id FROM messages").fetchall() == [("m0",)]
+
+
+def test_an_empty_file_becomes_an_outbox_only_when_creating(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    with pytest.raises(NotAnOutbox, match=r"empty\.db is an empty file.*send"):
+        open_2(path, create=False)
+    assert path.read_bytes() == b""
+    with closing(open_2(path)) as connection:
+        assert pragma(connection, "application_id") == APPLICATION_ID
+
+
+def test_a_missing_outbox_is_refused_and_not_created_without_create(tmp_path: Path) -> None:
+    path = tmp_path / "typo.db"
+    for read_only in (False, True):
+        with pytest.raises(NotAnOutbox, match=r"outbox .*typo\.db does not exist.*send"):
+            open_2(path, create=False, read_only=read_only)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no-such-folder does not exist"):
+        open_2(tmp_path / "no-such-folder" / "outbox.db")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000, 0o277])
+def test_new_outbox_and_its_wal_and_shm_are_readable_by_their_owner_only(
+    tmp_path: Path, umask: int
+) -> None:
+    path = tmp_path / "private.db"
+    previous = os.umask(umask)
+    try:
+        connection = open_2(path)
+    finally:
+        os.umask(previous)
+    with closing(connection):
+        connection.execute(INSERT, ("m0", b"secret"))
+        modes = {s: Path(f"{path}{s}").stat().st_mode & 0o777 for s in ("", "-wal", "-shm")}
+    assert modes == {"": 0o600, "-wal": 0o600, "-shm": 0o600}
+
+
+def test_an_existing_outbox_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    open_2(path).close()
+    path.chmod(0o640)
+    open_2(path, create=False).close()
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+# --- refusing what is not an outbox, without touching it ------------------------------------
+
+
+def random_bytes(path: Path) -> None:
+    path.write_bytes(os.urandom(8192))
+
+
+def text_file(path: Path) -> None:
+    path.write_text("lane,input,payload\nmotor,temp,{}\n")
+
+
+def other_application(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("CREATE TABLE notes (text)")
+        connection.execute("INSERT INTO notes VALUES ('keep me')")
+
+
+def other_application_in_wal_mode(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA user_version = 7")
+        connection.execute("CREATE TABLE messages (id, body)")
+
+
+def other_application_id(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("PRAGMA application_id = 1196444487")  # GeoPackage
+        connection.execute("CREATE TABLE gpkg_contents (table_name)")
+
+
+def first_release_tables_missing(path: Path) -> None:
+    make_first_release_outbox(path)
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("DROP TABLE lanes")
+
+
+def newer_outbox(path: Path) -> None:
+    open_outbox(path, schema=SCHEMA_3, schema_version=3, migrations=MIGRATIONS, create=True).close()
+
+
+def marked_outbox_without_its_tables(path: Path) -> None:
+    open_2(path).close()
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("DROP TABLE notes")
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (random_bytes, "is not an SQLite database"),
+        (text_file, "is not an SQLite database"),
+        (other_application, r"not an ordered-sender outbox.*tables: notes"),
+        (other_application_in_wal_mode, r"another application.*user_version 7"),
+        (other_application_id, r"application_id 0x47504b47"),
+        (first_release_tables_missing, "another application"),
+        (newer_outbox, r"newer ordered-sender \(schema version 3; this one knows up to 2\)"),
+        (marked_outbox_without_its_tables, "lacks its tables notes"),
+    ],
+)
+def test_a_file_that_is_not_a_usable_outbox_is_refused_and_left_exactly_as_it_was(
+    tmp_path: Path, make: Callable[[Path], None], problem: str
+) -> None:
+    path = tmp_path / "file.db"
+    make(path)
+    before = fingerprint(path)
+    assert before[3] == []
+    for create, read_only in ((True, False), (False, False), (False, True)):
+        with pytest.raises(NotAnOutbox, match=problem) as refused:
+            open_2(path, create=create, read_only=read_only)
+        assert str(path) in str(refused.value)
+        assert fingerprint(path) == before
+
+
+def test_a_folder_is_not_an_outbox(tmp_path: Path) -> None:
+    with pytest.raises(NotAnOutbox, match="is a folder"):
+        open_2(tmp_path, create=False)
+
+
+def test_a_truncated_outbox_is_reported_damaged_and_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "cut.db"
+    with closing(open_2(path)) as connection:
+        for number in range(300):
+            connection.execute(INSERT, (f"m{number}", os.urandom(500)))
+    os.truncate(path, path.stat().st_size // 2)
+    before = fingerprint(path)
+    with pytest.raises(StoreError, match=r"cut\.db: is damaged \(SQLITE_CORRUPT.*backup"):
+        open_2(path, create=False)
+    assert fingerprint(path) == before
+
+
+def test_an_outbox_with_overwritten_pages_is_reported_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "garbled.db"
+    open_2(path).close()
+    with path.open("r+b") as file:  # the schema on page 1, after the 100-byte header
+        file.seek(100)
+        file.write(os.urandom(3000))
+    before = fingerprint(path)
+    with pytest.raises(StoreError, match="is damaged"):
+        open_2(path, create=False)
+    assert fingerprint(path) == before
+
+
+def test_an_outbox_with_an_overwritten_header_is_not_an_sqlite_file(tmp_path: Path) -> None:
+    path = tmp_path / "headless.db"
+    open_2(path).close()
+    with path.open("r+b") as file:
+        file.write(b"\0" * 100)
+    with pytest.raises(NotAnOutbox, match=r"headless\.db is not an SQLite database"):
+        open_2(path, create=False)
+
+
+def test_damage_met_after_opening_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "later.db"
+    with closing(open_2(path)) as connection:
+        for number in range(300):
+            connection.execute(INSERT, (f"m{number}", os.urandom(500)))
+    with path.open("r+b") as file:  # every page but the first two
+        file.seek(2 * 4096)
+        file.write(os.urandom(path.stat().st_size - 2 * 4096))
+    with (
+        closing(sqlite3.connect(path)) as connection,
+        pytest.raises(StoreError, match="is damaged") as damaged,
+        translated_errors(path),
+    ):
+        connection.execute("SELECT sum(length(payload)) FROM messages").fetchall()
+    assert isinstance(damaged.value.__cause__, sqlite3.DatabaseError)
+
+
+# --- migrating ------------------------------------------------------------------------------
+
+
+def test_a_first_release_outbox_is_recognised_and_migrated_keeping_its_messages(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    make_first_release_outbox(path, messages=3)
+    with closing(
+        open_outbox(path, schema=SCHEMA_3, schema_version=3, migrations=MIGRATIONS, create=False)
+    ) as connection:
+        assert pragma(connection, "application_id") == APPLICATION_ID
+        assert pragma(connection, "user_version") == 3
+        assert tables(connection) == {"messages", "lanes", "notes", "dead_letters"}
+        rows = connection.execute("SELECT message_id, retry_wait FROM messages ORDER BY seq")
+        assert rows.fetchall() == [("m0", 0), ("m1", 0), ("m2", 0)]
+
+
+def test_a_first_release_outbox_opens_with_todays_schema(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    make_first_release_outbox(path, messages=2)
+    with closing(
+        open_outbox(
+            path,
+            schema=sqlite_schema.SCHEMA,
+            schema_version=sqlite_schema.SCHEMA_VERSION,
+            migrations=sqlite_schema.MIGRATIONS,
+            create=False,
+        )
+    ) as connection:
+        assert pragma(connection, "user_version") == sqlite_schema.SCHEMA_VERSION
+        assert connection.execute("SELECT count(*) FROM messages").fetchone() == (2,)
+
+
+def test_a_first_release_outbox_at_the_current_version_is_only_marked(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    make_first_release_outbox(path)
+    with closing(
+        open_outbox(
+            path, schema=FIRST_RELEASE_SCHEMA, schema_version=1, migrations={}, create=False
+        )
+    ) as connection:
+        assert pragma(connection, "application_id") == APPLICATION_ID
+        assert pragma(connection, "user_version") == 1
+
+
+def test_a_failing_migration_leaves_the_outbox_at_its_version_with_nothing_half_done(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    make_first_release_outbox(path)
+    broken = {1: "CREATE TABLE notes (id INTEGER);\nALTER TABLE no_such_table ADD COLUMN x;"}
+    with pytest.raises(StoreError, match=r"no such table: no_such_table"):
+        open_outbox(path, schema=SCHEMA_2, schema_version=2, migrations=broken, create=False)
+    with closing(sqlite3.connect(path)) as connection:
+        assert pragma(connection, "user_version") == 1
+        assert pragma(connection, "application_id") == 0
+        assert tables(connection) == {"messages", "lanes"}
+        assert connection.execute("SELECT count(*) FROM messages").fetchone() == (3,)
+
+
+def test_a_read_only_open_refuses_an_outbox_that_needs_upgrading(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    make_first_release_outbox(path)
+    before = fingerprint(path)
+    with pytest.raises(StoreError, match=r"schema version 1 .* cannot upgrade it.*run"):
+        open_2(path, create=False, read_only=True)
+    assert fingerprint(path) == before
+
+
+# --- read-only files and disks --------------------------------------------------------------
+
+
+def test_status_reads_an_outbox_on_a_read_only_file_system(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        path = disk / "outbox.db"
+        with closing(open_2(path)) as connection:
+            connection.execute(INSERT, ("m0", b"x"))
+        remount_read_only(disk)
+        before = fingerprint(path)
+        with closing(open_2(path, create=False, read_only=True)) as reader:
+            assert reader.execute("SELECT message_id FROM messages").fetchall() == [("m0",)]
+        assert fingerprint(path) == before
+        with pytest.raises(StoreError, match=r"outbox\.db: is read-only.*status"):
+            open_2(path, create=False)
+
+
+def test_status_sees_commits_left_in_the_wal_by_a_crashed_sender_on_a_read_only_disk(
+    tmp_path: Path,
+) -> None:
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        path = disk / "outbox.db"
+        with closing(open_2(path)) as connection:
+            connection.execute(INSERT, ("m0", b"x"))
+            # What a SIGKILL leaves: the -wal holding the commit, and the -shm.
+            left = {s: Path(f"{path}{s}").read_bytes() for s in ("", "-wal", "-shm")}
+        for suffix, data in left.items():
+            Path(f"{path}{suffix}").write_bytes(data)
+        remount_read_only(disk)
+        with closing(open_2(path, create=False, read_only=True)) as reader:
+            assert reader.execute("SELECT message_id FROM messages").fetchall() == [("m0",)]
+
+
+def test_status_reads_a_read_only_outbox_file_without_changing_it(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    with closing(open_2(path)) as connection:
+        connection.execute(INSERT, ("m0", b"x"))
+    path.chmod(0o400)
+    with closing(open_2(path, create=False, read_only=True)) as reader:
+        assert reader.execute("SELECT count(*) FROM messages").fetchone() == (1,)
+        with pytest.raises(StoreError, match="is read-only") as refused, translated_errors(path):
+            reader.execute(INSERT, ("m1", b"y"))
+    assert isinstance(refused.value.__cause__, sqlite3.OperationalError)
+    assert path.stat().st_mode & 0o777 == 0o400
+
+
+# --- a full disk ----------------------------------------------------------------------------
+
+
+def test_a_full_disk_is_a_store_error_and_committed_messages_survive(tmp_path: Path) -> None:
+    secret = b"PAYLOAD-MARKER" * 70
+    with tmpfs(tmp_path / "disk", "256k") as disk:
+        path = disk / "outbox.db"
+        committed = 0
+        with closing(open_2(path)) as connection:
+            with pytest.raises(StoreError) as full:
+                while True:
+                    with translated_errors(path):
+                        connection.execute(INSERT, (f"m{committed}", secret))
+                    committed += 1
+            assert committed > 3
+        assert "the disk is full (SQLITE_FULL)" in str(full.value)
+        assert str(path) in str(full.value)
+        assert "PAYLOAD-MARKER" not in str(full.value)
+        with closing(open_2(path, create=False)) as reopened:
+            assert reopened.execute("SELECT count(*) FROM messages").fetchone() == (committed,)
+
+
+# --- the translation table ------------------------------------------------------------------
+
+# fmt: off
+PRIMARY_CODE_NAMES = (
+    "OK", "ERROR", "INTERNAL", "PERM", "ABORT", "BUSY", "LOCKED", "NOMEM", "READONLY", "INTERRUPT",
+    "IOERR", "CORRUPT", "NOTFOUND", "FULL", "CANTOPEN", "PROTOCOL", "EMPTY", "SCHEMA", "TOOBIG",
+    "CONSTRAINT", "MISMATCH", "MISUSE", "NOLFS", "AUTH", "FORMAT", "RANGE", "NOTADB", "NOTICE",
+    "WARNING", "ROW", "DONE",
+)
+# fmt: on
+"""SQLite's primary result codes (https://sqlite.org/rescode.html)."""
+
+
+def error_with_code(name: str) -> sqlite3.Error:
+    error = sqlite3.OperationalError(f"SQLite said {name}")
+    error.sqlite_errorcode = getattr(sqlite3, name)
+    error.sqlite_errorname = name
+    return error
+
+
+def extended_code_names() -> list[str]:
+    return sorted(
+        name
+        for name in dir(sqlite3)
+        for primary in PRIMARY_CODE_NAMES
+        if name.startswith(f"SQLITE_{primary}_") and getattr(sqlite3, name) > 0xFF
+    )
+
+
+def test_every_primary_code_an_error_can_carry_is_in_the_table() -> None:
+    codes = {getattr(sqlite3, f"SQLITE_{name}") for name in PRIMARY_CODE_NAMES}
+    assert codes - CODES_THAT_ARE_NOT_ERRORS == set(SQLITE_ERRORS) & codes
+    assert all(code & 0xFF in codes for code in SQLITE_ERRORS)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [f"SQLITE_{n}" for n in PRIMARY_CODE_NAMES if n not in {"OK", "ROW", "DONE"}]
+    + extended_code_names(),
+)
+def test_every_code_becomes_an_error_of_our_tree_naming_the_file_and_the_code(
+    tmp_path: Path, name: str
+) -> None:
+    translated = translate(error_with_code(name), tmp_path / "outbox.db")
+    assert isinstance(translated, StoreError | NotAnOutbox)
+    assert str(tmp_path / "outbox.db") in str(translated)
+    assert name in str(translated)
+
+
+def test_an_unknown_code_still_names_itself(tmp_path: Path) -> None:
+    error = sqlite3.OperationalError("odd")
+    error.sqlite_errorcode = 0x7F
+    error.sqlite_errorname = "SQLITE_SOMETHING_NEW"
+    translated = translate(error, tmp_path / "o.db")
+    assert isinstance(translated, StoreError)
+    assert "SQLITE_SOMETHING_NEW" in str(translated)
+    assert "report" in str(translated)
+
+
+def provoke_busy(path: Path) -> None:
+    with closing(sqlite3.connect(path, isolation_level=None)) as holder:
+        holder.execute("BEGIN IMMEDIATE")
+        with closing(sqlite3.connect(path, timeout=0)) as waiter:
+            waiter.execute("BEGIN IMMEDIATE")
+
+
+def provoke_read_only(path: Path) -> None:
+    sqlite3.connect(path).close()
+    with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as connection:
+        connection.execute("CREATE TABLE t (x)")
+
+
+def provoke_cantopen(path: Path) -> None:
+    sqlite3.connect(path.parent / "no-such-folder" / "o.db").execute("SELECT 1")
+
+
+def provoke_constraint(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as connection:
+        connection.executescript("CREATE TABLE t (x UNIQUE); INSERT INTO t VALUES (1), (1);")
+
+
+def provoke_mismatch(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as connection:
+        connection.executescript(
+            "CREATE TABLE t (x INTEGER PRIMARY KEY); INSERT INTO t VALUES ('a')"
+        )
+
+
+def provoke_too_big(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as connection:
+        connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 100)
+        connection.execute("SELECT ?", (b"x" * 1000,))
+
+
+def provoke_interrupt(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as connection:
+        connection.set_progress_handler(lambda: 1, 1)
+        connection.execute("SELECT 1")
+
+
+def provoke_auth(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as connection:
+        connection.set_authorizer(lambda *_: sqlite3.SQLITE_DENY)
+        connection.execute("SELECT 1")
+
+
+def provoke_error(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("SELECT * FROM no_such_table")
+
+
+def provoke_not_a_database(path: Path) -> None:
+    path.write_bytes(os.urandom(4096))
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("SELECT * FROM sqlite_schema")
+
+
+def provoke_closed(path: Path) -> None:
+    connection = sqlite3.connect(path)
+    connection.close()
+    connection.execute("SELECT 1")
+
+
+@pytest.mark.parametrize(
+    ("provoke", "expected", "problem"),
+    [
+        (provoke_busy, StoreError, r"write lock longer than the busy timeout \(SQLITE_BUSY\)"),
+        (provoke_read_only, StoreError, r"read-only \(SQLITE_READONLY\)"),
+        (provoke_cantopen, StoreError, r"cannot be opened \(SQLITE_CANTOPEN\)"),
+        (provoke_constraint, StoreError, r"SQLITE_CONSTRAINT_UNIQUE.*report"),
+        (provoke_mismatch, StoreError, r"wrong type \(SQLITE_MISMATCH\)"),
+        (provoke_too_big, StoreError, r"size limit \(SQLITE_TOOBIG\)"),
+        (provoke_interrupt, StoreError, r"interrupted \(SQLITE_INTERRUPT\)"),
+        (provoke_auth, StoreError, r"authorizer refused a statement \(SQLITE_AUTH\)"),
+        (provoke_error, StoreError, r"SQLITE_ERROR: no such table: no_such_table"),
+        (provoke_not_a_database, NotAnOutbox, r"is not an SQLite database, .*SQLITE_NOTADB"),
+        (provoke_closed, StoreError, r"was closed by this process.*open the outbox again"),
+    ],
+)
+def test_errors_provoked_for_real_come_out_as_our_errors(
+    tmp_path: Path,
+    provoke: Callable[[Path], None],
+    expected: type[Exception],
+    problem: str,
+) -> None:
+    path = tmp_path / "outbox.db"
+    with pytest.raises(expected, match=problem) as raised, translated_errors(path):
+        provoke(path)
+    assert str(path) in str(raised.value)
+    assert isinstance(raised.value.__cause__, sqlite3.Error)
+
+
+def test_translated_errors_lets_other_exceptions_through(tmp_path: Path) -> None:
+    with pytest.raises(KeyError), translated_errors(tmp_path / "o.db"):
+        raise KeyError("not ours to translate")
+
+
+def test_bad_arguments_are_refused_before_any_file_is_touched(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous='SOMETIMES'"):
+        open_2(tmp_path / "o.db", synchronous="SOMETIMES")
+    with pytest.raises(ValueError, match="read_only=True cannot create"):
+        open_2(tmp_path / "o.db", read_only=True)
+    assert list(tmp_path.iterdir()) == []
