@@ -1,14 +1,18 @@
 """What each message's fate is after one BatchPutMessage call: the single place responses are read.
 
-| what came back                                   | outcome                                  |
-|--------------------------------------------------|------------------------------------------|
-| 200, no entry for the messageId                  | DELIVERED                                |
-| entry Throttling / ServiceUnavailable / Internal | TRANSIENT (same id again after backoff)  |
-| request 429 / 5xx / connection fault / timeout   | TRANSIENT, outcome unknown (same ids)    |
-| entry ResourceNotFound / InvalidRequest          | PERMANENT (failure policy)               |
-| request 400 with several messages                | ISOLATE (resend each alone, then judge)  |
-| request 400 (or other 4xx) with one message      | PERMANENT                                |
-| credentials missing, expired, or access denied   | HALT (stop sending, keep all, retry)     |
+| what came back                                        | outcome                                 |
+|-------------------------------------------------------|-----------------------------------------|
+| 200, no entry for the messageId                       | DELIVERED                               |
+| entry Throttling / ServiceUnavailable / Internal      | TRANSIENT (same id again after backoff) |
+| request Throttling / ServiceUnavailable / Internal,   | TRANSIENT, outcome unknown (same ids)   |
+|   or status 429 / 5xx, connection fault, timeout      |                                         |
+| an answer that is not IoT Events' API (UNEXPECTED)    | TRANSIENT, outcome unknown; its code is |
+|                                                       |   kept so the sender can say so loudly  |
+| entry ResourceNotFound / InvalidRequest               | PERMANENT (failure policy)              |
+| request 400 (or other 4xx) or refused by the client   | ISOLATE (resend each alone, then judge) |
+|   before sending (INVALID_REQUEST), several messages  |                                         |
+| the same with one message                             | PERMANENT                               |
+| credentials missing, expired, or access denied        | HALT (stop sending, keep all, retry)    |
 
 HTTP 200 does not mean success: a message succeeded only if no error entry names it. Pure: no I/O.
 """
@@ -24,8 +28,12 @@ from ordered_sender.transport import BatchResponse, RequestErrorKind
 TRANSIENT_ENTRY_CODES = frozenset(
     {"ThrottlingException", "ServiceUnavailableException", "InternalFailureException"}
 )
+"""The transient values of the service model's ErrorCode enum (BatchPutMessageErrorEntries)."""
+TRANSIENT_REQUEST_CODES = frozenset(
+    {"ThrottlingException", "ServiceUnavailableException", "InternalFailureException"}
+)
+"""The error shapes the service model lists for BatchPutMessage, but InvalidRequestException."""
 TRANSIENT_REQUEST_STATUSES = frozenset({429, 500, 502, 503, 504})
-TRANSIENT_REQUEST_CODES = TRANSIENT_ENTRY_CODES | frozenset({"RequestTimeout", "LimitExceeded"})
 
 
 class OutcomeKind(enum.Enum):
@@ -45,6 +53,9 @@ class Outcome:
 
 DELIVERED = Outcome(OutcomeKind.DELIVERED)
 
+_OUTCOME_UNKNOWN = frozenset({RequestErrorKind.CONNECTION, RequestErrorKind.UNEXPECTED})
+"""Request errors after which the messages may or may not have been processed."""
+
 
 def classify(response: BatchResponse, message_ids: Sequence[str]) -> dict[str, Outcome]:
     """The outcome of every message of a request, keyed by messageId."""
@@ -52,8 +63,9 @@ def classify(response: BatchResponse, message_ids: Sequence[str]) -> dict[str, O
     if error is not None:
         if error.kind is RequestErrorKind.CREDENTIALS:
             kind = OutcomeKind.HALT
-        elif error.kind is RequestErrorKind.CONNECTION or _is_transient_request(
-            error.status, error.code
+        elif error.kind in _OUTCOME_UNKNOWN or (
+            error.kind is RequestErrorKind.SERVICE
+            and _is_transient_request(error.status, error.code)
         ):
             kind = OutcomeKind.TRANSIENT
         elif len(message_ids) > 1:

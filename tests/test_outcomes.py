@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import botocore.model
+import botocore.session
 import pytest
 
-from ordered_sender.outcomes import OutcomeKind, classify
+from ordered_sender.outcomes import (
+    TRANSIENT_ENTRY_CODES,
+    TRANSIENT_REQUEST_CODES,
+    OutcomeKind,
+    classify,
+)
 from ordered_sender.transport import BatchResponse, EntryError, RequestError, RequestErrorKind
 
 IDS = ["a", "b", "c"]
@@ -88,6 +95,31 @@ def test_an_entry_for_an_id_not_sent_changes_nothing() -> None:
             ["a"],
             OutcomeKind.HALT,
         ),
+        (
+            RequestError(RequestErrorKind.UNEXPECTED, "ResponseParserError", ""),
+            IDS,
+            OutcomeKind.TRANSIENT,
+        ),
+        (
+            RequestError(RequestErrorKind.UNEXPECTED, "UnexpectedResponse", "", 404),
+            ["a"],
+            OutcomeKind.TRANSIENT,
+        ),
+        (
+            RequestError(RequestErrorKind.INVALID_REQUEST, "ParamValidationError", ""),
+            IDS,
+            OutcomeKind.ISOLATE,
+        ),
+        (
+            RequestError(RequestErrorKind.INVALID_REQUEST, "ParamValidationError", ""),
+            ["a"],
+            OutcomeKind.PERMANENT,
+        ),
+        (
+            RequestError(RequestErrorKind.SERVICE, "LimitExceeded", "", 400),
+            ["a"],
+            OutcomeKind.PERMANENT,
+        ),
     ],
 )
 def test_whole_request_errors(error: RequestError, ids: list[str], kind: OutcomeKind) -> None:
@@ -95,3 +127,20 @@ def test_whole_request_errors(error: RequestError, ids: list[str], kind: Outcome
     assert set(outcomes) == set(ids)
     assert {o.kind for o in outcomes.values()} == {kind}
     assert {o.error_code for o in outcomes.values()} == {error.code}
+
+
+def _batch_put_message_model() -> botocore.model.OperationModel:
+    service = botocore.session.get_session().get_service_model("iotevents-data")
+    return service.operation_model("BatchPutMessage")
+
+
+def test_transient_request_codes_are_the_service_models_errors_but_invalid_request() -> None:
+    documented = {shape.error_code for shape in _batch_put_message_model().error_shapes}
+    assert documented - {"InvalidRequestException"} == TRANSIENT_REQUEST_CODES
+
+
+def test_transient_entry_codes_are_the_service_models_codes_but_the_permanent_ones() -> None:
+    service = botocore.session.get_session().get_service_model("iotevents-data")
+    documented = set(service.shape_for("ErrorCode").enum)
+    permanent = {"ResourceNotFoundException", "InvalidRequestException"}
+    assert documented - permanent == TRANSIENT_ENTRY_CODES
