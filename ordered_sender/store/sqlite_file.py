@@ -286,6 +286,9 @@ def _bring_up_to_date(
 ) -> None:
     """Create the schema in a blank file, or migrate one version per transaction, and mark the
     file; each step re-reads the file under the write lock, so racing openers do each step once."""
+    identity = _read_identity(connection)
+    if identity.application_id == APPLICATION_ID and identity.user_version == schema_version:
+        return  # the usual case: nothing to do, so no need to wait for the write lock
     while True:
         connection.execute("BEGIN IMMEDIATE")
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -206,6 +207,21 @@ def test_an_existing_outbox_keeps_its_mode(tmp_path: Path) -> None:
     path.chmod(0o640)
     open_2(path, create=False).close()
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_an_outbox_another_connection_is_writing_opens_and_shows_its_commits(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "busy.db"
+    with closing(open_2(path)) as writer:
+        writer.execute(INSERT, ("m0", b"x"))  # only in the -wal while the writer is open
+        writer.execute("BEGIN IMMEDIATE")  # and it holds the write lock
+        writer.execute(INSERT, ("m1", b"uncommitted"))
+        with closing(open_2(path, create=False, read_only=True)) as reader:
+            assert reader.execute("SELECT message_id FROM messages").fetchall() == [("m0",)]
+        with closing(open_2(path, create=False, busy_timeout=0)) as second:
+            assert second.execute("SELECT count(*) FROM messages").fetchone() == (1,)
+        writer.execute("COMMIT")
 
 
 # --- refusing what is not an outbox, without touching it ------------------------------------
@@ -450,6 +466,74 @@ def test_status_reads_a_read_only_outbox_file_without_changing_it(tmp_path: Path
             reader.execute(INSERT, ("m1", b"y"))
     assert isinstance(refused.value.__cause__, sqlite3.OperationalError)
     assert path.stat().st_mode & 0o777 == 0o400
+
+
+NOBODY = 65534
+
+
+def as_nobody(action: Callable[[], str]) -> str:
+    """What ``action`` returns (or raises) when run as user nobody, in a forked child: file modes
+    bind nobody where they do not bind root, who runs these tests."""
+    if os.geteuid() != 0:
+        pytest.skip("switching to user nobody needs root")
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child, which leaves by os._exit
+        os.close(read_end)
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            outcome = action()
+        except BaseException as error:
+            outcome = f"{type(error).__name__}: {error}"
+        os.write(write_end, outcome.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        outcome = reader.read().decode()
+    os.waitpid(child, 0)
+    return outcome
+
+
+@pytest.fixture
+def folder_nobody_can_only_read() -> Iterator[Path]:
+    """A root-owned 0755 folder outside pytest's 0700 tree, so nobody can reach it."""
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        folder.chmod(0o755)
+        yield folder
+
+
+def test_status_reads_an_outbox_its_user_may_not_write(folder_nobody_can_only_read: Path) -> None:
+    path = folder_nobody_can_only_read / "outbox.db"
+    with closing(open_2(path)) as connection:
+        connection.execute(INSERT, ("m0", b"x"))
+    path.chmod(0o644)
+    before = fingerprint(path)
+
+    def count_read_only() -> str:
+        with closing(open_2(path, create=False, read_only=True)) as reader:
+            return str(reader.execute("SELECT count(*) FROM messages").fetchone()[0])
+
+    assert as_nobody(count_read_only) == "1"
+    assert as_nobody(lambda: repr(open_2(path, create=False))).startswith(
+        f"StoreError: outbox {path}: is read-only"
+    )
+    assert fingerprint(path) == before
+
+
+def test_an_outbox_its_user_may_not_read_is_named_with_the_reason(
+    folder_nobody_can_only_read: Path,
+) -> None:
+    path = folder_nobody_can_only_read / "outbox.db"
+    open_2(path).close()
+    outcome = as_nobody(lambda: repr(open_2(path, create=False, read_only=True)))
+    assert outcome == (
+        f"StoreError: outbox {path}: cannot be read: permission denied; check the file's "
+        "permissions"
+    )
+    assert beside(path) == []
 
 
 # --- a full disk ----------------------------------------------------------------------------
