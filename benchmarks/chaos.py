@@ -237,12 +237,16 @@ class Harness:
                 self.children.kill(process)
                 self.tally.producer_kills += 1
 
-    def drain(self) -> tuple[float, int, int]:
-        """A clean deliverer until the outbox is empty, then SIGTERM: seconds, pending, paused."""
+    def drain(self) -> tuple[float, int, int, int]:
+        """A clean deliverer until the outbox is empty, then SIGTERM.
+
+        Returns the seconds it took, the messages pending before and after, and paused lanes.
+        """
         started = time.monotonic()
         deliverer = self.start_deliverer("deliverer-drain")
         with Outbox(self.outbox) as outbox:
             counts = outbox.counts()
+            pending_before = counts.pending
             while counts.pending > 0 and time.monotonic() - started < self.settings.drain_timeout:
                 if deliverer.poll() is not None:
                     self.tally.deliverer_exits.append(deliverer.returncode)
@@ -251,7 +255,7 @@ class Harness:
                 counts = outbox.counts()
         seconds = time.monotonic() - started
         self.children.stop(deliverer, timeout=30.0)
-        return seconds, counts.pending, counts.paused_lanes
+        return seconds, pending_before, counts.pending, counts.paused_lanes
 
     def producers_ledgers(self) -> list[Ledger]:
         ledgers = []
@@ -266,10 +270,10 @@ def report(
     harness: Harness,
     verdict: Verdict,
     faults: dict[str, int],
-    drained: tuple[float, int, int],
+    drained: tuple[float, int, int, int],
     seconds: float,
 ) -> dict[str, Any]:
-    drain_seconds, left_pending, paused_lanes = drained
+    drain_seconds, pending_at_drain, left_pending, paused_lanes = drained
     stats = harness.emulator.stats()
     return {
         "rounds": settings.rounds,
@@ -288,6 +292,7 @@ def report(
         "resends_deduplicated": stats["duplicates_ignored"],
         "requests": stats["requests"],
         "faults": faults,
+        "pending_at_drain": pending_at_drain,
         "left_pending": left_pending,
         "paused_lanes": paused_lanes,
         "drain_seconds": round(drain_seconds, 1),
@@ -327,8 +332,9 @@ ROWS = (
     ("duplicates processed (same messageId)", "duplicates_processed"),
     ("resends de-duplicated by the endpoint", "resends_deduplicated"),
     ("BatchPutMessage requests", "requests"),
-    ("left pending / paused lanes", None),
+    ("pending when the final drain started", "pending_at_drain"),
     ("final drain, seconds", "drain_seconds"),
+    ("left pending / paused lanes", None),
     ("whole run, seconds", "seconds"),
 )
 
