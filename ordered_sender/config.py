@@ -15,9 +15,14 @@ import tenacity
 from ordered_sender.errors import InvalidConfig
 from ordered_sender.lanes import ByInput, LaneFunction
 from ordered_sender.limits import MAX_MESSAGES_PER_REQUEST, MAX_PAYLOAD_BYTES_PER_REQUEST
+from ordered_sender.store import PendingLimits
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 _SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+PermanentFailurePolicy = Literal["pause", "dead_letter"]
+_PERMANENT_FAILURE_POLICIES = ("pause", "dead_letter")
+WhenFull = Literal["block", "raise"]
+_WHEN_FULL = ("block", "raise")
 
 
 def default_retry_wait() -> tenacity.wait.wait_base:
@@ -48,6 +53,23 @@ class SenderConfig:
     retry_stop: tenacity.stop.stop_base = field(default_factory=lambda: tenacity.stop_never)
     """When a message that keeps failing transiently counts as failed for good (tenacity stop
     strategy, e.g. ``stop_after_attempt(50) | stop_after_delay(3600)``). Default: never."""
+
+    on_permanent_failure: PermanentFailurePolicy = "pause"
+    """What a message that failed for good does to its lane (a permanent error entry, a request
+    refused for it alone, or ``retry_stop`` reached). "pause": the lane stops at it, with the reason
+    stored, until ``resume(lane)``; nothing later in the lane overtakes it. "dead_letter": it moves
+    to the dead letters (``dead_letters()``, ``redrive()``, ``drop()``) and the lane goes on."""
+
+    max_pending_messages: int | None = None
+    """Back-pressure: the most undelivered messages the outbox may hold; None for no limit."""
+
+    max_pending_bytes: int | None = None
+    """Back-pressure: the most undelivered payload bytes the outbox may hold; None for no limit."""
+
+    when_full: WhenFull = "block"
+    """What put() does when a limit would be passed: "block" until delivery makes room (at most
+    put's ``timeout``, then OutboxFull), or "raise" OutboxFull at once. Either way nothing of a
+    refused put is stored."""
 
     synchronous: Synchronous = "FULL"
     """SQLite ``PRAGMA synchronous`` of the outbox; FULL survives power loss,
@@ -85,11 +107,32 @@ class SenderConfig:
             raise InvalidConfig(
                 "synchronous", self.synchronous, f"must be one of {', '.join(_SYNCHRONOUS_LEVELS)}"
             )
+        if self.on_permanent_failure not in _PERMANENT_FAILURE_POLICIES:
+            raise InvalidConfig(
+                "on_permanent_failure",
+                self.on_permanent_failure,
+                f"must be one of {', '.join(_PERMANENT_FAILURE_POLICIES)}",
+            )
+        for name in ("max_pending_messages", "max_pending_bytes"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_int(name, value, 1, 2**62)
+        if self.when_full not in _WHEN_FULL:
+            raise InvalidConfig(
+                "when_full", self.when_full, f"must be one of {', '.join(_WHEN_FULL)}"
+            )
         if not isinstance(self.send_timestamp, bool):
             raise InvalidConfig("send_timestamp", self.send_timestamp, "must be True or False")
         _check_seconds("request_timeout", self.request_timeout)
         _check_seconds("idle_poll_seconds", self.idle_poll_seconds)
         _check_seconds("delivered_retention_seconds", self.delivered_retention_seconds)
+
+    @property
+    def pending_limits(self) -> PendingLimits | None:
+        """The back-pressure limits as the store takes them, None when there are none."""
+        if self.max_pending_messages is None and self.max_pending_bytes is None:
+            return None
+        return PendingLimits(self.max_pending_messages, self.max_pending_bytes)
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:

@@ -1,7 +1,10 @@
 """The log events of delivery: one structlog event per state change, never a payload.
 
 Events: ``message.enqueued``, ``batch.sent``, ``message.delivered``, ``message.retry_scheduled``,
-``lane.paused``, ``lane.resumed``, ``sender.halted``, ``sender.started``, ``sender.closed``. Each
+``lane.paused``, ``message.dead_lettered``, ``lane.resumed``, ``message.redriven``,
+``message.dropped``, ``sender.halted``, ``outbox.unavailable`` / ``outbox.available`` (the store
+cannot record, then can again), ``sender.stopped`` (its outbox file was deleted or replaced),
+``clock.moved_back``, ``transport.unexpected_error``, ``sender.started``, ``sender.closed``. Each
 message event carries lane, input_name, message_id, seq, attempt and latency_ms; failures add
 error_code. The library never configures logging: the application decides where events go.
 When it has configured structlog, events go through that pipeline; when it has not, they go to the
@@ -19,7 +22,7 @@ from typing import Any
 import structlog
 
 from ordered_sender.scheduler import Batch
-from ordered_sender.store import Delivered, Pause, Retry
+from ordered_sender.store import Decision, Delivered, MoveToDeadLetters, Retry
 from ordered_sender.transport import BatchResponse
 
 _UNCONFIGURED = structlog.wrap_logger(
@@ -44,7 +47,7 @@ log = _EventLog()
 def log_request(
     batch: Batch,
     response: BatchResponse,
-    decisions: Sequence[Delivered | Retry | Pause],
+    decisions: Sequence[Decision],
     latency_ms: float,
     now: float,
 ) -> None:
@@ -75,6 +78,13 @@ def log_request(
                 error_code=decision.error_code,
                 solo=decision.solo,
                 retry_in_ms=round((decision.next_attempt_at - now) * 1000, 1),
+            )
+        elif isinstance(decision, MoveToDeadLetters):
+            log.warning(
+                "message.dead_lettered",
+                **fields,
+                error_code=decision.error_code,
+                error_text=decision.error_text,
             )
         else:
             log.warning(

@@ -1,26 +1,42 @@
-"""Outbox: the put side of an outbox file, without delivery.
+"""Outbox: the put side of an outbox file, and its operator's handles, without delivery.
 
 Putting validates each message, fixes its lane and commits it; nothing here sends. Any number of
 Outbox objects, in any number of processes, may put into one file while a single OrderedSender
 (``ordered-sender run``, say) delivers it: SQLite serialises their commits, and the order of
-commits is the order of each lane. OrderedSender puts through an Outbox of its own.
+commits is the order of each lane. An OrderedSender holds an Outbox of its own and tells it, through
+``Changes``, when deliveries happen, so waiting for one costs no polling.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
 from ordered_sender.config import SenderConfig
-from ordered_sender.errors import LanePaused
+from ordered_sender.errors import (
+    DeliveryError,
+    DeliveryFailed,
+    LanePaused,
+    OutboxFull,
+    SenderClosed,
+)
 from ordered_sender.events import log
-from ordered_sender.message import build_message
-from ordered_sender.store import MessageState, NewEntry, OutboxCounts, PausedLane, Store
+from ordered_sender.message import build_message, unpack_put_item
+from ordered_sender.store import (
+    DeadLetter,
+    MessageState,
+    NewEntry,
+    OutboxCounts,
+    PausedLane,
+    Store,
+    StoredMessage,
+)
 from ordered_sender.store.sqlite import SqliteStore
 
 Clock = Callable[[], float]
@@ -38,12 +54,49 @@ PutItem = (
 """``(input_name, payload)``, optionally followed by ``message_id`` and ``timestamp_ms``."""
 
 
-class DeliveryWaiter(Protocol):
-    """Whoever can tell when a message was delivered: an OrderedSender, or an Outbox by polling."""
+class Changes(Protocol):
+    """How an Outbox waits for deliveries to change something (a message delivered, room made).
 
-    store: Store
+    ``watching()`` is held from before each look at the store until the wait, so that no change
+    between the two is missed; ``wait`` returns False once ``deadline`` (time.monotonic) passed;
+    ``check`` raises DeliveryError when a message cannot arrive without someone acting.
+    """
 
-    def wait_delivered(self, message_id: str, timeout: float | None = None) -> None: ...
+    def watching(self) -> contextlib.AbstractContextManager[object]: ...
+
+    def wait(self, deadline: float | None) -> bool: ...
+
+    def check(self, message_id: str, lane: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PolledChanges:
+    """A sender in another process delivers, so nothing tells of a change: look every poll."""
+
+    poll_seconds: float
+
+    def watching(self) -> contextlib.AbstractContextManager[object]:
+        return contextlib.nullcontext()
+
+    def wait(self, deadline: float | None) -> bool:
+        seconds = poll_seconds(self.poll_seconds, deadline)
+        if seconds is None:
+            return False
+        time.sleep(seconds)
+        return True
+
+    def check(self, message_id: str, lane: str) -> None:
+        """An Outbox cannot tell whether anything delivers its file."""
+
+
+def poll_seconds(poll: float, deadline: float | None) -> float | None:
+    """A poll interval, or what is left of it before ``deadline``; None once that passed."""
+    if deadline is None:
+        return poll
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return None
+    return min(remaining, poll)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,25 +106,29 @@ class Receipt:
     message_id: str
     lane: str
     seq: int
-    _waiter: DeliveryWaiter = field(repr=False, compare=False)
+    _outbox: Outbox = field(repr=False, compare=False)
 
     def result(self, timeout: float | None = None) -> None:
         """Block until the message is delivered.
 
-        Raises ``LanePaused`` when its lane is paused (it will not move until ``resume``),
-        ``DeliveryError`` when the sender was closed first (it stays in the outbox) and
-        ``TimeoutError`` when ``timeout`` seconds pass first.
+        Raises ``LanePaused`` while its lane is paused (it will not move until ``resume``),
+        ``DeliveryFailed`` when it was dead-lettered, ``DeliveryError`` when the sender stopped
+        first (it stays in the outbox) and ``TimeoutError`` when ``timeout`` seconds pass first.
         """
-        self._waiter.wait_delivered(self.message_id, timeout)
+        self._outbox.wait_delivered(self.message_id, timeout)
 
     def delivered(self) -> bool:
-        status = self._waiter.store.status(self.message_id)
+        status = self._outbox.store.status(self.message_id)
         # A missing id was delivered and forgotten after the retention period.
         return status is None or status.state is MessageState.DELIVERED
 
 
 class Outbox:
-    """Puts messages into an outbox file for a sender, in this or another process, to deliver."""
+    """Puts messages into an outbox file for a sender, in this or another process, to deliver.
+
+    ``create=False`` refuses to make a new file (NotAnOutbox), for tools that only read or operate
+    an outbox that must exist already.
+    """
 
     def __init__(
         self,
@@ -79,11 +136,17 @@ class Outbox:
         config: SenderConfig | None = None,
         *,
         clock: Clock = wall_clock,
+        create: bool = True,
+        changes: Changes | None = None,
     ) -> None:
         self.config = config or SenderConfig()
         self.path = Path(path)
         self.clock = clock
-        self.store: Store = SqliteStore(self.path, synchronous=self.config.synchronous)
+        self._changes = changes or PolledChanges(self.config.idle_poll_seconds)
+        self._closed = False
+        self.store: Store = SqliteStore(
+            self.path, synchronous=self.config.synchronous, create=create
+        )
 
     def put(
         self,
@@ -92,21 +155,25 @@ class Outbox:
         *,
         message_id: str | None = None,
         timestamp_ms: int | None = None,
+        timeout: float | None = None,
     ) -> Receipt:
-        """Commit one message and return once it is on disk."""
-        return self.put_many([(input_name, payload, message_id, timestamp_ms)])[0]
+        """Commit one message and return once it is on disk (see ``put_many``)."""
+        return self.put_many([(input_name, payload, message_id, timestamp_ms)], timeout=timeout)[0]
 
-    def put_many(self, items: Iterable[PutItem]) -> list[Receipt]:
+    def put_many(self, items: Iterable[PutItem], *, timeout: float | None = None) -> list[Receipt]:
         """Commit several messages in one transaction: all of them, in order, or none.
 
         Each item is ``(input_name, payload)``, optionally followed by ``message_id`` and
-        ``timestamp_ms`` (None for either means: generate one, or use the time of the put).
+        ``timestamp_ms`` (None for either means: generate one, or use the time of the put). When
+        the outbox is at its pending limit, blocks until delivery makes room (at most ``timeout``
+        seconds, then OutboxFull), or raises OutboxFull at once with ``when_full="raise"``.
         """
+        self._check_open()
         now = self.clock()
         default_timestamp = int(now * 1000) if self.config.send_timestamp else None
         entries = []
         for item in items:
-            input_name, payload, message_id, timestamp_ms = _unpack(item)
+            input_name, payload, message_id, timestamp_ms = unpack_put_item(item)
             message = build_message(
                 input_name,
                 payload,
@@ -115,7 +182,7 @@ class Outbox:
                 max_payload_bytes=self.config.max_payload_bytes_per_request,
             )
             entries.append(NewEntry(message, self.config.lane(message)))
-        stored = self.store.add(entries, now)
+        stored = self._add_when_room(entries, now, timeout)
         for record in stored:
             log.debug(
                 "message.enqueued",
@@ -127,17 +194,65 @@ class Outbox:
             )
         return [Receipt(r.message.message_id, r.lane, r.seq, self) for r in stored]
 
+    def _add_when_room(
+        self, entries: list[NewEntry], now: float, timeout: float | None
+    ) -> list[StoredMessage]:
+        limits = self.config.pending_limits
+        if limits is None:
+            return self.store.add(entries, now)
+        _check_fits_at_all(entries, self.config)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changes.watching():
+            while True:
+                try:
+                    return self.store.add(entries, now, limits)
+                except OutboxFull as full:
+                    if self.config.when_full == "raise":
+                        raise
+                    if not self._changes.wait(deadline):
+                        raise OutboxFull(f"{full} (waited {timeout} s for room)") from None
+                self._check_open()
+
+    # -- operating -----------------------------------------------------------------------------
+
     def paused_lanes(self) -> list[PausedLane]:
+        self._check_open()
         return self.store.paused_lanes()
 
     def resume(self, lane: str) -> bool:
-        """Retry the head of a paused lane now; False if the lane was not paused."""
+        """Retry the head of a paused lane now, its attempts and age reset; False if the lane was
+        not paused."""
+        self._check_open()
         resumed = self.store.resume(lane, self.clock())
         if resumed:
             log.info("lane.resumed", lane=lane)
         return resumed
 
+    def dead_letters(self, lane: str | None = None) -> list[DeadLetter]:
+        """Messages that failed for good under ``on_permanent_failure="dead_letter"``."""
+        self._check_open()
+        return self.store.dead_letters(lane)
+
+    def redrive(self, message_id: str) -> bool:
+        """Put a dead letter back at the head of its lane, same messageId, fresh attempts; False
+        when there is no such dead letter. LanePaused when its lane is paused (resume first)."""
+        self._check_open()
+        lane = self.store.redrive(message_id, self.clock())
+        if lane is None:
+            return False
+        log.info("message.redriven", lane=lane, message_id=message_id)
+        return True
+
+    def drop(self, message_id: str) -> bool:
+        """Forget a dead letter for good; False when there is no such dead letter."""
+        self._check_open()
+        dropped = self.store.drop(message_id, self.clock())
+        if dropped:
+            log.info("message.dropped", message_id=message_id)
+        return dropped
+
     def counts(self) -> OutboxCounts:
+        self._check_open()
         return self.store.counts()
 
     def pause_reason(self, lane: str) -> str:
@@ -152,39 +267,46 @@ class Outbox:
     def wait_delivered(self, message_id: str, timeout: float | None = None) -> None:
         """Block until the message is delivered; see ``Receipt.result`` for what it raises."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            status = self.store.status(message_id)
-            # A missing id was delivered and forgotten after the retention period.
-            if status is None or status.state is MessageState.DELIVERED:
-                return
-            if status.lane_paused:
-                raise LanePaused(message_id, status.lane, self.pause_reason(status.lane))
-            self._check_deliverable(message_id, status.lane)
-            if not self._wait_for_change(deadline):
-                raise TimeoutError(f"message {message_id} not delivered within {timeout} s")
+        with self._changes.watching():
+            while True:
+                if self._closed:
+                    raise DeliveryError(
+                        message_id, "", "the outbox was closed first; it stays there"
+                    )
+                status = self.store.status(message_id)
+                # A missing id was delivered and forgotten after the retention period.
+                if status is None or status.state is MessageState.DELIVERED:
+                    return
+                if status.state in (MessageState.DEAD_LETTER, MessageState.DROPPED):
+                    raise self._failed(message_id, status.lane, status.state)
+                if status.lane_paused:
+                    raise LanePaused(message_id, status.lane, self.pause_reason(status.lane))
+                self._changes.check(message_id, status.lane)
+                if not self._changes.wait(deadline):
+                    raise TimeoutError(f"message {message_id} not delivered within {timeout} s")
 
-    def _check_deliverable(self, message_id: str, lane: str) -> None:
-        """Raise when the message cannot arrive without someone acting; an Outbox cannot tell."""
+    def _failed(self, message_id: str, lane: str, state: MessageState) -> DeliveryFailed:
+        if state is MessageState.DROPPED:
+            return DeliveryFailed(message_id, lane, "Dropped", "it was dead-lettered and dropped")
+        for letter in self.store.dead_letters(lane):
+            if letter.message_id == message_id:
+                return DeliveryFailed(
+                    message_id,
+                    lane,
+                    letter.error_code,
+                    f"dead-lettered after {letter.attempts} attempts: {letter.error_code}: "
+                    f"{letter.error_text}; redrive({message_id!r}) sends it again",
+                )
+        return DeliveryFailed(message_id, lane, "unknown", "dead-lettered")
 
-    def _wait_for_change(self, deadline: float | None) -> bool:
-        """Wait before looking again; False once the deadline passed. A sender in another
-        process delivers, so nothing here is told of a change: look every poll interval."""
-        seconds = self._poll_seconds(deadline)
-        if seconds is None:
-            return False
-        time.sleep(seconds)
-        return True
-
-    def _poll_seconds(self, deadline: float | None) -> float | None:
-        """A poll interval, or what is left of it before ``deadline``; None once that passed."""
-        if deadline is None:
-            return self.config.idle_poll_seconds
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        return min(remaining, self.config.idle_poll_seconds)
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SenderClosed(f"the outbox {self.path} was closed here; open it again to go on")
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self.store.close()
 
     def __enter__(self) -> Self:
@@ -199,11 +321,16 @@ class Outbox:
         self.close()
 
 
-def _unpack(item: Sequence[object]) -> tuple[object, object, object, object]:
-    if not 2 <= len(item) <= 4:
-        raise TypeError(
-            f"a put_many item is (input_name, payload[, message_id[, timestamp_ms]]), "
-            f"not {len(item)} values"
+def _check_fits_at_all(entries: list[NewEntry], config: SenderConfig) -> None:
+    """A put larger than the limit itself would wait forever: refuse it at once."""
+    if config.max_pending_messages is not None and len(entries) > config.max_pending_messages:
+        raise OutboxFull(
+            f"{len(entries)} messages in one put can never fit under "
+            f"max_pending_messages={config.max_pending_messages}; put fewer at a time"
         )
-    padded = (*item, None, None)
-    return padded[0], padded[1], padded[2], padded[3]
+    size = sum(len(entry.message.payload) for entry in entries)
+    if config.max_pending_bytes is not None and size > config.max_pending_bytes:
+        raise OutboxFull(
+            f"{size} payload bytes in one put can never fit under "
+            f"max_pending_bytes={config.max_pending_bytes}; put fewer at a time"
+        )

@@ -5,8 +5,10 @@ Two jobs:
   no request can carry two messages of one lane; a request holds up to ``max_messages`` heads of
   distinct lanes within the payload byte limit; a message that must be isolated goes alone.
 - ``decide`` turns the outcome of a request into what the store must record: delivered, retry at a
-  time from the tenacity wait strategy, or pause the lane. The attempt count and the time of the
-  first attempt come from the store, so the retry policy sees the same history after a restart.
+  time from the tenacity wait strategy, or, for a permanent failure, what the failure policy says
+  (pause the lane, or move the message to the dead letters). The attempt count and the age come
+  from the store, so the retry policy sees the same history after a restart. Each decision is one
+  of the lane transitions of ``lane_state`` (DELIVERED, RETRY, PAUSE, DEAD_LETTER).
 """
 
 from __future__ import annotations
@@ -17,17 +19,30 @@ from dataclasses import dataclass
 import tenacity
 
 from ordered_sender.outcomes import Outcome, OutcomeKind
-from ordered_sender.store import Decision, Delivered, Pause, Retry, StoredMessage
+from ordered_sender.store import (
+    Decision,
+    Delivered,
+    MoveToDeadLetters,
+    Pause,
+    Retry,
+    StoredMessage,
+)
 
 Batch = tuple[StoredMessage, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """tenacity strategies: ``wait`` gives the backoff, ``stop`` says when to give up."""
+    """tenacity strategies: ``wait`` gives the backoff, ``stop`` says when to give up;
+    ``dead_letter`` chooses the failure policy for a message that failed for good."""
 
     wait: tenacity.wait.wait_base
     stop: tenacity.stop.stop_base
+    dead_letter: bool = False
+    step_slack: float = 60.0
+    """Longest time, beyond its backoff, that one retry step may add to a message's age: the age
+    grows by the time between attempts, but never by more than backoff + slack, so a clock
+    jumping forward (or a sender stopped for a day) does not exhaust ``stop_after_delay``."""
 
 
 class AttemptFailed(Exception):
@@ -81,55 +96,70 @@ def decide(
     batch: Batch, outcomes: Mapping[str, Outcome], now: float, policy: RetryPolicy
 ) -> list[Decision]:
     """What to record for each message of a request, given the outcomes of ``classify``."""
-    decisions: list[Decision] = []
-    for head in batch:
-        outcome = outcomes[head.message.message_id]
-        if outcome.kind is OutcomeKind.DELIVERED:
-            decisions.append(Delivered(head.seq))
-            continue
-        attempts = head.attempts + 1
-        first_attempt_at = now if head.first_attempt_at is None else head.first_attempt_at
-        code = outcome.error_code or outcome.kind.value
-        text = outcome.error_text or ""
-        state = retry_state(attempts, first_attempt_at, now, outcome)
-        if outcome.kind is OutcomeKind.PERMANENT:
-            decisions.append(Pause(head.seq, head.lane, attempts, first_attempt_at, code, text))
-        elif outcome.kind is OutcomeKind.ISOLATE:
-            decisions.append(
-                Retry(head.seq, attempts, first_attempt_at, now, code, text, solo=True)
-            )
-        elif outcome.kind is OutcomeKind.HALT:
-            # Missing or refused credentials are nobody's message's fault: back off, never give up.
-            next_at = now + float(policy.wait(state))
-            decisions.append(
-                Retry(head.seq, attempts, first_attempt_at, next_at, code, text, solo=head.solo)
-            )
-        elif policy.stop(state):
-            decisions.append(
-                Pause(
-                    head.seq,
-                    head.lane,
-                    attempts,
-                    first_attempt_at,
-                    "RetriesExhausted",
-                    f"gave up after {attempts} attempts; last error {code}: {text}",
-                )
-            )
-        else:
-            next_at = now + float(policy.wait(state))
-            decisions.append(
-                Retry(head.seq, attempts, first_attempt_at, next_at, code, text, solo=head.solo)
-            )
-    return decisions
+    return [_decide_one(head, outcomes[head.message.message_id], now, policy) for head in batch]
 
 
-def retry_state(
-    attempts: int, first_attempt_at: float, now: float, outcome: Outcome
-) -> tenacity.RetryCallState:
-    """A tenacity RetryCallState rebuilt from what the store keeps, for wait and stop strategies."""
+def retry_age(head: StoredMessage, now: float, policy: RetryPolicy) -> float:
+    """The message's time spent trying, after this attempt; each step is bounded (see
+    ``RetryPolicy.step_slack``) and a clock that went back adds nothing."""
+    if head.last_attempt_at is None:
+        return head.retry_age
+    step = min(max(now - head.last_attempt_at, 0.0), head.retry_wait + policy.step_slack)
+    return head.retry_age + step
+
+
+def _decide_one(head: StoredMessage, outcome: Outcome, now: float, policy: RetryPolicy) -> Decision:
+    if outcome.kind is OutcomeKind.DELIVERED:
+        return Delivered(head.seq)
+    attempts = head.attempts + 1
+    first_attempt_at = now if head.first_attempt_at is None else head.first_attempt_at
+    age = retry_age(head, now, policy)
+    code = outcome.error_code or outcome.kind.value
+    text = outcome.error_text or ""
+    state = retry_state(attempts, age, now, outcome)
+
+    def retry(solo: bool) -> Retry:
+        wait = 0.0 if outcome.kind is OutcomeKind.ISOLATE else max(float(policy.wait(state)), 0.0)
+        return Retry(
+            head.seq,
+            attempts,
+            first_attempt_at,
+            now + wait,
+            code,
+            text,
+            solo=solo,
+            retry_wait=wait,
+            retry_age=age,
+            last_attempt_at=now,
+        )
+
+    def failed(error_code: str, error_text: str) -> Decision:
+        if policy.dead_letter:
+            return MoveToDeadLetters(
+                head.seq, head.lane, attempts, first_attempt_at, error_code, error_text
+            )
+        return Pause(head.seq, head.lane, attempts, first_attempt_at, error_code, error_text, age)
+
+    if outcome.kind is OutcomeKind.PERMANENT:
+        return failed(code, text)
+    if outcome.kind is OutcomeKind.ISOLATE:
+        return retry(solo=True)
+    if outcome.kind is OutcomeKind.HALT:
+        # Missing or refused credentials are nobody's message's fault: back off, never give up.
+        return retry(solo=head.solo)
+    if policy.stop(state):
+        return failed(
+            "RetriesExhausted", f"gave up after {attempts} attempts; last error {code}: {text}"
+        )
+    return retry(solo=head.solo)
+
+
+def retry_state(attempts: int, age: float, now: float, outcome: Outcome) -> tenacity.RetryCallState:
+    """A tenacity RetryCallState rebuilt from what the store keeps, for wait and stop strategies:
+    ``seconds_since_start`` is the message's age."""
     state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
     state.attempt_number = attempts
-    state.start_time = first_attempt_at
+    state.start_time = now - age
     state.outcome_timestamp = now
     future = tenacity.Future(attempts)
     future.set_exception(AttemptFailed(outcome.error_code, outcome.error_text))

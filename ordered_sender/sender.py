@@ -1,42 +1,68 @@
-"""OrderedSender: the public face of the library, and the only module that runs threads.
+"""OrderedSender: delivery of an outbox, and the only module that runs threads.
 
-It wires the parts together; data flows one way:
-put -> store -> scheduler picks ready lane heads -> transport -> outcomes -> scheduler decides
--> store.
-One dispatcher thread plans requests; a pool of ``concurrency`` workers sends them. A lane is
-marked in flight from the moment its head is planned until the outcome is committed, so no lane
-ever has two messages in flight, and nothing later in a lane can overtake its head.
+Data flows one way: put -> store -> scheduler picks ready lane heads -> transport -> outcomes ->
+scheduler decides -> store. One dispatcher thread plans requests; a pool of ``concurrency``
+workers sends them. A lane is in flight from the moment its head is planned until its outcome is
+committed, so no lane ever has two messages in flight and nothing later in a lane overtakes its
+head. One Condition guards all in-memory state.
+
+When the store cannot record an outcome (disk full, I/O error), the outcome is kept in memory and
+its lanes stay in flight: a message whose outcome is unknown to the store is never sent again.
+The sender says so once, backs off, and goes on by itself once the store records again. When the
+outbox file is deleted or replaced under it, it stops delivering for good and says why.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from ordered_sender.config import SenderConfig
-from ordered_sender.errors import DeliveryError, SenderClosed
+from ordered_sender.errors import DeliveryError, SenderClosed, StoreError
 from ordered_sender.events import log, log_request
-from ordered_sender.outbox import Clock, Outbox, PutItem, Receipt, wall_clock
+from ordered_sender.outbox import Clock, Outbox, PutItem, Receipt, poll_seconds, wall_clock
 from ordered_sender.outcomes import classify
 from ordered_sender.scheduler import Batch, RetryPolicy, decide, plan_batches
-from ordered_sender.store import Retry
+from ordered_sender.store import DeadLetter, Decision, OutboxCounts, PausedLane, Retry
 from ordered_sender.store.lock import OutboxLock
 from ordered_sender.transport import BatchResponse, RequestError, RequestErrorKind, Transport
 from ordered_sender.transport.iotevents import IotEventsTransport, build_client
 
+STORE_RETRY_FIRST = 0.1
+STORE_RETRY_MAX = 30.0
+"""Backoff while the store cannot record: from 0.1 s, doubling, at most 30 s."""
+HOUSEKEEPING_SECONDS = 1.0
+"""How often the dispatcher checks the outbox file and the clock."""
+FORGET_SECONDS = 60.0
+"""How often delivered ids past the retention are forgotten."""
 
-class OrderedSender(Outbox):
+
+@dataclass(frozen=True, slots=True)
+class Unrecorded:
+    """The outcome of a request that the store could not record yet."""
+
+    batch: Batch
+    decisions: list[Decision]
+    now: float
+
+
+class OrderedSender:
     """Durable, per-lane ordered delivery to IoT Events' BatchPutMessage.
 
     ``client`` is a boto3 ``iotevents-data`` client; None builds one from the environment with
     botocore's retries off. ``transport`` replaces the boto3 transport entirely (tests, other
     backends). With ``autostart=False`` nothing is sent until ``start()`` or ``deliver_due()``.
-    It is an Outbox that also delivers: other processes may put into its file with an Outbox.
+    ``create=False`` refuses (NotAnOutbox) a file that is not an outbox already.
+    Other processes may put into its file with an ``Outbox`` while it delivers.
     """
 
     def __init__(
@@ -48,60 +74,129 @@ class OrderedSender(Outbox):
         transport: Transport | None = None,
         clock: Clock = wall_clock,
         autostart: bool = True,
+        create: bool = True,
     ) -> None:
-        self._outbox_lock = OutboxLock(Path(path))
-        super().__init__(path, config, clock=clock)
+        self.config = config or SenderConfig()
+        self.clock = clock
+        self._changed = threading.Condition()
+        self._wake = threading.Event()
+        self._in_flight_lanes: set[str] = set()
+        self._requests_in_flight = 0
+        self._unrecorded: list[Unrecorded] = []
+        self._halted_until = 0.0
+        self._store_retry_at = 0.0
+        self._store_backoff = 0.0
+        self._failure: str | None = None
+        self._closed = False
+        self._stopping = False
+        self._release_when_idle = False
+        self._dispatcher: threading.Thread | None = None
+        self._workers: ThreadPoolExecutor | None = None
+        self._policy = RetryPolicy(
+            wait=self.config.retry_wait,
+            stop=self.config.retry_stop,
+            dead_letter=self.config.on_permanent_failure == "dead_letter",
+            step_slack=self.config.request_timeout + self.config.idle_poll_seconds,
+        )
         if transport is None:
             if client is None:
                 client = build_client(timeout=self.config.request_timeout)
             transport = IotEventsTransport(client)
         self._transport = transport
-        self._policy = RetryPolicy(wait=self.config.retry_wait, stop=self.config.retry_stop)
-        self._changed = threading.Condition()
-        self._wake = threading.Event()
-        self._in_flight_lanes: set[str] = set()
-        self._requests_in_flight = 0
-        self._halted_until = 0.0
-        self._next_forget_at = 0.0
-        self._closed = False
-        self._stopping = False
-        self._dispatcher: threading.Thread | None = None
-        self._workers: ThreadPoolExecutor | None = None
-        self._forget_old_deliveries()
-        if autostart:
-            self.start()
+        # What the constructor acquires is released if a later step of it fails.
+        with ExitStack() as acquired:
+            self._lock = OutboxLock(Path(path), create=create)
+            acquired.callback(self._lock.release)
+            self.outbox = Outbox(
+                path, self.config, clock=clock, create=create, changes=_SenderChanges(self)
+            )
+            acquired.callback(self.outbox.close)
+            now = self.clock()
+            self.outbox.store.clamp_retries(now)
+            self._clock_offset = now - time.monotonic()
+            self._next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+            self._forget_old_deliveries()
+            if autostart:
+                self.start()
+            acquired.pop_all()
 
-    # -- putting -------------------------------------------------------------------------------
+    # -- the outbox's side, through the sender -------------------------------------------------
 
-    def put_many(self, items: Iterable[PutItem]) -> list[Receipt]:
-        if self._closed:
-            raise SenderClosed(f"the sender on {self.path} is closed; open a new one to put")
-        receipts = super().put_many(items)
+    @property
+    def path(self) -> Path:
+        return self.outbox.path
+
+    @property
+    def store(self) -> Any:
+        return self.outbox.store
+
+    @property
+    def failure(self) -> str | None:
+        """Why the sender stopped delivering for good (its outbox file deleted or replaced)."""
+        return self._failure
+
+    def put(
+        self,
+        input_name: str,
+        payload: object,
+        *,
+        message_id: str | None = None,
+        timestamp_ms: int | None = None,
+        timeout: float | None = None,
+    ) -> Receipt:
+        """Commit one message and return once it is on disk; see ``Outbox.put_many``."""
+        return self.put_many([(input_name, payload, message_id, timestamp_ms)], timeout=timeout)[0]
+
+    def put_many(self, items: Iterable[PutItem], *, timeout: float | None = None) -> list[Receipt]:
+        self._check_open()
+        receipts = self.outbox.put_many(items, timeout=timeout)
         self._wake.set()
         return receipts
 
     put_many.__doc__ = Outbox.put_many.__doc__
 
-    # -- operating -----------------------------------------------------------------------------
-
     def resume(self, lane: str) -> bool:
-        """Retry the head of a paused lane now; False if the lane was not paused."""
-        resumed = super().resume(lane)
-        if resumed:
-            self._wake.set()
+        """Retry the head of a paused lane now, attempts and age reset; False if not paused."""
+        self._check_open()
+        resumed = self.outbox.resume(lane)
+        self._wake.set()
         return resumed
 
-    def wait_delivered(self, message_id: str, timeout: float | None = None) -> None:
-        # Holding the condition from each look until the wait, no delivery goes unnoticed between.
-        with self._changed:
-            super().wait_delivered(message_id, timeout)
+    def redrive(self, message_id: str) -> bool:
+        self._check_open()
+        redriven = self.outbox.redrive(message_id)
+        self._wake.set()
+        return redriven
 
-    def _check_deliverable(self, message_id: str, lane: str) -> None:
-        if self._closed:
-            raise DeliveryError(message_id, lane, "the sender closed first; it stays in the outbox")
+    redrive.__doc__ = Outbox.redrive.__doc__
+
+    def drop(self, message_id: str) -> bool:
+        self._check_open()
+        return self.outbox.drop(message_id)
+
+    drop.__doc__ = Outbox.drop.__doc__
+
+    def dead_letters(self, lane: str | None = None) -> list[DeadLetter]:
+        self._check_open()
+        return self.outbox.dead_letters(lane)
+
+    def paused_lanes(self) -> list[PausedLane]:
+        self._check_open()
+        return self.outbox.paused_lanes()
+
+    def counts(self) -> OutboxCounts:
+        self._check_open()
+        return self.outbox.counts()
+
+    def wait_delivered(self, message_id: str, timeout: float | None = None) -> None:
+        self.outbox.wait_delivered(message_id, timeout)
+
+    wait_delivered.__doc__ = Outbox.wait_delivered.__doc__
 
     def flush(self, timeout: float | None = None) -> bool:
-        """True once every message outside paused lanes is delivered; False on timeout."""
+        """True once every message outside paused lanes is delivered; False on timeout.
+        DeliveryError when the sender stopped for good first."""
+        self._check_open()
         if self._dispatcher is None:
             raise RuntimeError(
                 "flush() waits for background delivery: call start() first, or deliver_due()"
@@ -109,15 +204,26 @@ class OrderedSender(Outbox):
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
             while True:
-                if self.store.deliverable_lanes() == 0:
+                if self.outbox.store.deliverable_lanes() == 0:
                     return True
-                if not self._wait_for_change(deadline):
+                self._check_delivering()
+                if not self._wait_changed(deadline):
                     return False
 
-    def _wait_for_change(self, deadline: float | None) -> bool:
-        """Wait until a request completes (caller holds ``_changed``); False once the deadline
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SenderClosed(f"the sender on {self.path} is closed; open a new one to go on")
+
+    def _check_delivering(self, message_id: str = "", lane: str = "") -> None:
+        if self._failure is not None:
+            raise DeliveryError(message_id, lane, f"the sender stopped: {self._failure}")
+        if self._closed:
+            raise DeliveryError(message_id, lane, "the sender closed first; it stays in the outbox")
+
+    def _wait_changed(self, deadline: float | None) -> bool:
+        """Wait for a request to complete (caller holds ``_changed``); False once ``deadline``
         passed."""
-        seconds = self._poll_seconds(deadline)
+        seconds = poll_seconds(self.config.idle_poll_seconds, deadline)
         if seconds is None:
             return False
         self._changed.wait(seconds)
@@ -127,6 +233,7 @@ class OrderedSender(Outbox):
 
     def start(self) -> None:
         """Start delivering in the background (done by the constructor unless autostart=False)."""
+        self._check_open()
         if self._dispatcher is not None:
             return
         self._workers = ThreadPoolExecutor(
@@ -143,18 +250,23 @@ class OrderedSender(Outbox):
 
         For callers that drive delivery themselves (``autostart=False``), such as tests with an
         injected clock. Loops until nothing is due, as each delivery may make a lane's next head
-        due.
+        due. Raises StoreError while the store cannot record.
         """
+        self._check_open()
         if self._dispatcher is not None:
             raise RuntimeError(
                 "deliver_due() is for senders made with autostart=False that were not started; "
                 "this one delivers in the background already"
             )
+        self._housekeeping(force=True)
+        self._record_unrecorded()
         sent = 0
-        while batches := self._plan(self.config.concurrency):
+        while self._failure is None and (batches := self._plan(self.config.concurrency)):
             for batch in batches:
                 self._deliver(batch)
             sent += len(batches)
+            if self._unrecorded:
+                raise StoreError(self.path, "outcomes could not be recorded; see the log")
         return sent
 
     def _plan(self, free: int) -> list[Batch]:
@@ -163,7 +275,9 @@ class OrderedSender(Outbox):
             return []
         with self._changed:
             busy = frozenset(self._in_flight_lanes)
-        heads = self.store.ready_heads(now, busy, free * self.config.max_messages_per_request)
+        heads = self.outbox.store.ready_heads(
+            now, busy, free * self.config.max_messages_per_request
+        )
         batches = plan_batches(
             heads,
             max_messages=self.config.max_messages_per_request,
@@ -176,37 +290,45 @@ class OrderedSender(Outbox):
             self._requests_in_flight += len(batches)
         return batches
 
-    def _forget_old_deliveries(self) -> None:
-        """Drop delivered ids past the retention; a daemon does this about once a minute."""
-        self.store.forget_delivered(self.clock() - self.config.delivered_retention_seconds)
-        self._next_forget_at = time.monotonic() + 60.0
-
     def _dispatch_forever(self) -> None:
         assert self._workers is not None
-        while not self._stopping:
+        while not self._stopping and self._failure is None:
             self._wake.clear()
             try:
-                if time.monotonic() >= self._next_forget_at:
-                    self._forget_old_deliveries()
-                with self._changed:
-                    free = self.config.concurrency - self._requests_in_flight
-                batches = self._plan(free) if free > 0 else []
-                for batch in batches:
-                    self._workers.submit(self._deliver, batch)
-                if not batches:
-                    self._wake.wait(self._idle_seconds())
+                self._wake.wait(self._dispatch_once())
+            except StoreError as error:
+                self._wake.wait(self._store_failed(error))
             except Exception:
-                # The outbox may be briefly unavailable (disk full, locked by a backup); the
-                # messages are safe on disk, so log, wait a poll interval and look again.
+                # A bug, not a fault of the disk or the network: say so loudly, then go on.
                 log.exception("dispatcher.error")
                 self._wake.wait(self.config.idle_poll_seconds)
+
+    def _dispatch_once(self) -> float:
+        """Plan and hand out what is due; returns how long to wait for a wake-up before looking
+        again."""
+        assert self._workers is not None
+        self._housekeeping()
+        if self._failure is not None:
+            return 0.0
+        if time.monotonic() < self._store_retry_at:
+            return self._store_retry_at - time.monotonic()
+        self._record_unrecorded()
+        with self._changed:
+            free = self.config.concurrency - self._requests_in_flight
+        if free <= 0:
+            # Every worker is busy: the next thing to do comes when one finishes (it wakes us).
+            return self.config.idle_poll_seconds
+        batches = self._plan(free)
+        for batch in batches:
+            self._workers.submit(self._deliver, batch)
+        return 0.0 if batches else self._idle_seconds()
 
     def _idle_seconds(self) -> float:
         """How long to sleep when nothing is ready: until the next retry is due, at most the
         poll."""
         with self._changed:
             busy = frozenset(self._in_flight_lanes)
-        due = self.store.next_attempt_at(busy)
+        due = self.outbox.store.next_attempt_at(busy)
         now = self.clock()
         wait = self.config.idle_poll_seconds
         if due is not None:
@@ -214,59 +336,223 @@ class OrderedSender(Outbox):
         return max(wait, 0.001)
 
     def _deliver(self, batch: Batch) -> None:
-        """Send one request and commit what came of it; the lanes are released only after that."""
+        """Send one request and record what came of it; the lanes are released only after that."""
         ids = [head.message.message_id for head in batch]
+        recorded = False
         try:
             started = time.monotonic()
-            try:
-                response = self._transport.send([head.message for head in batch])
-            except (
-                Exception
-            ) as error:  # a Transport must not raise; if one does, the outcome is unknown
-                response = BatchResponse(
-                    request_error=RequestError(
-                        RequestErrorKind.CONNECTION, type(error).__name__, str(error)
-                    )
-                )
+            response = self._send(batch)
             latency_ms = round((time.monotonic() - started) * 1000, 1)
             now = self.clock()
             decisions = decide(batch, classify(response, ids), now, self._policy)
-            self.store.apply(decisions, now)
-            refused = response.request_error
-            if refused is not None and refused.kind is RequestErrorKind.CREDENTIALS:
-                # Every lane would fail the same way: hold all sending until the backoff passes.
-                retry_at = min(d.next_attempt_at for d in decisions if isinstance(d, Retry))
-                self._halted_until = retry_at
-                log.error("sender.halted", error_code=refused.code, retry_in_s=retry_at - now)
+            try:
+                self.outbox.store.apply(decisions, now)
+            except StoreError as error:
+                with self._changed:
+                    self._unrecorded.append(Unrecorded(batch, decisions, now))
+                self._store_failed(error)
+                return
+            recorded = True
+            self._store_recovered()
+            self._halt_on_credentials(response, decisions, now)
             log_request(batch, response, decisions, latency_ms, now)
-        except Exception:
-            log.exception("batch.failed", message_ids=ids)
         finally:
-            with self._changed:
+            self._request_done(batch, release_lanes=recorded)
+
+    def _send(self, batch: Batch) -> BatchResponse:
+        try:
+            return self._transport.send([head.message for head in batch])
+        except Exception as error:
+            # No transport should raise: this one met something nobody mapped. The outcome is
+            # unknown, so the same ids go again after backoff; the traceback says what to map.
+            log.exception(
+                "transport.unexpected_error",
+                message_ids=[head.message.message_id for head in batch],
+                error_type=type(error).__name__,
+            )
+            return BatchResponse(
+                request_error=RequestError(
+                    RequestErrorKind.UNEXPECTED, type(error).__name__, str(error)
+                )
+            )
+
+    def _halt_on_credentials(
+        self, response: BatchResponse, decisions: list[Decision], now: float
+    ) -> None:
+        refused = response.request_error
+        if refused is None or refused.kind is not RequestErrorKind.CREDENTIALS:
+            return
+        # Every lane would fail the same way: hold all sending until the backoff passes.
+        retry_at = min(d.next_attempt_at for d in decisions if isinstance(d, Retry))
+        self._halted_until = retry_at
+        log.error("sender.halted", error_code=refused.code, retry_in_s=retry_at - now)
+
+    def _request_done(self, batch: Batch, *, release_lanes: bool) -> None:
+        with self._changed:
+            if release_lanes:
                 self._in_flight_lanes.difference_update(head.lane for head in batch)
-                self._requests_in_flight -= 1
+            self._requests_in_flight -= 1
+            release_now = self._release_when_idle and self._requests_in_flight == 0
+            self._changed.notify_all()
+        self._wake.set()
+        if release_now:
+            self._release()
+
+    # -- faults of the store, the file and the clock -------------------------------------------
+
+    def _store_failed(self, error: StoreError) -> float:
+        """Stop sending until the store records again; returns the backoff. Said once."""
+        with self._changed:
+            first = self._store_backoff == 0.0
+            self._store_backoff = min(
+                STORE_RETRY_MAX, max(STORE_RETRY_FIRST, self._store_backoff * 2)
+            )
+            self._store_retry_at = time.monotonic() + self._store_backoff
+            backoff = self._store_backoff
+            unrecorded = sum(len(u.batch) for u in self._unrecorded)
+        if first:
+            log.error(
+                "outbox.unavailable",
+                path=str(self.path),
+                error=error.problem,
+                unrecorded_outcomes=unrecorded,
+                retry_in_s=backoff,
+            )
+        else:
+            log.debug("outbox.still_unavailable", error=error.problem, retry_in_s=backoff)
+        self._wake.set()
+        return backoff
+
+    def _store_recovered(self) -> None:
+        with self._changed:
+            was_failing = self._store_backoff > 0.0
+            self._store_backoff = 0.0
+            self._store_retry_at = 0.0
+        if was_failing:
+            log.warning("outbox.available", path=str(self.path))
+
+    def _record_unrecorded(self) -> None:
+        """Record the outcomes the store refused before; their lanes go free only then."""
+        with self._changed:
+            pending = list(self._unrecorded)
+        for item in pending:
+            self.outbox.store.apply(item.decisions, item.now)
+            with self._changed:
+                self._unrecorded.remove(item)
+                self._in_flight_lanes.difference_update(head.lane for head in item.batch)
                 self._changed.notify_all()
-            self._wake.set()
+        if pending:
+            self._store_recovered()
+
+    def _housekeeping(self, *, force: bool = False) -> None:
+        """About once a second: is the outbox file still ours, did the clock jump back?"""
+        if not force and time.monotonic() < self._next_housekeeping:
+            return
+        self._next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+        problem = self._lock.problem()
+        if problem is not None:
+            self._stop_for_good(problem)
+            return
+        now = self.clock()
+        offset = now - time.monotonic()
+        if offset < self._clock_offset - 1.0:
+            moved = self.outbox.store.clamp_retries(now)
+            log.warning(
+                "clock.moved_back", seconds=round(self._clock_offset - offset, 1), retries=moved
+            )
+        self._clock_offset = offset
+        if time.monotonic() >= self._next_forget_at:
+            self._forget_old_deliveries()
+
+    def _forget_old_deliveries(self) -> None:
+        """Drop delivered ids past the retention; a daemon does this about once a minute."""
+        self.outbox.store.forget_delivered(self.clock() - self.config.delivered_retention_seconds)
+        self._next_forget_at = time.monotonic() + FORGET_SECONDS
+
+    def _stop_for_good(self, problem: str) -> None:
+        with self._changed:
+            self._failure = problem
+            self._changed.notify_all()
+        log.error("sender.stopped", path=str(self.path), reason=problem)
 
     # -- closing -------------------------------------------------------------------------------
 
     def close(self, timeout: float | None = 30.0) -> None:
-        """Stop taking puts, let requests in flight finish (up to ``timeout``), keep the rest."""
-        if self._closed:
-            return
-        self._closed = True
-        self._stopping = True
+        """Stop taking puts, let requests in flight finish (up to ``timeout``), keep the rest.
+
+        A request still in flight after ``timeout`` keeps the outbox open and locked until it
+        ends (at most ``request_timeout``), so that its outcome is recorded and no other sender
+        can send its lane meanwhile.
+        """
+        with self._changed:
+            if self._closed:
+                return
+            self._closed = True
+            self._stopping = True
+            self._changed.notify_all()
         self._wake.set()
         if self._dispatcher is not None:
             self._dispatcher.join()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
-            while self._requests_in_flight and self._wait_for_change(deadline):
+            while self._requests_in_flight and self._wait_changed(deadline):
                 pass
-            self._changed.notify_all()
+            in_flight = self._requests_in_flight
+            self._release_when_idle = in_flight > 0
         if self._workers is not None:
-            self._workers.shutdown(wait=self._requests_in_flight == 0, cancel_futures=True)
-        counts = self.store.counts()
-        super().close()
-        self._outbox_lock.release()
-        log.info("sender.closed", path=str(self.path), pending=counts.pending)
+            self._workers.shutdown(wait=False, cancel_futures=True)
+        if in_flight:
+            log.warning(
+                "sender.close_deferred",
+                path=str(self.path),
+                requests_in_flight=in_flight,
+                detail="the outbox stays locked until they end",
+            )
+            return
+        self._release()
+
+    def _release(self) -> None:
+        """The last step of closing, run when no request is in flight any more."""
+        pending: int | None = None
+        try:
+            self._record_unrecorded()
+            pending = self.outbox.store.counts().pending
+        except StoreError as error:
+            lost = sum(len(u.batch) for u in self._unrecorded)
+            log.error(
+                "sender.outcomes_lost",
+                error=error.problem,
+                messages=lost,
+                detail="they will be sent again, with the same ids, by the next sender",
+            )
+        finally:
+            self.outbox.close()
+            self._lock.release()
+        log.info("sender.closed", path=str(self.path), pending=pending)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _SenderChanges:
+    """The Outbox's waits, woken by this sender's deliveries instead of polling."""
+
+    def __init__(self, sender: OrderedSender) -> None:
+        self._sender = sender
+
+    def watching(self) -> contextlib.AbstractContextManager[object]:
+        return self._sender._changed
+
+    def wait(self, deadline: float | None) -> bool:
+        return self._sender._wait_changed(deadline)
+
+    def check(self, message_id: str, lane: str) -> None:
+        self._sender._check_delivering(message_id, lane)

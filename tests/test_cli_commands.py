@@ -312,7 +312,7 @@ def test_an_outbox_in_a_missing_directory_is_refused_naming_the_path(tmp_path: P
     result = run_command("send", os.devnull, "--outbox", str(outbox), "--no-wait")
 
     assert result.returncode == 1
-    assert f"No such file or directory: {outbox}" in result.stderr
+    assert f"{outbox.parent} does not exist" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -432,7 +432,9 @@ def test_status_of_a_file_that_is_not_an_outbox_fails_clearly(tmp_path: Path) ->
     result = run_command("status", "--outbox", str(not_outbox))
 
     assert result.returncode == 1
-    assert f"{not_outbox} is not an ordered-sender outbox" in result.stderr
+    assert f"{not_outbox} is not an SQLite database, so not an ordered-sender outbox" in (
+        result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 

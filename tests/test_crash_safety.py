@@ -25,18 +25,20 @@ from ordered_sender import OrderedSender, SenderConfig
 # stdout carries the acknowledgements the test reads; logs go elsewhere.
 structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 
-outbox, endpoint, round_number, lanes, per_lane = sys.argv[1:6]
+outbox, endpoint, round_number, lanes, per_lane, start = sys.argv[1:7]
 client = boto3.client(
     "iotevents-data", endpoint_url=endpoint, region_name="us-east-1",
     config=botocore.config.Config(retries={"total_max_attempts": 1}, read_timeout=5),
 )
 config = SenderConfig(retry_wait=tenacity.wait_fixed(0.005), concurrency=3)
-sender = OrderedSender(outbox, client=client, config=config)
+# "after-puts": deliver only once every put is acknowledged, so a kill can land mid-delivery.
+sender = OrderedSender(outbox, client=client, config=config, autostart=start == "at-once")
 print("ready", flush=True)
 for index in range(int(per_lane)):
     for lane in range(int(lanes)):
         sender.put(f"Lane{lane}", {"round": int(round_number), "index": index})
         print(f"put {lane} {index}", flush=True)
+sender.start()
 assert sender.flush(timeout=120)
 print("flushed", flush=True)
 sender.close()
@@ -69,7 +71,7 @@ class ProcessedCounter:
 
 
 def start_child(
-    outbox: Path, endpoint: str, round_number: int, per_lane: int
+    outbox: Path, endpoint: str, round_number: int, per_lane: int, start: str = "at-once"
 ) -> subprocess.Popen[str]:
     env = dict(os.environ)
     return subprocess.Popen(
@@ -82,6 +84,7 @@ def start_child(
             str(round_number),
             str(LANES),
             str(per_lane),
+            start,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -123,7 +126,8 @@ def test_sigkill_at_random_points_loses_nothing_and_keeps_order(outbox: Path) ->
         emu.add_processor(counter)
         kills = 0
         for round_number in range(ROUNDS):
-            child = start_child(outbox, emu.endpoint_url, round_number, PER_LANE)
+            start = "at-once" if round_number % 2 == 0 else "after-puts"
+            child = start_child(outbox, emu.endpoint_url, round_number, PER_LANE, start)
             try:
                 if round_number % 2 == 0:
                     # Kill while it is putting (and delivering in the background).
@@ -134,7 +138,7 @@ def test_sigkill_at_random_points_loses_nothing_and_keeps_order(outbox: Path) ->
                     # Kill while it delivers: after all puts, once some more were processed.
                     read_until(child, LANES * PER_LANE, acknowledged, round_number)
                     counter.arm(chooser.randint(1, 40))
-                    counter.reached.wait(timeout=60)
+                    assert counter.reached.wait(timeout=60), "the child delivered nothing"
                 child.send_signal(signal.SIGKILL)
                 kills += 1
             finally:

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from ordered_sender import LanePaused, NotAnOutbox, OrderedSender, Outbox, SenderConfig
+from ordered_sender import (
+    InvalidMessage,
+    LanePaused,
+    NotAnOutbox,
+    OrderedSender,
+    Outbox,
+    SenderConfig,
+    StoreError,
+)
 from ordered_sender.emulator import Emulator, Faults, TargetedFault
 from ordered_sender.store.sqlite import SqliteStore
 from ordered_sender.testing import MockTransport
@@ -57,7 +65,7 @@ def test_put_many_takes_message_ids_and_timestamps(outbox: Path) -> None:
     assert sent[0].message_id == "first"
     assert [m.timestamp_ms for m in sent[:2]] == [1_000, 2_000]
     assert sent[2].timestamp_ms is not None and sent[2].timestamp_ms > 2_000
-    with pytest.raises(TypeError, match="not 5 values"):
+    with pytest.raises(InvalidMessage, match="2 to 4 values"):
         Outbox(outbox).put_many([("A", {}, None, None, "extra")])  # type: ignore[list-item]
 
 
@@ -87,5 +95,5 @@ def test_opening_an_existing_outbox_never_changes_another_file(tmp_path: Path) -
     with sqlite3.connect(other) as connection:
         tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master")]
     assert tables == ["notes"]
-    with pytest.raises(FileNotFoundError, match="no-such-dir"):
+    with pytest.raises(StoreError, match="no-such-dir"):
         Outbox(tmp_path / "no-such-dir" / "outbox.db")

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from ordered_sender.message import Message
 from ordered_sender.outcomes import DELIVERED, Outcome, OutcomeKind
 from ordered_sender.scheduler import RetryPolicy, decide, plan_batches
-from ordered_sender.store import Delivered, Pause, Retry, StoredMessage
+from ordered_sender.store import Delivered, MoveToDeadLetters, Pause, Retry, StoredMessage
 
 
 def head(seq: int, lane: str, size: int = 10, **fields: object) -> StoredMessage:
@@ -86,14 +86,57 @@ def test_retry_stop_turns_a_forever_transient_message_into_a_pause() -> None:
 def test_stop_after_delay_reads_the_age_kept_in_the_store() -> None:
     policy = RetryPolicy(wait=tenacity.wait_fixed(1), stop=tenacity.stop_after_delay(60))
     outcome = Outcome(OutcomeKind.TRANSIENT, "InternalFailureException")
-    young = decide(
-        (head(1, "a", attempts=1, first_attempt_at=100.0),), {"id1": outcome}, 159.0, policy
+    tried = {"attempts": 5, "retry_age": 58.0, "last_attempt_at": 158.0, "retry_wait": 1.0}
+    young = decide((head(1, "a", **tried),), {"id1": outcome}, 159.0, policy)
+    old = decide((head(1, "a", **tried),), {"id1": outcome}, 160.0, policy)
+    assert isinstance(young[0], Retry) and young[0].retry_age == 59.0
+    assert isinstance(old[0], Pause) and old[0].error_code == "RetriesExhausted"
+
+
+def test_a_clock_jumping_forward_ages_a_message_by_one_bounded_step_only() -> None:
+    policy = RetryPolicy(
+        wait=tenacity.wait_fixed(5), stop=tenacity.stop_after_delay(3600), step_slack=11.0
     )
-    old = decide(
-        (head(1, "a", attempts=1, first_attempt_at=100.0),), {"id1": outcome}, 160.0, policy
+    outcome = Outcome(OutcomeKind.TRANSIENT, "InternalFailureException")
+    tried = {"attempts": 3, "retry_age": 100.0, "last_attempt_at": 1_000.0, "retry_wait": 5.0}
+    two_hours_later = 1_000.0 + 7_200.0
+    (decision,) = decide((head(1, "a", **tried),), {"id1": outcome}, two_hours_later, policy)
+    assert isinstance(decision, Retry)
+    assert decision.retry_age == 100.0 + 5.0 + 11.0
+    assert decision.next_attempt_at == two_hours_later + 5.0
+
+
+def test_a_clock_jumping_back_adds_no_age() -> None:
+    policy = RetryPolicy(wait=tenacity.wait_fixed(5), stop=tenacity.stop_after_delay(60))
+    outcome = Outcome(OutcomeKind.TRANSIENT, "InternalFailureException")
+    tried = {"attempts": 3, "retry_age": 30.0, "last_attempt_at": 10_000.0, "retry_wait": 5.0}
+    (decision,) = decide((head(1, "a", **tried),), {"id1": outcome}, 50.0, policy)
+    assert isinstance(decision, Retry) and decision.retry_age == 30.0
+
+
+def test_under_the_dead_letter_policy_a_permanent_failure_leaves_the_lane() -> None:
+    policy = RetryPolicy(
+        wait=tenacity.wait_fixed(1), stop=tenacity.stop_after_attempt(2), dead_letter=True
     )
-    assert isinstance(young[0], Retry)
-    assert isinstance(old[0], Pause)
+    bad = Outcome(OutcomeKind.PERMANENT, "InvalidRequestException", "bad payload")
+    flaky = Outcome(OutcomeKind.TRANSIENT, "ThrottlingException")
+    decisions = decide(
+        (head(1, "a"), head(2, "b", attempts=1, last_attempt_at=9.0)),
+        {"id1": bad, "id2": flaky},
+        10.0,
+        policy,
+    )
+    assert decisions == [
+        MoveToDeadLetters(1, "a", 1, 10.0, "InvalidRequestException", "bad payload"),
+        MoveToDeadLetters(
+            2,
+            "b",
+            2,
+            10.0,
+            "RetriesExhausted",
+            "gave up after 2 attempts; last error ThrottlingException: ",
+        ),
+    ]
 
 
 def test_isolation_resends_each_message_alone_at_once() -> None:

@@ -42,11 +42,22 @@ class StoredMessage:
     """Send alone: a request it was in was refused whole, so the bad message must be isolated."""
     last_error_code: str | None = None
     last_error_text: str | None = None
+    retry_wait: float = 0.0
+    """The backoff that set ``next_attempt_at``: after the clock jumps back, the retry is never
+    further away than this."""
+    retry_age: float = 0.0
+    """Seconds spent trying so far, added up attempt by attempt with each step bounded, so that a
+    clock jumping forward does not age the message at once (for ``stop_after_delay``)."""
+    last_attempt_at: float | None = None
 
 
 class MessageState(enum.Enum):
     PENDING = "pending"
     DELIVERED = "delivered"
+    DEAD_LETTER = "dead_letter"
+    """Failed for good under the dead-letter policy; waits for ``redrive`` or ``drop``."""
+    DROPPED = "dropped"
+    """A dead letter an operator dropped; only its id is kept, like a delivered one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +82,45 @@ class PausedLane:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message that failed for good and left its lane (``on_permanent_failure="dead_letter"``)."""
+
+    lane: str
+    seq: int
+    message_id: str
+    input_name: str
+    error_code: str
+    error_text: str
+    attempts: int
+    enqueued_at: float
+    failed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LaneOverview:
+    """One lane with pending messages, as ``status`` shows it."""
+
+    lane: str
+    pending: int
+    oldest_enqueued_at: float
+    head_message_id: str
+    attempts: int
+    next_attempt_at: float
+    last_error_code: str | None
+    last_error_text: str | None
+    paused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PendingLimits:
+    """Back-pressure: the most pending messages and payload bytes an outbox may hold (None: no
+    limit). An ``add`` that would pass either raises OutboxFull and stores nothing."""
+
+    messages: int | None = None
+    payload_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxCounts:
     pending: int
     """Messages not yet delivered, in every lane."""
@@ -79,6 +129,10 @@ class OutboxCounts:
     paused_lanes: int
     lanes: int
     """Lanes with pending messages."""
+    dead_letters: int = 0
+    """Messages in the dead letters."""
+    pending_bytes: int = 0
+    """Payload bytes of the pending messages (what ``max_pending_bytes`` limits)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +151,9 @@ class Retry:
     error_code: str
     error_text: str
     solo: bool = False
+    retry_wait: float = 0.0
+    retry_age: float = 0.0
+    last_attempt_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,21 +166,39 @@ class Pause:
     first_attempt_at: float
     error_code: str
     error_text: str
+    retry_age: float = 0.0
 
 
-Decision = Delivered | Retry | Pause
+@dataclass(frozen=True, slots=True)
+class MoveToDeadLetters:
+    """Take this message out of its lane into the dead letters; the lane goes on."""
+
+    seq: int
+    lane: str
+    attempts: int
+    first_attempt_at: float
+    error_code: str
+    error_text: str
+
+
+Decision = Delivered | Retry | Pause | MoveToDeadLetters
 
 
 class Store(Protocol):
-    def add(self, entries: Sequence[NewEntry], now: float) -> list[StoredMessage]:
-        """Store all entries in one transaction, in order, or none (InvalidMessage on a used id)."""
+    """Every method raises StoreError (or NotAnOutbox) for a fault of the storage itself."""
+
+    def add(
+        self, entries: Sequence[NewEntry], now: float, limits: PendingLimits | None = None
+    ) -> list[StoredMessage]:
+        """Store all entries in one transaction, in order, or none (InvalidMessage on a used id,
+        OutboxFull when ``limits`` would be passed)."""
         ...
 
     def ready_heads(
         self, now: float, exclude_lanes: Collection[str], limit: int
     ) -> list[StoredMessage]:
-        """Heads of unpaused lanes not in ``exclude_lanes`` whose next attempt is due: earliest
-        due first, then oldest (a head never tried is due from time 0)."""
+        """Heads of unpaused lanes not in ``exclude_lanes`` whose next attempt is due, oldest put
+        first: a retried head due again goes before heads put after it."""
         ...
 
     def next_attempt_at(self, exclude_lanes: Collection[str]) -> float | None:
@@ -137,7 +212,30 @@ class Store(Protocol):
     def paused_lanes(self) -> list[PausedLane]: ...
 
     def resume(self, lane: str, now: float) -> bool:
-        """Unpause a lane and make its head due now; False when it was not paused."""
+        """Unpause a lane and make its head due now with its attempts and age reset; False when
+        it was not paused."""
+        ...
+
+    def dead_letters(self, lane: str | None = None) -> list[DeadLetter]:
+        """Dead letters, oldest put first, of one lane or all."""
+        ...
+
+    def redrive(self, message_id: str, now: float) -> str | None:
+        """Put a dead letter back at the head of its lane with the same messageId and fresh
+        attempts; returns its lane, None when there is no such dead letter. Raises LanePaused
+        when its lane is paused."""
+        ...
+
+    def drop(self, message_id: str, now: float) -> bool:
+        """Forget a dead letter (its id stays refused for the retention); False if none."""
+        ...
+
+    def clamp_retries(self, now: float) -> int:
+        """After the clock jumped back: no retry further away than the backoff that set it."""
+        ...
+
+    def lanes_overview(self, limit: int) -> list[LaneOverview]:
+        """Lanes with pending messages, paused first then oldest head first."""
         ...
 
     def status(self, message_id: str) -> MessageStatus | None: ...

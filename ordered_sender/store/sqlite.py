@@ -1,17 +1,13 @@
 """SqliteStore: the embedded outbox in one SQLite file (WAL, synchronous FULL by default).
 
-Two tables. ``messages`` holds pending and recently delivered messages; delivered rows keep only
-their id (payload dropped) until they are older than the retention, so a reused id is refused while
-IoT Events would still de-duplicate it. ``lanes`` holds one row per lane with pending messages: its
-head, when the head may next be sent, and why the lane is paused, if it is. Planning reads only
-``lanes`` through an index, so its cost does not grow with the backlog behind each head.
-The store takes no decisions and holds no threads; one lock serialises use of its connection.
+The tables and every statement are in ``sqlite_schema``; opening, checking and migrating a file in
+``sqlite_file``, which also turns every sqlite3 error into StoreError or NotAnOutbox: no sqlite3
+exception leaves this module as itself. The store takes no decisions and holds no threads; one
+lock serialises use of its connection, and SQLite serialises writers across processes.
 """
 
 from __future__ import annotations
 
-import errno
-import os
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
@@ -19,189 +15,86 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ordered_sender.errors import InvalidMessage, NotAnOutbox
+from ordered_sender.errors import InvalidMessage, LanePaused, OutboxFull
 from ordered_sender.message import Message
 from ordered_sender.store import (
+    DeadLetter,
     Decision,
     Delivered,
+    LaneOverview,
     MessageState,
     MessageStatus,
+    MoveToDeadLetters,
     NewEntry,
     OutboxCounts,
     Pause,
     PausedLane,
+    PendingLimits,
     Retry,
     StoredMessage,
 )
-
-SCHEMA_VERSION = 1
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    message_id TEXT NOT NULL UNIQUE,
-    lane TEXT NOT NULL,
-    input_name TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    timestamp_ms INTEGER,
-    enqueued_at REAL NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    first_attempt_at REAL,
-    next_attempt_at REAL NOT NULL DEFAULT 0,
-    solo INTEGER NOT NULL DEFAULT 0,
-    last_error_code TEXT,
-    last_error_text TEXT,
-    delivered_at REAL
-);
-CREATE INDEX IF NOT EXISTS messages_pending_by_lane
-    ON messages (lane, seq) WHERE state = 'pending';
-CREATE INDEX IF NOT EXISTS messages_delivered_at
-    ON messages (delivered_at) WHERE state = 'delivered';
-CREATE TABLE IF NOT EXISTS lanes (
-    lane TEXT PRIMARY KEY,
-    head_seq INTEGER NOT NULL,
-    next_attempt_at REAL NOT NULL,
-    paused_at REAL,
-    pause_code TEXT,
-    pause_text TEXT
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS lanes_ready
-    ON lanes (next_attempt_at, head_seq) WHERE paused_at IS NULL;
-"""
-
-INSERT_MESSAGE = """
-INSERT INTO messages (message_id, lane, input_name, payload, timestamp_ms, enqueued_at)
-VALUES (:message_id, :lane, :input_name, :payload, :timestamp_ms, :enqueued_at)
-"""
-
-# A new message becomes its lane's head only when the lane had nothing pending.
-INSERT_LANE = """
-INSERT INTO lanes (lane, head_seq, next_attempt_at) VALUES (:lane, :seq, 0)
-ON CONFLICT (lane) DO NOTHING
-"""
-
-MESSAGE_COLUMNS = """
-    m.seq, m.message_id, m.lane, m.input_name, m.payload, m.timestamp_ms, m.enqueued_at,
-    m.attempts, m.first_attempt_at, m.next_attempt_at, m.solo, m.last_error_code, m.last_error_text
-"""
-
-READY_HEADS = f"""
-SELECT {MESSAGE_COLUMNS}
-FROM lanes AS l JOIN messages AS m ON m.seq = l.head_seq
-WHERE l.paused_at IS NULL AND l.next_attempt_at <= :now
-ORDER BY l.next_attempt_at, l.head_seq
-LIMIT :limit
-"""
-
-UPCOMING_HEADS = """
-SELECT lane, next_attempt_at FROM lanes WHERE paused_at IS NULL
-ORDER BY next_attempt_at, head_seq
-LIMIT :limit
-"""
-
-MARK_DELIVERED = """
-UPDATE messages SET state = 'delivered', delivered_at = :now, payload = X'', attempts = attempts + 1
-WHERE seq = :seq AND state = 'pending'
-RETURNING lane
-"""
-
-NEXT_HEAD = """
-SELECT seq, next_attempt_at FROM messages
-WHERE lane = :lane AND state = 'pending' ORDER BY seq LIMIT 1
-"""
-
-RECORD_ATTEMPT = """
-UPDATE messages
-SET attempts = :attempts, first_attempt_at = :first_attempt_at, next_attempt_at = :next_attempt_at,
-    last_error_code = :error_code, last_error_text = :error_text, solo = :solo
-WHERE seq = :seq AND state = 'pending'
-"""
-
-RESCHEDULE_LANE = """
-UPDATE lanes SET next_attempt_at = :next_attempt_at WHERE head_seq = :seq
-"""
-
-PAUSE_LANE = """
-UPDATE lanes SET paused_at = :now, pause_code = :error_code, pause_text = :error_text,
-    next_attempt_at = :now
-WHERE lane = :lane
-"""
-
-RESUME_LANE = """
-UPDATE lanes SET paused_at = NULL, pause_code = NULL, pause_text = NULL, next_attempt_at = :now
-WHERE lane = :lane AND paused_at IS NOT NULL
-RETURNING head_seq
-"""
-
-SELECT_PAUSED = """
-SELECT l.lane, l.head_seq, m.message_id, l.pause_code, l.pause_text, l.paused_at
-FROM lanes AS l JOIN messages AS m ON m.seq = l.head_seq
-WHERE l.paused_at IS NOT NULL
-ORDER BY l.paused_at, l.lane
-"""
-
-SELECT_STATUS = """
-SELECT m.message_id, m.lane, m.seq, m.state, l.paused_at IS NOT NULL
-FROM messages AS m LEFT JOIN lanes AS l ON l.lane = m.lane
-WHERE m.message_id = :message_id
-"""
-
-COUNT_LANES = """
-SELECT COUNT(*), COUNT(paused_at) FROM lanes
-"""
-
-COUNT_PENDING = """
-SELECT COUNT(*), COUNT(l.paused_at)
-FROM messages AS m JOIN lanes AS l ON l.lane = m.lane
-WHERE m.state = 'pending'
-"""
+from ordered_sender.store import sqlite_schema as sql
+from ordered_sender.store.sqlite_file import open_outbox, translated_errors
 
 
 class SqliteStore:
     """The Store protocol on one SQLite file."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL", create: bool = True) -> None:
-        """Open the outbox at ``path``; ``create=False`` refuses (NotAnOutbox) to make one, or to
-        add tables to a file that is not an outbox."""
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        create: bool = True,
+        read_only: bool = False,
+    ) -> None:
+        """Open the outbox at ``path``. ``create=False`` refuses (NotAnOutbox) to make one;
+        ``read_only`` opens it for reading alone (``status``), on a read-only file or disk too."""
         self.path = Path(path)
-        if not create:
-            _check_is_outbox(self.path)
-        elif not self.path.parent.is_dir():
-            # SQLite would only say "unable to open database file"; name the path instead.
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(self.path))
-        # check_same_thread is off because the sender's threads share this connection; the lock
-        # below serialises them, and SQLite itself serialises writers across processes.
-        self._connection = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+        self._connection = open_outbox(
+            self.path,
+            schema=sql.SCHEMA,
+            schema_version=sql.SCHEMA_VERSION,
+            migrations=sql.MIGRATIONS,
+            create=create,
+            read_only=read_only,
+            synchronous=synchronous,
         )
+        # The sender's threads share this connection (check_same_thread is off in open_outbox);
+        # this lock serialises them.
         self._lock = threading.RLock()
-        with self._lock:
-            self._connection.execute("PRAGMA journal_mode = WAL")
-            self._connection.execute(f"PRAGMA synchronous = {synchronous}")
-            self._connection.executescript(SCHEMA)
-            self._connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        """The connection, alone, with sqlite3's errors translated."""
+        with self._lock, translated_errors(self.path):
+            yield self._connection
 
     @contextmanager
     def transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
         """One transaction; IMMEDIATE takes the write lock up front so commit order is seq order."""
-        with self._lock:
-            self._connection.execute(f"BEGIN {mode}")
+        with self._using() as connection:
+            connection.execute(f"BEGIN {mode}")
             try:
-                yield self._connection
+                yield connection
             except BaseException:
-                self._connection.execute("ROLLBACK")
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
                 raise
-            self._connection.execute("COMMIT")
+            connection.execute("COMMIT")
 
-    def add(self, entries: Sequence[NewEntry], now: float) -> list[StoredMessage]:
+    def add(
+        self, entries: Sequence[NewEntry], now: float, limits: PendingLimits | None = None
+    ) -> list[StoredMessage]:
         stored: list[StoredMessage] = []
         with self.transaction() as connection:
+            if limits is not None:
+                _check_room(connection, entries, limits)
             for entry in entries:
                 message = entry.message
                 try:
                     cursor = connection.execute(
-                        INSERT_MESSAGE,
+                        sql.INSERT_MESSAGE,
                         {
                             "message_id": message.message_id,
                             "lane": entry.lane,
@@ -220,24 +113,30 @@ class SqliteStore:
                     ) from None
                 seq = cursor.lastrowid
                 assert seq is not None
-                connection.execute(INSERT_LANE, {"lane": entry.lane, "seq": seq})
+                connection.execute(sql.INSERT_LANE, {"lane": entry.lane, "seq": seq})
                 stored.append(StoredMessage(seq, message, entry.lane, enqueued_at=now))
         return stored
+
+    def pending_totals(self) -> tuple[int, int]:
+        """Pending messages and their payload bytes, from the totals the triggers keep."""
+        with self._using() as connection:
+            pending, pending_bytes = connection.execute(sql.SELECT_TOTALS).fetchone()
+        return int(pending), int(pending_bytes)
 
     def ready_heads(
         self, now: float, exclude_lanes: Collection[str], limit: int
     ) -> list[StoredMessage]:
-        with self._lock:
-            rows = self._connection.execute(
-                READY_HEADS, {"now": now, "limit": limit + len(exclude_lanes)}
+        with self._using() as connection:
+            rows = connection.execute(
+                sql.READY_HEADS, {"now": now, "limit": limit + len(exclude_lanes)}
             ).fetchall()
         heads = [_stored_message(row) for row in rows if row[2] not in exclude_lanes]
         return heads[:limit]
 
     def next_attempt_at(self, exclude_lanes: Collection[str]) -> float | None:
-        with self._lock:
-            rows = self._connection.execute(
-                UPCOMING_HEADS, {"limit": len(exclude_lanes) + 1}
+        with self._using() as connection:
+            rows = connection.execute(
+                sql.UPCOMING_HEADS, {"limit": len(exclude_lanes) + 1}
             ).fetchall()
         for lane, next_attempt_at in rows:
             if lane not in exclude_lanes:
@@ -247,53 +146,62 @@ class SqliteStore:
     def apply(self, decisions: Sequence[Decision], now: float) -> None:
         with self.transaction() as connection:
             for decision in decisions:
-                if isinstance(decision, Delivered):
-                    _deliver(connection, decision.seq, now)
-                    continue
-                due = decision.next_attempt_at if isinstance(decision, Retry) else now
-                connection.execute(
-                    RECORD_ATTEMPT,
-                    {
-                        "seq": decision.seq,
-                        "attempts": decision.attempts,
-                        "first_attempt_at": decision.first_attempt_at,
-                        "next_attempt_at": due,
-                        "error_code": decision.error_code,
-                        "error_text": decision.error_text,
-                        "solo": int(isinstance(decision, Retry) and decision.solo),
-                    },
-                )
-                connection.execute(RESCHEDULE_LANE, {"seq": decision.seq, "next_attempt_at": due})
-                if isinstance(decision, Pause):
-                    connection.execute(
-                        PAUSE_LANE,
-                        {
-                            "lane": decision.lane,
-                            "error_code": decision.error_code,
-                            "error_text": decision.error_text,
-                            "now": now,
-                        },
-                    )
+                _apply(connection, decision, now)
 
     def paused_lanes(self) -> list[PausedLane]:
-        with self._lock:
-            rows = self._connection.execute(SELECT_PAUSED).fetchall()
+        with self._using() as connection:
+            rows = connection.execute(sql.SELECT_PAUSED).fetchall()
         return [PausedLane(*row) for row in rows]
 
     def resume(self, lane: str, now: float) -> bool:
         with self.transaction() as connection:
-            row = connection.execute(RESUME_LANE, {"lane": lane, "now": now}).fetchone()
+            row = connection.execute(sql.RESUME_LANE, {"lane": lane, "now": now}).fetchone()
             if row is None:
                 return False
-            connection.execute(
-                "UPDATE messages SET next_attempt_at = :now WHERE seq = :seq",
-                {"now": now, "seq": row[0]},
-            )
+            connection.execute(sql.RESET_ATTEMPTS, {"now": now, "seq": row[0]})
         return True
 
+    def dead_letters(self, lane: str | None = None) -> list[DeadLetter]:
+        with self._using() as connection:
+            rows = connection.execute(sql.SELECT_DEAD_LETTERS, {"lane": lane}).fetchall()
+        return [DeadLetter(*row) for row in rows]
+
+    def redrive(self, message_id: str, now: float) -> str | None:
+        with self.transaction() as connection:
+            found = connection.execute(
+                sql.SELECT_DEAD_LETTER, {"message_id": message_id}
+            ).fetchone()
+            if found is None:
+                return None
+            seq, lane = found
+            head = connection.execute(sql.SELECT_LANE, {"lane": lane}).fetchone()
+            if head is not None and head[1] is not None:
+                raise LanePaused(
+                    message_id,
+                    lane,
+                    "its lane is paused at another message; resume the lane before redriving",
+                )
+            connection.execute(sql.REDRIVE_MESSAGE, {"seq": seq, "now": now})
+            # Its seq is older than anything put into the lane after it, so it goes first.
+            connection.execute(sql.INSERT_LANE, {"lane": lane, "seq": seq})
+            _advance_lane(connection, lane)
+        return str(lane)
+
+    def drop(self, message_id: str, now: float) -> bool:
+        with self.transaction() as connection:
+            cursor = connection.execute(
+                sql.DROP_DEAD_LETTER, {"message_id": message_id, "now": now}
+            )
+        return cursor.rowcount > 0
+
+    def clamp_retries(self, now: float) -> int:
+        with self.transaction() as connection:
+            cursor = connection.execute(sql.CLAMP_RETRIES, {"now": now})
+        return cursor.rowcount
+
     def status(self, message_id: str) -> MessageStatus | None:
-        with self._lock:
-            row = self._connection.execute(SELECT_STATUS, {"message_id": message_id}).fetchone()
+        with self._using() as connection:
+            row = connection.execute(sql.SELECT_STATUS, {"message_id": message_id}).fetchone()
         if row is None:
             return None
         state = MessageState(row[3])
@@ -301,22 +209,38 @@ class SqliteStore:
         return MessageStatus(row[0], row[1], row[2], state, paused)
 
     def counts(self) -> OutboxCounts:
-        with self._lock:
-            pending, blocked = self._connection.execute(COUNT_PENDING).fetchone()
-            lanes, paused = self._connection.execute(COUNT_LANES).fetchone()
-        return OutboxCounts(pending=pending, blocked=blocked, paused_lanes=paused, lanes=lanes)
+        with self.transaction("DEFERRED") as connection:
+            pending, pending_bytes = connection.execute(sql.SELECT_TOTALS).fetchone()
+            lanes, paused = connection.execute(sql.COUNT_LANES).fetchone()
+            (blocked,) = connection.execute(sql.COUNT_BLOCKED).fetchone()
+            (dead,) = connection.execute(sql.COUNT_DEAD_LETTERS).fetchone()
+        return OutboxCounts(
+            pending=pending,
+            blocked=blocked,
+            paused_lanes=paused,
+            lanes=lanes,
+            dead_letters=dead,
+            pending_bytes=pending_bytes,
+        )
+
+    def lanes_overview(self, limit: int) -> list[LaneOverview]:
+        with self._using() as connection:
+            rows = connection.execute(sql.LANES_OVERVIEW, {"limit": limit}).fetchall()
+        return [
+            LaneOverview(
+                lane, pending, oldest, head_id, attempts, due, code, text, paused=bool(paused)
+            )
+            for lane, pending, oldest, head_id, attempts, due, code, text, paused in rows
+        ]
 
     def deliverable_lanes(self) -> int:
-        with self._lock:
-            lanes, paused = self._connection.execute(COUNT_LANES).fetchone()
+        with self._using() as connection:
+            lanes, paused = connection.execute(sql.COUNT_LANES).fetchone()
         return int(lanes - paused)
 
     def forget_delivered(self, before: float) -> int:
         with self.transaction() as connection:
-            cursor = connection.execute(
-                "DELETE FROM messages WHERE state = 'delivered' AND delivered_at < :before",
-                {"before": before},
-            )
+            cursor = connection.execute(sql.FORGET_DELIVERED, {"before": before})
         return cursor.rowcount
 
     def close(self) -> None:
@@ -324,37 +248,88 @@ class SqliteStore:
             self._connection.close()
 
 
-def _check_is_outbox(path: Path) -> None:
-    if not path.is_file():
-        raise NotAnOutbox(f"outbox {path} does not exist")
-    try:
-        # Read-only, so that looking cannot change a file that turns out to be something else.
-        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as connection:
-            tables = {
-                name
-                for (name,) in connection.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table'"
-                )
-            }
-    except sqlite3.DatabaseError as error:
-        raise NotAnOutbox(f"{path} is not an ordered-sender outbox ({error})") from None
-    if not {"messages", "lanes"} <= tables:
-        raise NotAnOutbox(f"{path} is an SQLite file but not an ordered-sender outbox")
+def _check_room(
+    connection: sqlite3.Connection, entries: Sequence[NewEntry], limits: PendingLimits
+) -> None:
+    pending, pending_bytes = connection.execute(sql.SELECT_TOTALS).fetchone()
+    adding = len(entries)
+    adding_bytes = sum(len(entry.message.payload) for entry in entries)
+    if limits.messages is not None and pending + adding > limits.messages:
+        raise OutboxFull(
+            f"the outbox holds {pending} pending messages; {adding} more would pass "
+            f"max_pending_messages={limits.messages}"
+        )
+    if limits.payload_bytes is not None and pending_bytes + adding_bytes > limits.payload_bytes:
+        raise OutboxFull(
+            f"the outbox holds {pending_bytes} bytes of pending payload; {adding_bytes} more "
+            f"would pass max_pending_bytes={limits.payload_bytes}"
+        )
 
 
-def _deliver(connection: sqlite3.Connection, seq: int, now: float) -> None:
-    """Mark a head delivered and make the next pending message of its lane the head."""
-    row = connection.execute(MARK_DELIVERED, {"seq": seq, "now": now}).fetchone()
-    if row is None:
+def _apply(connection: sqlite3.Connection, decision: Decision, now: float) -> None:
+    """Record one decision; the caller holds the transaction."""
+    if isinstance(decision, Delivered):
+        row = connection.execute(sql.MARK_DELIVERED, {"seq": decision.seq, "now": now}).fetchone()
+        if row is not None:
+            _advance_lane(connection, row[0])
         return
-    (lane,) = row
-    head = connection.execute(NEXT_HEAD, {"lane": lane}).fetchone()
+    if isinstance(decision, MoveToDeadLetters):
+        row = connection.execute(
+            sql.MARK_DEAD_LETTER,
+            {
+                "seq": decision.seq,
+                "now": now,
+                "attempts": decision.attempts,
+                "first_attempt_at": decision.first_attempt_at,
+                "error_code": decision.error_code,
+                "error_text": decision.error_text,
+            },
+        ).fetchone()
+        if row is not None:
+            _advance_lane(connection, row[0])
+        return
+    retry = decision if isinstance(decision, Retry) else None
+    due = now if retry is None else retry.next_attempt_at
+    retry_wait = 0.0 if retry is None else retry.retry_wait
+    connection.execute(
+        sql.RECORD_ATTEMPT,
+        {
+            "seq": decision.seq,
+            "attempts": decision.attempts,
+            "first_attempt_at": decision.first_attempt_at,
+            "next_attempt_at": due,
+            "error_code": decision.error_code,
+            "error_text": decision.error_text,
+            "solo": int(retry is not None and retry.solo),
+            "retry_wait": retry_wait,
+            "retry_age": decision.retry_age,
+            "now": now,
+        },
+    )
+    connection.execute(
+        sql.RESCHEDULE_LANE,
+        {"seq": decision.seq, "next_attempt_at": due, "retry_wait": retry_wait},
+    )
+    if isinstance(decision, Pause):
+        connection.execute(
+            sql.PAUSE_LANE,
+            {
+                "lane": decision.lane,
+                "error_code": decision.error_code,
+                "error_text": decision.error_text,
+                "now": now,
+            },
+        )
+
+
+def _advance_lane(connection: sqlite3.Connection, lane: str) -> None:
+    """The lane's head left it: the next pending message is the head, or the lane is gone."""
+    head = connection.execute(sql.NEXT_HEAD, {"lane": lane}).fetchone()
     if head is None:
         connection.execute("DELETE FROM lanes WHERE lane = :lane", {"lane": lane})
     else:
         connection.execute(
-            "UPDATE lanes SET head_seq = :seq, next_attempt_at = :due WHERE lane = :lane",
-            {"seq": head[0], "due": head[1], "lane": lane},
+            sql.MOVE_HEAD, {"lane": lane, "seq": head[0], "due": head[1], "retry_wait": head[2]}
         )
 
 
@@ -374,6 +349,9 @@ def _stored_message(row: tuple[Any, ...]) -> StoredMessage:
         solo,
         last_error_code,
         last_error_text,
+        retry_wait,
+        retry_age,
+        last_attempt_at,
     ) = row
     return StoredMessage(
         seq=seq,
@@ -386,4 +364,7 @@ def _stored_message(row: tuple[Any, ...]) -> StoredMessage:
         solo=bool(solo),
         last_error_code=last_error_code,
         last_error_text=last_error_text,
+        retry_wait=retry_wait,
+        retry_age=retry_age,
+        last_attempt_at=last_attempt_at,
     )

@@ -102,7 +102,8 @@ def test_a_retry_keeps_its_place_and_is_not_ready_before_its_time(open_store: St
     store.apply([Retry(seqs["a1"], 1, 20.0, 80.0, "ThrottlingException", "slow", solo=True)], 20.0)
     assert heads(store, now=79.0) == ["b1"]
     assert store.next_attempt_at(frozenset({"b"})) == 80.0
-    (_, head) = store.ready_heads(80.0, frozenset(), 10)  # b1 was due first
+    # Due again, a1 goes before b1, which was put after it: retried heads do not starve.
+    (head, _) = store.ready_heads(80.0, frozenset(), 10)
     assert (head.message.message_id, head.attempts, head.first_attempt_at) == ("a1", 1, 20.0)
     assert (head.solo, head.last_error_code, head.last_error_text) == (
         True,
@@ -132,7 +133,10 @@ def test_pause_stops_the_lane_and_resume_makes_its_head_due(open_store: StoreFac
 
     assert store.resume("a", now=30.0)
     assert not store.resume("a", now=30.0)
-    assert heads(store, now=30.0) == ["b1", "a1"]  # b1 was due from the start, a1 from 30
+    assert heads(store, now=30.0) == ["a1", "b1"]  # oldest put first
+    (resumed, _) = store.ready_heads(30.0, frozenset(), 10)
+    # Resuming gives the head a whole new retry policy: no attempts, no age.
+    assert (resumed.attempts, resumed.first_attempt_at, resumed.retry_age) == (0, None, 0.0)
     assert store.paused_lanes() == []
 
 

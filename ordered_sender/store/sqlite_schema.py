@@ -1,0 +1,264 @@
+"""The SQLite outbox's schema, its migrations and every statement SqliteStore runs, as named
+constants. Nothing here executes anything.
+
+Tables:
+- ``messages``: pending, delivered, dead-lettered and dropped messages. Delivered and dropped rows
+  keep only their id (payload emptied) until older than the retention, so a reused id is refused
+  while IoT Events would still de-duplicate it; dead letters keep everything, for ``redrive``.
+- ``lanes``: one row per lane with pending messages: its head, when the head may next be sent,
+  the backoff that set that time, and why the lane is paused, if it is. Planning reads only this
+  table, through an index, so its cost does not grow with the backlog behind each head.
+- ``totals``: one row, the pending count and payload bytes, kept by triggers in the same
+  transaction as every change, for back-pressure without counting the backlog at each put.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+SCHEMA_VERSION = 2
+
+_TOTALS_AND_TRIGGERS = """
+CREATE TABLE totals (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    pending INTEGER NOT NULL,
+    pending_bytes INTEGER NOT NULL
+);
+INSERT INTO totals (id, pending, pending_bytes)
+SELECT 1, COUNT(*), COALESCE(SUM(length(payload)), 0) FROM messages WHERE state = 'pending';
+CREATE TRIGGER pending_added AFTER INSERT ON messages WHEN NEW.state = 'pending'
+BEGIN
+    UPDATE totals SET pending = pending + 1, pending_bytes = pending_bytes + length(NEW.payload);
+END;
+CREATE TRIGGER pending_left AFTER UPDATE OF state ON messages
+WHEN OLD.state = 'pending' AND NEW.state != 'pending'
+BEGIN
+    UPDATE totals SET pending = pending - 1, pending_bytes = pending_bytes - length(OLD.payload);
+END;
+CREATE TRIGGER pending_again AFTER UPDATE OF state ON messages
+WHEN OLD.state != 'pending' AND NEW.state = 'pending'
+BEGIN
+    UPDATE totals SET pending = pending + 1, pending_bytes = pending_bytes + length(NEW.payload);
+END;
+CREATE TRIGGER pending_deleted AFTER DELETE ON messages WHEN OLD.state = 'pending'
+BEGIN
+    UPDATE totals SET pending = pending - 1, pending_bytes = pending_bytes - length(OLD.payload);
+END;
+CREATE INDEX messages_dead_letters ON messages (lane, seq) WHERE state = 'dead_letter';
+CREATE INDEX lanes_by_head ON lanes (head_seq) WHERE paused_at IS NULL;
+"""
+
+SCHEMA = (
+    """
+CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL UNIQUE,
+    lane TEXT NOT NULL,
+    input_name TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    timestamp_ms INTEGER,
+    enqueued_at REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    first_attempt_at REAL,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    solo INTEGER NOT NULL DEFAULT 0,
+    last_error_code TEXT,
+    last_error_text TEXT,
+    delivered_at REAL,
+    retry_wait REAL NOT NULL DEFAULT 0,
+    retry_age REAL NOT NULL DEFAULT 0,
+    last_attempt_at REAL,
+    failed_at REAL
+);
+CREATE INDEX messages_pending_by_lane ON messages (lane, seq) WHERE state = 'pending';
+CREATE INDEX messages_delivered_at ON messages (delivered_at) WHERE delivered_at IS NOT NULL;
+CREATE TABLE lanes (
+    lane TEXT PRIMARY KEY,
+    head_seq INTEGER NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    paused_at REAL,
+    pause_code TEXT,
+    pause_text TEXT,
+    retry_wait REAL NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX lanes_ready ON lanes (next_attempt_at, head_seq) WHERE paused_at IS NULL;
+"""
+    + _TOTALS_AND_TRIGGERS
+)
+"""A new outbox, at SCHEMA_VERSION."""
+
+MIGRATIONS: Mapping[int, str] = {
+    1: """
+ALTER TABLE messages ADD COLUMN retry_wait REAL NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN retry_age REAL NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN last_attempt_at REAL;
+ALTER TABLE messages ADD COLUMN failed_at REAL;
+ALTER TABLE lanes ADD COLUMN retry_wait REAL NOT NULL DEFAULT 0;
+DROP INDEX messages_delivered_at;
+CREATE INDEX messages_delivered_at ON messages (delivered_at) WHERE delivered_at IS NOT NULL;
+"""
+    + _TOTALS_AND_TRIGGERS,
+}
+"""``MIGRATIONS[v]`` takes an outbox of version v to v + 1, in one transaction."""
+
+INSERT_MESSAGE = """
+INSERT INTO messages (message_id, lane, input_name, payload, timestamp_ms, enqueued_at)
+VALUES (:message_id, :lane, :input_name, :payload, :timestamp_ms, :enqueued_at)
+"""
+
+# A new message becomes its lane's head only when the lane had nothing pending.
+INSERT_LANE = """
+INSERT INTO lanes (lane, head_seq, next_attempt_at) VALUES (:lane, :seq, 0)
+ON CONFLICT (lane) DO NOTHING
+"""
+
+SELECT_TOTALS = "SELECT pending, pending_bytes FROM totals"
+
+MESSAGE_COLUMNS = """
+    m.seq, m.message_id, m.lane, m.input_name, m.payload, m.timestamp_ms, m.enqueued_at,
+    m.attempts, m.first_attempt_at, m.next_attempt_at, m.solo, m.last_error_code,
+    m.last_error_text, m.retry_wait, m.retry_age, m.last_attempt_at
+"""
+
+# Oldest put first among due heads: a head retried once must not wait behind every head put
+# after it (planning by due time would put never-tried heads, due from 0, always first).
+READY_HEADS = f"""
+SELECT {MESSAGE_COLUMNS}
+FROM lanes AS l INDEXED BY lanes_by_head JOIN messages AS m ON m.seq = l.head_seq
+WHERE l.paused_at IS NULL AND l.next_attempt_at <= :now
+ORDER BY l.head_seq
+LIMIT :limit
+"""
+
+UPCOMING_HEADS = """
+SELECT lane, next_attempt_at FROM lanes WHERE paused_at IS NULL
+ORDER BY next_attempt_at, head_seq
+LIMIT :limit
+"""
+
+MARK_DELIVERED = """
+UPDATE messages SET state = 'delivered', delivered_at = :now, payload = X'', attempts = attempts + 1
+WHERE seq = :seq AND state = 'pending'
+RETURNING lane
+"""
+
+MARK_DEAD_LETTER = """
+UPDATE messages
+SET state = 'dead_letter', failed_at = :now, attempts = :attempts,
+    first_attempt_at = :first_attempt_at, last_error_code = :error_code,
+    last_error_text = :error_text
+WHERE seq = :seq AND state = 'pending'
+RETURNING lane
+"""
+
+NEXT_HEAD = """
+SELECT seq, next_attempt_at, retry_wait FROM messages
+WHERE lane = :lane AND state = 'pending' ORDER BY seq LIMIT 1
+"""
+
+MOVE_HEAD = """
+UPDATE lanes SET head_seq = :seq, next_attempt_at = :due, retry_wait = :retry_wait
+WHERE lane = :lane
+"""
+
+RECORD_ATTEMPT = """
+UPDATE messages
+SET attempts = :attempts, first_attempt_at = :first_attempt_at, next_attempt_at = :next_attempt_at,
+    last_error_code = :error_code, last_error_text = :error_text, solo = :solo,
+    retry_wait = :retry_wait, retry_age = :retry_age, last_attempt_at = :now
+WHERE seq = :seq AND state = 'pending'
+"""
+
+RESCHEDULE_LANE = """
+UPDATE lanes SET next_attempt_at = :next_attempt_at, retry_wait = :retry_wait
+WHERE head_seq = :seq
+"""
+
+PAUSE_LANE = """
+UPDATE lanes SET paused_at = :now, pause_code = :error_code, pause_text = :error_text,
+    next_attempt_at = :now, retry_wait = 0
+WHERE lane = :lane
+"""
+
+RESUME_LANE = """
+UPDATE lanes SET paused_at = NULL, pause_code = NULL, pause_text = NULL, next_attempt_at = :now,
+    retry_wait = 0
+WHERE lane = :lane AND paused_at IS NOT NULL
+RETURNING head_seq
+"""
+
+# Resuming forgets the head's history: a head paused by retry_stop gets a whole new policy.
+RESET_ATTEMPTS = """
+UPDATE messages
+SET attempts = 0, first_attempt_at = NULL, next_attempt_at = :now, retry_wait = 0, retry_age = 0,
+    last_attempt_at = NULL
+WHERE seq = :seq
+"""
+
+SELECT_DEAD_LETTER = """
+SELECT seq, lane FROM messages WHERE message_id = :message_id AND state = 'dead_letter'
+"""
+
+SELECT_LANE = "SELECT head_seq, paused_at FROM lanes WHERE lane = :lane"
+
+REDRIVE_MESSAGE = """
+UPDATE messages
+SET state = 'pending', attempts = 0, first_attempt_at = NULL, next_attempt_at = :now,
+    retry_wait = 0, retry_age = 0, last_attempt_at = NULL, failed_at = NULL, solo = 0
+WHERE seq = :seq
+"""
+
+DROP_DEAD_LETTER = """
+UPDATE messages SET state = 'dropped', payload = X'', delivered_at = :now
+WHERE message_id = :message_id AND state = 'dead_letter'
+"""
+
+SELECT_DEAD_LETTERS = """
+SELECT lane, seq, message_id, input_name, last_error_code, last_error_text, attempts,
+    enqueued_at, failed_at
+FROM messages
+WHERE state = 'dead_letter' AND (:lane IS NULL OR lane = :lane)
+ORDER BY seq
+"""
+
+CLAMP_RETRIES = """
+UPDATE lanes SET next_attempt_at = :now + retry_wait
+WHERE paused_at IS NULL AND next_attempt_at > :now + retry_wait
+"""
+
+SELECT_PAUSED = """
+SELECT l.lane, l.head_seq, m.message_id, l.pause_code, l.pause_text, l.paused_at
+FROM lanes AS l JOIN messages AS m ON m.seq = l.head_seq
+WHERE l.paused_at IS NOT NULL
+ORDER BY l.paused_at, l.lane
+"""
+
+SELECT_STATUS = """
+SELECT m.message_id, m.lane, m.seq, m.state, l.paused_at IS NOT NULL
+FROM messages AS m LEFT JOIN lanes AS l ON l.lane = m.lane
+WHERE m.message_id = :message_id
+"""
+
+COUNT_LANES = "SELECT COUNT(*), COUNT(paused_at) FROM lanes"
+
+COUNT_BLOCKED = """
+SELECT COUNT(*) FROM messages AS m JOIN lanes AS l ON l.lane = m.lane
+WHERE m.state = 'pending' AND l.paused_at IS NOT NULL
+"""
+
+COUNT_DEAD_LETTERS = "SELECT COUNT(*) FROM messages WHERE state = 'dead_letter'"
+
+LANES_OVERVIEW = """
+SELECT l.lane,
+    (SELECT COUNT(*) FROM messages AS p WHERE p.lane = l.lane AND p.state = 'pending'),
+    m.enqueued_at, m.message_id, m.attempts, l.next_attempt_at, m.last_error_code,
+    m.last_error_text, l.paused_at IS NOT NULL
+FROM lanes AS l JOIN messages AS m ON m.seq = l.head_seq
+ORDER BY l.paused_at IS NULL, l.head_seq
+LIMIT :limit
+"""
+
+FORGET_DELIVERED = """
+DELETE FROM messages WHERE state IN ('delivered', 'dropped') AND delivered_at < :before
+"""
