@@ -1,0 +1,174 @@
+"""The lane state machine as a table: the docstring and the code agree, every legal pair leads
+where the table says, every other pair is refused, and ``observed_state`` reads the facts right."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from ordered_sender import lane_state
+from ordered_sender.lane_state import (
+    TRANSITIONS,
+    IllegalTransition,
+    LaneEvent,
+    LaneState,
+    observed_state,
+    transition,
+)
+
+READY_OR_IDLE = "READY (IDLE when nothing is left)"
+"""How the docstring writes the target of DELIVERED and DEAD_LETTER."""
+
+
+def documented_table() -> dict[tuple[LaneState, LaneEvent], str]:
+    """The module docstring's table: (state, event) -> its "next state" cell, continuation rows
+    (empty state and event cells) joined to the row above."""
+    doc = lane_state.__doc__
+    assert doc is not None
+    rows: list[list[str]] = []
+    for line in doc.splitlines():
+        if not line.startswith("|") or set(line) <= {"|", "-"}:
+            continue
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if cells[0] == "state":
+            continue
+        if cells[0] == "" and cells[1] == "":
+            rows[-1][2] = f"{rows[-1][2]} {cells[2]}".strip()
+        else:
+            rows.append(cells)
+    table: dict[tuple[LaneState, LaneEvent], str] = {}
+    for state, event, target, *_ in rows:
+        key = (LaneState[state], LaneEvent[event])
+        assert key not in table, f"the docstring lists {state} {event} twice"
+        table[key] = target
+    return table
+
+
+def expected_targets(cell: str) -> tuple[LaneState, LaneState]:
+    """The state a documented cell leads to: (lane not empty after, lane empty after)."""
+    if cell == READY_OR_IDLE:
+        return LaneState.READY, LaneState.IDLE
+    return LaneState[cell], LaneState[cell]
+
+
+def test_the_docstring_table_and_the_transitions_table_list_the_same_pairs() -> None:
+    assert set(documented_table()) == set(TRANSITIONS)
+
+
+@pytest.mark.parametrize(
+    ("state", "event", "cell"),
+    [(state, event, cell) for (state, event), cell in documented_table().items()],
+    ids=lambda value: getattr(value, "name", None),
+)
+def test_every_legal_pair_leads_to_the_documented_state(
+    state: LaneState, event: LaneEvent, cell: str
+) -> None:
+    not_empty, empty = expected_targets(cell)
+    assert transition(state, event, lane_empty_after=False) is not_empty
+    assert transition(state, event, lane_empty_after=True) is empty
+
+
+def test_only_delivered_and_dead_letter_depend_on_what_is_left_in_the_lane() -> None:
+    depends = {
+        pair
+        for pair in TRANSITIONS
+        if transition(*pair, lane_empty_after=False) is not transition(*pair, lane_empty_after=True)
+    }
+    assert depends == {
+        (LaneState.IN_FLIGHT, LaneEvent.DELIVERED),
+        (LaneState.IN_FLIGHT, LaneEvent.DEAD_LETTER),
+    }
+
+
+@pytest.mark.parametrize(
+    ("state", "event"),
+    [pair for pair in itertools.product(LaneState, LaneEvent) if pair not in TRANSITIONS],
+    ids=lambda value: getattr(value, "name", None),
+)
+def test_every_other_pair_is_an_illegal_transition(state: LaneState, event: LaneEvent) -> None:
+    for empty in (False, True):
+        with pytest.raises(IllegalTransition) as raised:
+            transition(state, event, lane_empty_after=empty)
+        assert raised.value.state is state
+        assert raised.value.event is event
+        assert state.value in str(raised.value)
+        assert event.value in str(raised.value)
+
+
+def test_a_paused_lane_takes_only_puts_and_resume() -> None:
+    legal = {event for event in LaneEvent if (LaneState.PAUSED, event) in TRANSITIONS}
+    assert legal == {LaneEvent.PUT, LaneEvent.RESUME}
+
+
+def test_only_an_in_flight_lane_has_an_outcome() -> None:
+    outcomes = {LaneEvent.DELIVERED, LaneEvent.RETRY, LaneEvent.PAUSE, LaneEvent.DEAD_LETTER}
+    for state, event in TRANSITIONS:
+        if event in outcomes:
+            assert state is LaneState.IN_FLIGHT
+
+
+def test_a_put_never_changes_a_pending_lane_state() -> None:
+    for state in LaneState:
+        if state is not LaneState.IDLE:
+            assert transition(state, LaneEvent.PUT) is state
+    assert transition(LaneState.IDLE, LaneEvent.PUT) is LaneState.READY
+
+
+def test_every_state_is_reachable_from_idle() -> None:
+    reached = {LaneState.IDLE}
+    frontier = [LaneState.IDLE]
+    while frontier:
+        state = frontier.pop()
+        for event in LaneEvent:
+            for empty in (False, True):
+                try:
+                    target = transition(state, event, lane_empty_after=empty)
+                except IllegalTransition:
+                    continue
+                if target not in reached:
+                    reached.add(target)
+                    frontier.append(target)
+    assert reached == set(LaneState)
+
+
+@pytest.mark.parametrize(
+    ("pending", "paused", "in_flight", "due", "expected"),
+    [
+        (pending, paused, in_flight, due, expected)
+        for pending, paused, in_flight, due in itertools.product((False, True), repeat=4)
+        for expected in [
+            LaneState.IDLE
+            if not pending
+            else LaneState.PAUSED
+            if paused
+            else LaneState.IN_FLIGHT
+            if in_flight
+            else LaneState.READY
+            if due
+            else LaneState.BACKOFF
+        ]
+    ],
+)
+def test_observed_state_reads_each_combination_of_facts(
+    pending: bool, paused: bool, in_flight: bool, due: bool, expected: LaneState
+) -> None:
+    now = 1000.0
+    next_attempt_at = now if due else now + 0.5
+    assert (
+        observed_state(
+            pending=pending,
+            paused=paused,
+            in_flight=in_flight,
+            next_attempt_at=next_attempt_at,
+            now=now,
+        )
+        is expected
+    )
+
+
+def test_observed_state_counts_a_head_due_exactly_now_as_ready() -> None:
+    facts = {"pending": True, "paused": False, "in_flight": False}
+    assert observed_state(**facts, next_attempt_at=5.0, now=5.0) is LaneState.READY
+    assert observed_state(**facts, next_attempt_at=5.000001, now=5.0) is LaneState.BACKOFF
+    assert observed_state(**facts, next_attempt_at=0.0, now=5.0) is LaneState.READY
