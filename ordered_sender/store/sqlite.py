@@ -34,7 +34,8 @@ from ordered_sender.store import (
     StoredMessage,
 )
 from ordered_sender.store import sqlite_schema as sql
-from ordered_sender.store.sqlite_file import open_outbox, translated_errors
+from ordered_sender.store.sqlite_errors import translated_errors
+from ordered_sender.store.sqlite_file import open_outbox
 
 
 class SqliteStore:
