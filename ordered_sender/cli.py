@@ -8,11 +8,7 @@ traceback: ``OrderedSenderGroup.invoke`` translates them in one place.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,10 +16,17 @@ import botocore.exceptions
 import click
 import structlog
 from rich.console import Console
-from rich.table import Table
 
 from ordered_sender.cli_demo import demo_command
 from ordered_sender.cli_jsonl import BadLine, Line, read_lines
+from ordered_sender.cli_operate import (
+    dead_letters_group,
+    opened_store,
+    outbox_option,
+    print_paused,
+    resume_command,
+    status_command,
+)
 from ordered_sender.cli_progress import deliver_with_progress, interrupt_as_event
 from ordered_sender.config import SenderConfig
 from ordered_sender.emulator.cli import emulator_command
@@ -32,11 +35,11 @@ from ordered_sender.lanes import ByInput, ByInputAndKey, LaneFunction
 from ordered_sender.message import check_input_name
 from ordered_sender.outbox import Outbox
 from ordered_sender.sender import OrderedSender
-from ordered_sender.store import PausedLane
-from ordered_sender.store.sqlite import SqliteStore
 from ordered_sender.transport.iotevents import build_client
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+RUN_CHECK_SECONDS = 0.5
+"""How often ``run`` looks whether its sender stopped for good."""
 
 
 class OrderedSenderGroup(click.Group):
@@ -54,8 +57,6 @@ class OrderedSenderGroup(click.Group):
         except OSError as error:
             # A missing directory or a file without permission, named by the OS.
             raise click.ClickException(f"{error.strerror}: {error.filename}") from error
-        except sqlite3.Error as error:
-            raise click.ClickException(f"the outbox cannot be used: {error}") from error
 
 
 @click.group(cls=OrderedSenderGroup)
@@ -107,11 +108,13 @@ endpoint_option = click.option(
     "Default: AWS for the configured region.",
 )
 region_option = click.option("--region", help="AWS region. Default: from the environment.")
-outbox_option = click.option(
-    "--outbox",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The outbox file (SQLite).",
+policy_option = click.option(
+    "--on-permanent-failure",
+    type=click.Choice(["pause", "dead_letter"]),
+    default="pause",
+    show_default=True,
+    help="A message that fails for good pauses its lane until `resume`, or moves to the dead "
+    "letters (`dead-letters list|redrive|drop`) while its lane goes on.",
 )
 
 
@@ -122,12 +125,14 @@ def open_sender(
     config: SenderConfig,
     *,
     deliver: bool,
+    create: bool = True,
 ) -> OrderedSender:
-    """A sender on ``outbox`` with a client for the endpoint; ``deliver=False`` sends nothing."""
+    """A sender on ``outbox`` with a client for the endpoint; ``deliver=False`` sends nothing,
+    ``create=False`` refuses a file that is not an outbox already."""
     client = build_client(
         timeout=config.request_timeout, endpoint_url=endpoint_url, region_name=region
     )
-    return OrderedSender(outbox, client, config, autostart=deliver)
+    return OrderedSender(outbox, client, config, autostart=deliver, create=create)
 
 
 @main.command("send")
@@ -144,6 +149,7 @@ def open_sender(
     help="Deliver until flushed, or only store the messages (for `ordered-sender run`).",
 )
 @click.option("--timeout", type=float, help="Seconds to wait for delivery. Default: no limit.")
+@policy_option
 def send_command(
     files: tuple[TextIO, ...],
     outbox: Path,
@@ -153,6 +159,7 @@ def send_command(
     region: str | None,
     wait: bool,
     timeout: float | None,
+    on_permanent_failure: str,
 ) -> None:
     """Put every message of JSON-lines FILES (`-` is stdin), in file order, then deliver.
 
@@ -166,7 +173,7 @@ def send_command(
         except InvalidMessage as error:
             raise click.BadParameter(str(error), param_hint="--input-name") from None
     lane: LaneFunction = ByInput() if lane_key is None else ByInputAndKey(lane_key)
-    config = SenderConfig(lane=lane)
+    config = SenderConfig(lane=lane, on_permanent_failure=on_permanent_failure)  # type: ignore[arg-type]
     console = Console()
     if not wait:
         # Only putting: no delivery lock, so this works while `ordered-sender run` delivers.
@@ -237,96 +244,42 @@ def put_lines(target: Outbox | OrderedSender, source: str, lines: list[Line]) ->
 @outbox_option
 @endpoint_option
 @region_option
-def run_command(outbox: Path, endpoint_url: str | None, region: str | None) -> None:
+@policy_option
+def run_command(
+    outbox: Path, endpoint_url: str | None, region: str | None, on_permanent_failure: str
+) -> None:
     """Deliver the outbox until SIGTERM or Ctrl-C, then stop cleanly.
 
-    Requests in flight finish; everything else stays in the outbox for the next run.
+    Requests in flight finish; everything else stays in the outbox for the next run. The outbox
+    must exist (`send` or an `Outbox` creates it). If the file is deleted or replaced while it
+    runs, it stops and exits with status 1.
     """
+    config = SenderConfig(on_permanent_failure=on_permanent_failure)  # type: ignore[arg-type]
     with interrupt_as_event() as stop:
-        sender = open_sender(outbox, endpoint_url, region, SenderConfig(), deliver=True)
+        sender = open_sender(outbox, endpoint_url, region, config, deliver=True, create=False)
         before = sender.counts()
         click.echo(
             f"delivering {outbox}: {before.pending} pending in {before.lanes} lanes; "
             "stop with Ctrl-C or SIGTERM"
         )
-        stop.wait()
+        while not stop.wait(RUN_CHECK_SECONDS) and sender.failure is None:
+            pass
+        failure = sender.failure
         click.echo("stopping: finishing requests in flight")
         sender.close()
+    if failure is not None:
+        raise click.ClickException(failure)
     # Counted after close, so the outcomes of the requests that were in flight are included.
-    with opened_store(outbox) as store:
+    with opened_store(outbox, read_only=True) as store:
         after = store.counts()
     click.echo(
-        f"stopped: {after.pending} messages kept in {outbox} ({after.paused_lanes} paused lanes)"
+        f"stopped: {after.pending} messages kept in {outbox} ({after.paused_lanes} paused lanes, "
+        f"{after.dead_letters} dead letters)"
     )
 
 
-@contextmanager
-def opened_store(outbox: Path) -> Iterator[SqliteStore]:
-    """The outbox without the sender's lock, for reading and resuming while a sender runs."""
-    store = SqliteStore(outbox, create=False)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-@main.command("status")
-@outbox_option
-def status_command(outbox: Path) -> None:
-    """Show pending messages, lanes and paused lanes of an outbox (works while `run` runs)."""
-    with opened_store(outbox) as store:
-        counts = store.counts()
-        paused = store.paused_lanes()
-    console = Console()
-    summary = Table(title=f"Outbox {outbox}", show_header=False)
-    summary.add_row("pending messages", str(counts.pending))
-    summary.add_row("lanes with pending messages", str(counts.lanes))
-    summary.add_row("paused lanes", str(counts.paused_lanes))
-    summary.add_row("messages held by paused lanes", str(counts.blocked))
-    console.print(summary)
-    print_paused(console, paused)
-
-
-def print_paused(console: Console, paused: list[PausedLane]) -> None:
-    if not paused:
-        return
-    table = Table(title="Paused lanes (ordered-sender resume --outbox PATH LANE)")
-    for column in ("lane", "at message", "error", "reason", "paused since (UTC)"):
-        table.add_column(column)
-    for lane in paused:
-        table.add_row(
-            lane.lane,
-            lane.message_id,
-            lane.error_code,
-            lane.error_text,
-            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(lane.paused_at)),
-        )
-    console.print(table)
-
-
-@main.command("resume")
-@outbox_option
-@click.argument("lane", required=False)
-@click.option("--all", "resume_all", is_flag=True, help="Resume every paused lane.")
-def resume_command(outbox: Path, lane: str | None, resume_all: bool) -> None:
-    """Retry the head of a paused LANE (or of every paused lane with --all).
-
-    A running `ordered-sender run` picks the lane up within a second.
-    """
-    if (lane is None) == (not resume_all):
-        raise click.UsageError("give either a LANE or --all")
-    with opened_store(outbox) as store:
-        paused = [entry.lane for entry in store.paused_lanes()]
-        lanes = paused if resume_all else [str(lane)]
-        for name in lanes:
-            if not store.resume(name, time.time()):
-                raise click.ClickException(
-                    f"lane {name!r} is not paused; paused lanes: {', '.join(paused) or 'none'}"
-                )
-            click.echo(f"resumed lane {name}")
-    if not lanes:
-        click.echo("no lane was paused")
-
-
+main.add_command(status_command)
+main.add_command(resume_command)
+main.add_command(dead_letters_group)
 main.add_command(demo_command)
 main.add_command(emulator_command)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,3 +43,28 @@ def emulator() -> Iterator[Emulator]:
 @pytest.fixture
 def outbox(tmp_path: Path) -> Path:
     return tmp_path / "outbox.db"
+
+
+CliRunner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture
+def cli() -> CliRunner:
+    """Runs ``ordered-sender ARGS...`` as a real subprocess with fake AWS credentials."""
+    command = str(Path(sys.executable).parent / "ordered-sender")
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "COLUMNS": "200",
+    }
+    env.pop("AWS_ENDPOINT_URL", None)
+
+    def run(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [command, *args], capture_output=True, text=True, env=env, timeout=timeout
+        )
+
+    return run
