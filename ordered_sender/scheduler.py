@@ -92,6 +92,21 @@ def plan_batches(
     return [tuple(batch) for batch in batches]
 
 
+def dispatcher_wait(
+    *, free_workers: int, next_due: float | None, now: float, halted_until: float, poll: float
+) -> float:
+    """How long the dispatcher sleeps before it looks at the outbox again, unless woken (by a
+    put, a finished request, a resume or close).
+
+    With every worker busy, nothing can be sent before one finishes, and finishing wakes it: it
+    waits the whole poll, never a busy spin. Otherwise it waits until the next head is due (not
+    before a credentials halt ends), at most the poll, at least a millisecond.
+    """
+    if free_workers <= 0 or next_due is None:
+        return poll
+    return max(min(poll, max(next_due, halted_until) - now), 0.001)
+
+
 def decide(
     batch: Batch, outcomes: Mapping[str, Outcome], now: float, policy: RetryPolicy
 ) -> list[Decision]:

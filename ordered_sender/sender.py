@@ -31,7 +31,7 @@ from ordered_sender.errors import DeliveryError, SenderClosed, StoreError
 from ordered_sender.events import log, log_request
 from ordered_sender.outbox import Clock, Outbox, PutItem, Receipt, poll_seconds, wall_clock
 from ordered_sender.outcomes import classify
-from ordered_sender.scheduler import Batch, RetryPolicy, decide, plan_batches
+from ordered_sender.scheduler import Batch, RetryPolicy, decide, dispatcher_wait, plan_batches
 from ordered_sender.store import DeadLetter, Decision, OutboxCounts, PausedLane, Retry
 from ordered_sender.store.lock import OutboxLock
 from ordered_sender.transport import BatchResponse, RequestError, RequestErrorKind, Transport
@@ -90,6 +90,7 @@ class OrderedSender:
         self._closed = False
         self._stopping = False
         self._release_when_idle = False
+        self._released = threading.Event()
         self._dispatcher: threading.Thread | None = None
         self._workers: ThreadPoolExecutor | None = None
         self._policy = RetryPolicy(
@@ -265,8 +266,8 @@ class OrderedSender:
             for batch in batches:
                 self._deliver(batch)
             sent += len(batches)
-            if self._unrecorded:
-                raise StoreError(self.path, "outcomes could not be recorded; see the log")
+            # Raises the store's own error (the disk is full, ...) while they stay unrecorded.
+            self._record_unrecorded()
         return sent
 
     def _plan(self, free: int) -> list[Batch]:
@@ -315,25 +316,21 @@ class OrderedSender:
         self._record_unrecorded()
         with self._changed:
             free = self.config.concurrency - self._requests_in_flight
-        if free <= 0:
-            # Every worker is busy: the next thing to do comes when one finishes (it wakes us).
-            return self.config.idle_poll_seconds
-        batches = self._plan(free)
+        batches = self._plan(free) if free > 0 else []
         for batch in batches:
             self._workers.submit(self._deliver, batch)
-        return 0.0 if batches else self._idle_seconds()
-
-    def _idle_seconds(self) -> float:
-        """How long to sleep when nothing is ready: until the next retry is due, at most the
-        poll."""
+        if batches:
+            return 0.0
         with self._changed:
             busy = frozenset(self._in_flight_lanes)
-        due = self.outbox.store.next_attempt_at(busy)
-        now = self.clock()
-        wait = self.config.idle_poll_seconds
-        if due is not None:
-            wait = min(wait, max(due, self._halted_until) - now)
-        return max(wait, 0.001)
+            free = self.config.concurrency - self._requests_in_flight
+        return dispatcher_wait(
+            free_workers=free,
+            next_due=self.outbox.store.next_attempt_at(busy) if free > 0 else None,
+            now=self.clock(),
+            halted_until=self._halted_until,
+            poll=self.config.idle_poll_seconds,
+        )
 
     def _deliver(self, batch: Batch) -> None:
         """Send one request and record what came of it; the lanes are released only after that."""
@@ -528,7 +525,13 @@ class OrderedSender:
         finally:
             self.outbox.close()
             self._lock.release()
+            self._released.set()
         log.info("sender.closed", path=str(self.path), pending=pending)
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """After ``close()``: True once the outbox file is released (closed and unlocked), False
+        if ``timeout`` passed first. Only a request that outlived close's timeout delays it."""
+        return self._released.wait(timeout)
 
     def __enter__(self) -> Self:
         return self
