@@ -101,6 +101,10 @@ def _fields(text: str, input_name: str | None) -> dict[str, object]:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise InvalidMessage("line", text.strip(), f"is not JSON ({error.msg})") from None
+    except RecursionError:
+        raise InvalidMessage(
+            "line", f"<{len(text)} characters>", "is nested too deeply to read as JSON; flatten it"
+        ) from None
     if not isinstance(document, dict):
         raise InvalidMessage("line", document, "must be a JSON object")
     if input_name is not None:

@@ -113,7 +113,11 @@ class DeliveryFailed(DeliveryError):
 
 def _shown(value: object, limit: int = 80) -> str:
     """The value as the error shows it: long values are cut so an error never carries a payload."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):
+        # Too deep to print, or an int too long to convert: its type says enough.
+        return f"<{type(value).__name__}>"
     if len(text) > limit:
         return f"{text[:limit]}... ({len(text)} characters)"
     return text

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from ordered_sender.cli_jsonl import BadLine, Line, read_lines
+from ordered_sender.errors import InvalidMessage
 from ordered_sender.lanes import ByInputAndKey
 from ordered_sender.limits import MAX_PAYLOAD_BYTES_PER_REQUEST
 from ordered_sender.message import Message
@@ -105,3 +106,19 @@ def test_a_payload_over_the_request_limit_is_refused() -> None:
     big = '{"inputName": "A", "payload": {"text": "' + "x" * 2000 + '"}}'
 
     assert "in.jsonl:1: payload='<2011 bytes>'" in refusal([big])
+
+
+def test_a_line_nested_too_deeply_is_refused_naming_it_not_a_recursion_error() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    text = refusal([deep], input_name="A")
+    assert text.startswith("in.jsonl:1: line='<200000 characters>'")
+    assert "nested too deeply" in text
+    assert "[[[[" not in text  # the line itself is not echoed
+
+
+def test_errors_show_a_value_too_deep_or_long_to_print_by_its_type() -> None:
+    nested: list[object] = []
+    for _ in range(100_000):
+        nested = [nested]
+    assert "<list>" in str(InvalidMessage("payload", nested, "x"))
+    assert "<int>" in str(InvalidMessage("timestamp_ms", 10**5000, "x"))

@@ -105,7 +105,8 @@ def _check_string(shape: Any, value: Any, where: str) -> list[str]:
         return _type_error(value, where, "a string")
     problems = _length_problems(shape, value, len(value), where)
     pattern = shape.metadata.get("pattern")
-    if pattern is not None and not _compiled(pattern).search(value):
+    # The whole value must match: with search(), "^...$" would accept a trailing newline.
+    if pattern is not None and not _compiled(pattern).fullmatch(value):
         problems.append(
             _failed(value, where, f"Member must satisfy regular expression pattern: {pattern}")
         )

@@ -53,6 +53,7 @@ def test_a_messageid_repeated_in_one_request_is_refused(
     [
         ("x" * 65, "length less than or equal to 64"),
         ("has space", "regular expression pattern: ^[a-zA-Z0-9_-]+$"),
+        ("ends-in-newline\n", "regular expression pattern: ^[a-zA-Z0-9_-]+$"),
         ("", "length greater than or equal to 1"),
     ],
 )
@@ -69,6 +70,7 @@ def test_a_malformed_messageid_is_refused_naming_it(
     [
         ("i" * 129, "length less than or equal to 128"),
         ("-starts-with-dash", "regular expression pattern: ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"),
+        ("EndsInNewline\n", "regular expression pattern: ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"),
     ],
 )
 def test_a_malformed_input_name_is_refused_naming_it(
