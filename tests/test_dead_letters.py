@@ -8,6 +8,8 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,8 @@ from ordered_sender import (
     SenderConfig,
 )
 from ordered_sender.emulator import Emulator, Faults, ManualClock, TargetedFault
+from ordered_sender.message import Message
+from ordered_sender.transport import BatchResponse, EntryError
 
 DEAD_LETTER = SenderConfig(
     on_permanent_failure="dead_letter", retry_wait=tenacity.wait_fixed(0), idle_poll_seconds=0.05
@@ -394,3 +398,115 @@ def test_under_the_pause_policy_resume_gives_the_head_all_its_attempts_again(
         restarted.wait_delivered(behind.message_id, timeout=1)
     assert processed_ids(emulator) == ["m-1", "m-2"]
     assert times_sent(emulator, "m-1") == 5
+
+
+def test_a_message_refused_alone_after_its_request_was_refused_whole_is_dead_lettered(
+    outbox: Path, clock: ManualClock
+) -> None:
+    # The endpoint allows 60 payload bytes per request; the sender believes 1024: the request is
+    # refused whole (400), each message is resent alone, and only the big one is refused again.
+    with Emulator(seed=3, max_payload_bytes=60) as emu:
+        for name in ("A", "B", "C"):
+            emu.create_input(name)
+        with open_sender(outbox, emu, clock) as sender:
+            sender.put_many(
+                [("A", {"n": 0}), ("B", {"n": 0, "pad": "x" * 80}, "big"), ("C", {"n": 0})]
+            )
+            sender.put("B", {"n": 1}, message_id="after-big")
+
+            sender.deliver_due()
+
+            assert emu.requests()[0].status == 400
+            (letter,) = sender.dead_letters()
+            assert (letter.lane, letter.message_id) == ("B", "big")
+            assert letter.error_code == "InvalidRequestException"
+            assert letter.attempts == 2  # once in the refused request, once alone
+            assert processed_ids(emu, "B") == ["after-big"]
+            assert {p.input_name for p in emu.processed()} == {"A", "B", "C"}
+
+            # Redriven unchanged, it is refused again; the lanes sent with it still go on.
+            sender.put_many([("A", {"n": 1}), ("C", {"n": 1})])
+            assert sender.redrive("big")
+            sender.deliver_due()
+            assert [d.message_id for d in sender.dead_letters()] == ["big"]
+            assert len(emu.processed("A")) == len(emu.processed("C")) == 2
+            assert sender.counts().pending == 0
+
+
+def test_a_redrive_goes_before_a_head_in_backoff_which_keeps_its_backoff(
+    outbox: Path, emulator: Emulator, clock: ManualClock
+) -> None:
+    emulator.create_input("A")
+    emulator.set_faults(
+        Faults(
+            targeted=(
+                TargetedFault("InvalidRequestException", message_id="m-1"),
+                TargetedFault("ThrottlingException", message_id="m-2"),
+            )
+        )
+    )
+    config = SenderConfig(on_permanent_failure="dead_letter", retry_wait=tenacity.wait_fixed(60))
+    with open_sender(outbox, emulator, clock, config) as sender:
+        put_lane(sender, "m-1", "m-2", "m-3")
+        sender.deliver_due()
+        assert [d.message_id for d in sender.dead_letters()] == ["m-1"]
+        assert times_sent(emulator, "m-2") == 1  # throttled: back in 60 s
+
+        assert sender.redrive("m-1")
+        sender.deliver_due()
+        assert processed_ids(emulator) == ["m-1"]  # m-2 still waits out its backoff
+        clock.advance(59)
+        assert sender.deliver_due() == 0
+        clock.advance(1)
+        sender.deliver_due()
+    assert processed_ids(emulator) == ["m-1", "m-2", "m-3"]
+
+
+class OneLaneWatch:
+    """A transport that refuses ``bad`` the first time, holds ``held`` at a gate, and counts
+    the times two messages of one lane were in flight together."""
+
+    def __init__(self, bad: str, held: str) -> None:
+        self.bad = bad
+        self.held = held
+        self.gate = threading.Event()
+        self.holding = threading.Event()
+        self.sent: list[str] = []
+        self.overlaps = 0
+        self._in_flight: set[str] = set()
+        self._lock = threading.Lock()
+
+    def send(self, messages: Sequence[Message]) -> BatchResponse:
+        lanes = {m.input_name for m in messages}
+        with self._lock:
+            self.overlaps += len(lanes & self._in_flight)
+            self._in_flight |= lanes
+            self.sent.extend(m.message_id for m in messages)
+        try:
+            if any(m.message_id == self.held for m in messages):
+                self.holding.set()
+                assert self.gate.wait(timeout=30), "the test never opened the gate"
+            refused = [m for m in messages if m.message_id == self.bad]
+            if refused and self.sent.count(self.bad) == 1:
+                return BatchResponse(
+                    entry_errors=(EntryError(self.bad, "InvalidRequestException", "bad"),)
+                )
+            return BatchResponse()
+        finally:
+            with self._lock:
+                self._in_flight -= lanes
+
+
+def test_a_redrive_while_the_lane_is_in_flight_waits_for_that_outcome(outbox: Path) -> None:
+    transport = OneLaneWatch(bad="m-1", held="m-2")
+    with OrderedSender(outbox, transport=transport, config=DEAD_LETTER) as sender:
+        put_lane(sender, "m-1", "m-2")
+        assert transport.holding.wait(timeout=10)  # m-1 dead-lettered, m-2 held in flight
+        with Outbox(outbox) as operator:
+            assert operator.redrive("m-1")
+
+        transport.gate.set()
+        sender.wait_delivered("m-2", timeout=10)
+        sender.wait_delivered("m-1", timeout=10)
+    assert transport.sent == ["m-1", "m-2", "m-1"]
+    assert transport.overlaps == 0
