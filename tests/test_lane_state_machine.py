@@ -1,0 +1,530 @@
+"""A hypothesis stateful test of the lane state machine, driving the real thing.
+
+An OrderedSender on a real SQLite file (autostart=False, delivery driven by ``deliver_due`` in
+this thread, an injected clock the rules advance) sends through a MockTransport whose answers
+come from a script the rules set. Beside it runs a model: each lane's pending messages and its
+LaneState, moved by ``lane_state.transition`` (the pure function the library documents), and
+what the service must see. After every step the store, the transport's record and the model
+must agree.
+
+Order, precisely: a message may be sent (hence delivered) only while it is its lane's head in the
+model, i.e. when every message put before it in its lane has left the lane: delivered, dropped, or
+in the dead letters. A dead letter redriven later takes its place again by put order, so it goes
+before every message put after it; that is the only way a lane's deliveries leave put order.
+
+Run longer with ``ORDERED_SENDER_STATEFUL_EXAMPLES=500`` (examples) and
+``ORDERED_SENDER_STATEFUL_STEPS=60`` (steps per example).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pytest
+import structlog
+import tenacity
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+)
+
+from ordered_sender import OrderedSender, Outbox, OutboxInUse, SenderConfig
+from ordered_sender.errors import LanePaused
+from ordered_sender.lane_state import LaneEvent, LaneState, observed_state, transition
+from ordered_sender.message import Message
+from ordered_sender.store import MessageState
+from ordered_sender.testing import MockTransport
+from ordered_sender.transport import BatchResponse, EntryError, RequestError, RequestErrorKind
+
+LANES = ("A", "B", "C", "D", "E")
+WAIT = 1.0
+"""retry_wait: every failed attempt is retried this many seconds later."""
+MAX_ATTEMPTS = 3
+"""retry_stop: the third failed attempt of a message is a permanent failure."""
+CONCURRENCY = 2
+MESSAGES_PER_REQUEST = 2
+"""Small, so that five lanes need more than one plan and the oldest-put-first rule shows."""
+START = 1_700_000_000.0
+
+Policy = Literal["pause", "dead_letter"]
+LaneAnswer = Literal["deliver", "throttle", "invalid"]
+RequestAnswer = Literal["none", "unavailable", "connection", "credentials"]
+DuringSend = Literal["nothing", "put", "redrive"]
+Kind = Literal["delivered", "transient", "permanent", "halt"]
+ENTRY_OUTCOMES: dict[LaneAnswer, Kind] = {
+    "deliver": "delivered",
+    "throttle": "transient",
+    "invalid": "permanent",
+}
+
+
+def config(policy: Policy) -> SenderConfig:
+    return SenderConfig(
+        concurrency=CONCURRENCY,
+        max_messages_per_request=MESSAGES_PER_REQUEST,
+        retry_wait=tenacity.wait_fixed(WAIT),
+        retry_stop=tenacity.stop_after_attempt(MAX_ATTEMPTS),
+        on_permanent_failure=policy,
+        synchronous="OFF",
+    )
+
+
+@dataclass
+class ModelMessage:
+    lane: str
+    n: int
+    seq: int
+    message_id: str
+    state: MessageState = MessageState.PENDING
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+
+
+@dataclass
+class Sent:
+    """A message the transport was given, with the outcome the script gave it."""
+
+    message: ModelMessage
+    kind: Kind
+    now: float
+    policy: Policy
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class LaneMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.directory = Path(tempfile.mkdtemp(prefix="lane-machine-"))
+        self.path = self.directory / "outbox.db"
+        self.clock = Clock()
+        self.transport = MockTransport(self.answer)
+        self.logs = contextlib.ExitStack()
+        self.captured = self.logs.enter_context(structlog.testing.capture_logs())
+        self.policy: Policy = "pause"
+        self.sender: OrderedSender | None = None
+        # The script.
+        self.lane_answers: dict[str, LaneAnswer] = dict.fromkeys(LANES, "deliver")
+        self.request_answer: RequestAnswer = "none"
+        self.during_send: DuringSend = "nothing"
+        """Done once, by the handler, to the first lane of the next request (in flight then)."""
+        # The model.
+        self.messages: dict[str, ModelMessage] = {}
+        self.states: dict[str, LaneState] = dict.fromkeys(LANES, LaneState.IDLE)
+        self.counters: dict[str, int] = dict.fromkeys(LANES, 0)
+        self.halted_until = 0.0
+        self.outstanding: list[Sent] = []
+        self.requests: list[tuple[Message, ...]] = []
+        self.delivered: dict[str, list[str]] = {lane: [] for lane in LANES}
+
+    # -- the real thing ------------------------------------------------------------------------
+
+    def open_sender(self, policy: Policy) -> OrderedSender:
+        self.policy = policy
+        self.sender = OrderedSender(
+            self.path,
+            config=config(policy),
+            transport=self.transport,
+            clock=self.clock,
+            autostart=False,
+        )
+        # Which lanes are halted lives in memory only; a new sender starts without a halt.
+        self.halted_until = 0.0
+        return self.sender
+
+    def teardown(self) -> None:
+        try:
+            if self.sender is not None:
+                self.sender.close()
+        finally:
+            self.logs.close()
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def answer(self, messages: Sequence[Message]) -> BatchResponse:
+        """The MockTransport's handler: check what is sent against the model, answer by script."""
+        self.record_outcomes()
+        self.advance_due_lanes()
+        now = self.clock.now
+        lanes = [message.input_name for message in messages]
+        assert len(lanes) == len(set(lanes)), f"two messages of one lane in a request: {lanes}"
+        assert 1 <= len(messages) <= MESSAGES_PER_REQUEST
+        self.requests.append(tuple(messages))
+        in_flight_lane = lanes[0]
+        errors: list[EntryError] = []
+        for message in messages:
+            model = self.messages[message.message_id]
+            payload = json.loads(message.payload)
+            # The id names the same message for life: resends reuse it.
+            assert (payload["lane"], payload["n"]) == (model.lane, model.n)
+            assert message.input_name == model.lane
+            head = self.head(model.lane)
+            assert head is model, (
+                f"lane {model.lane}: sent {model.n} while its head is {head and head.n}"
+            )
+            assert model.next_attempt_at <= now, "a head was sent before its next attempt time"
+            # SENT is legal only from READY: not paused, not in backoff, not in flight already.
+            self.states[model.lane] = transition(self.states[model.lane], LaneEvent.SENT)
+            kind = self.outcome_kind(model.lane)
+            self.outstanding.append(Sent(model, kind, now, self.policy))
+            lane_answer = self.lane_answers[model.lane]
+            if self.request_answer == "none" and lane_answer == "throttle":
+                errors.append(EntryError(message.message_id, "ThrottlingException", "slow down"))
+            elif self.request_answer == "none" and lane_answer == "invalid":
+                errors.append(EntryError(message.message_id, "InvalidRequestException", "bad"))
+        self.act_during_send(in_flight_lane)
+        if self.request_answer == "unavailable":
+            error = RequestError(RequestErrorKind.SERVICE, "ServiceUnavailableException", "", 503)
+            return BatchResponse(request_error=error)
+        if self.request_answer == "connection":
+            error = RequestError(RequestErrorKind.CONNECTION, "ConnectionClosedError", "reset")
+            return BatchResponse(request_error=error)
+        if self.request_answer == "credentials":
+            error = RequestError(RequestErrorKind.CREDENTIALS, "AccessDeniedException", "no", 403)
+            return BatchResponse(request_error=error)
+        return BatchResponse(entry_errors=tuple(errors))
+
+    def act_during_send(self, lane: str) -> None:
+        """What the script says to do while ``lane`` is in flight: a put, or a redrive."""
+        assert self.sender is not None
+        action, self.during_send = self.during_send, "nothing"
+        if action == "put":
+            self.put_and_model(self.sender, lane, 1)
+        elif action == "redrive":
+            letters = [m for m in self.dead_letters() if m.lane == lane]
+            if letters:
+                assert self.sender.redrive(letters[0].message_id) is True
+                self.model_redrive(letters[0])
+
+    def outcome_kind(self, lane: str) -> Kind:
+        if self.request_answer == "credentials":
+            return "halt"
+        if self.request_answer in ("unavailable", "connection"):
+            return "transient"
+        return ENTRY_OUTCOMES[self.lane_answers[lane]]
+
+    # -- the model -----------------------------------------------------------------------------
+
+    def pending(self, lane: str) -> list[ModelMessage]:
+        pending = MessageState.PENDING
+        lane_pending = (m for m in self.messages.values() if m.lane == lane and m.state is pending)
+        return sorted(lane_pending, key=lambda m: m.seq)
+
+    def dead_letters(self) -> list[ModelMessage]:
+        return sorted(
+            (m for m in self.messages.values() if m.state is MessageState.DEAD_LETTER),
+            key=lambda m: m.seq,
+        )
+
+    def head(self, lane: str) -> ModelMessage | None:
+        pending = self.pending(lane)
+        return pending[0] if pending else None
+
+    def advance_due_lanes(self) -> None:
+        for lane, state in self.states.items():
+            head = self.head(lane)
+            if state is LaneState.BACKOFF and head and head.next_attempt_at <= self.clock.now:
+                self.states[lane] = transition(state, LaneEvent.DUE)
+
+    def due_heads(self) -> list[ModelMessage]:
+        self.advance_due_lanes()
+        heads = [self.head(lane) for lane, s in self.states.items() if s is LaneState.READY]
+        return sorted((h for h in heads if h is not None), key=lambda m: m.seq)
+
+    def record_outcomes(self) -> None:
+        """The outcomes of the last request, in the model; the store must hold them already."""
+        for sent in self.outstanding:
+            self.settle(sent)
+            status = self.store_status(sent.message.message_id)
+            assert status == sent.message.state, (
+                f"{sent.message.message_id}: store says {status}, model {sent.message.state}"
+            )
+        self.outstanding.clear()
+
+    def settle(self, sent: Sent) -> None:
+        message, lane = sent.message, sent.message.lane
+        if sent.kind == "delivered":
+            message.state = MessageState.DELIVERED
+            self.delivered[lane].append(message.message_id)
+            self.states[lane] = transition(
+                self.states[lane], LaneEvent.DELIVERED, lane_empty_after=not self.pending(lane)
+            )
+            return
+        message.attempts += 1
+        if sent.kind == "halt":
+            message.next_attempt_at = sent.now + WAIT
+            self.halted_until = sent.now + WAIT
+            self.states[lane] = transition(self.states[lane], LaneEvent.RETRY)
+        elif sent.kind == "transient" and message.attempts < MAX_ATTEMPTS:
+            message.next_attempt_at = sent.now + WAIT
+            self.states[lane] = transition(self.states[lane], LaneEvent.RETRY)
+        elif sent.policy == "pause":
+            message.next_attempt_at = sent.now
+            self.states[lane] = transition(self.states[lane], LaneEvent.PAUSE)
+        else:
+            message.state = MessageState.DEAD_LETTER
+            self.states[lane] = transition(
+                self.states[lane], LaneEvent.DEAD_LETTER, lane_empty_after=not self.pending(lane)
+            )
+
+    def put_and_model(self, putter: OrderedSender | Outbox, lane: str, count: int) -> None:
+        numbers = list(range(self.counters[lane], self.counters[lane] + count))
+        self.counters[lane] += count
+        receipts = putter.put_many([(lane, {"lane": lane, "n": n}) for n in numbers])
+        last_seq = max((m.seq for m in self.messages.values()), default=0)
+        for n, receipt in zip(numbers, receipts, strict=True):
+            assert receipt.lane == lane
+            assert receipt.seq > last_seq, "seq is commit order"
+            last_seq = receipt.seq
+            assert receipt.message_id not in self.messages
+            self.messages[receipt.message_id] = ModelMessage(
+                lane, n, receipt.seq, receipt.message_id
+            )
+            self.states[lane] = transition(self.states[lane], LaneEvent.PUT)
+
+    def model_redrive(self, message: ModelMessage) -> None:
+        """A redriven dead letter takes its place by put order again. It is the lane's head then
+        (REDRIVE), except behind an older dead letter redriven before it that is still pending:
+        there it is queued behind the head like a put (PUT; see the module docstring)."""
+        head = self.head(message.lane)
+        state = self.states[message.lane]
+        behind = head is not None and head.seq < message.seq and state is not LaneState.IN_FLIGHT
+        message.state = MessageState.PENDING
+        message.attempts = 0
+        message.next_attempt_at = self.clock.now
+        event = LaneEvent.PUT if behind else LaneEvent.REDRIVE
+        self.states[message.lane] = transition(state, event)
+
+    def store_status(self, message_id: str) -> MessageState | None:
+        assert self.sender is not None
+        status = self.sender.store.status(message_id)
+        return None if status is None else status.state
+
+    # -- rules ---------------------------------------------------------------------------------
+
+    @initialize(policy=st.sampled_from(["pause", "dead_letter"]))
+    def start(self, policy: Policy) -> None:
+        self.open_sender(policy)
+
+    @rule(
+        lane=st.sampled_from(LANES),
+        count=st.integers(min_value=1, max_value=3),
+        through_outbox=st.booleans(),
+    )
+    def put(self, lane: str, count: int, through_outbox: bool) -> None:
+        assert self.sender is not None
+        if through_outbox:
+            # Another producer on the same file, as `Outbox` in another process would be.
+            with Outbox(self.path, config(self.policy), clock=self.clock) as outbox:
+                self.put_and_model(outbox, lane, count)
+        else:
+            self.put_and_model(self.sender, lane, count)
+
+    @rule(lane=st.sampled_from(LANES), answer=st.sampled_from(["deliver", "throttle", "invalid"]))
+    def script_lane(self, lane: str, answer: LaneAnswer) -> None:
+        self.lane_answers[lane] = answer
+
+    @rule(answer=st.sampled_from(["none", "none", "unavailable", "connection", "credentials"]))
+    def script_request(self, answer: RequestAnswer) -> None:
+        self.request_answer = answer
+
+    @rule(action=st.sampled_from(["nothing", "put", "redrive"]))
+    def script_during_send(self, action: DuringSend) -> None:
+        self.during_send = action
+
+    @rule(seconds=st.sampled_from([0.25, 0.5, 1.0, 2.5, 10.0]))
+    def advance_clock(self, seconds: float) -> None:
+        self.clock.now += seconds
+
+    @rule()
+    def deliver_due(self) -> None:
+        assert self.sender is not None
+        due_before = self.due_heads()
+        halted = self.clock.now < self.halted_until
+        first = len(self.requests)
+
+        sent = self.sender.deliver_due()
+
+        self.record_outcomes()
+        requests = self.requests[first:]
+        assert sent == len(requests)
+        if halted:
+            assert requests == [], "sent while every lane is halted for credentials"
+        else:
+            # Fairness: the first plan carries the oldest-put due heads, as many as fit.
+            capacity = CONCURRENCY * MESSAGES_PER_REQUEST
+            oldest = due_before[:capacity]
+            first_plan = requests[: math.ceil(len(oldest) / MESSAGES_PER_REQUEST)]
+            assert {m.message_id for r in first_plan for m in r} == {m.message_id for m in oldest}
+            if self.clock.now >= self.halted_until:
+                # No credentials refusal stopped the call: every due head was sent.
+                sent_ids = {m.message_id for r in requests for m in r}
+                assert {m.message_id for m in due_before} <= sent_ids
+                assert self.due_heads() == [], "deliver_due left a due head unsent"
+
+    @rule(lane=st.sampled_from(LANES))
+    def resume(self, lane: str) -> None:
+        assert self.sender is not None
+        paused = self.states[lane] is LaneState.PAUSED
+        assert self.sender.resume(lane) is paused
+        if paused:
+            self.states[lane] = transition(LaneState.PAUSED, LaneEvent.RESUME)
+            head = self.head(lane)
+            assert head is not None
+            head.attempts = 0
+            head.next_attempt_at = self.clock.now
+
+    @rule(index=st.integers(min_value=0, max_value=99), drop=st.booleans(), any_id=st.booleans())
+    def redrive_or_drop(self, index: int, drop: bool, any_id: bool) -> None:
+        """Redrive or drop a dead letter (or, now and then, any message: a no-op, False)."""
+        assert self.sender is not None
+        dead = self.dead_letters()
+        candidates = list(self.messages.values()) if any_id or not dead else dead
+        if not candidates:
+            assert self.sender.redrive("no-such-message") is False
+            assert self.sender.drop("no-such-message") is False
+            return
+        message = candidates[index % len(candidates)]
+        is_dead = message.state is MessageState.DEAD_LETTER
+        if drop:
+            assert self.sender.drop(message.message_id) is is_dead
+            if is_dead:
+                message.state = MessageState.DROPPED
+            return
+        if is_dead and self.states[message.lane] is LaneState.PAUSED:
+            with pytest.raises(LanePaused):
+                self.sender.redrive(message.message_id)
+            return
+        assert self.sender.redrive(message.message_id) is is_dead
+        if is_dead:
+            self.model_redrive(message)
+
+    @rule(policy=st.sampled_from(["pause", "dead_letter"]))
+    def restart(self, policy: Policy) -> None:
+        assert self.sender is not None
+        self.sender.close()
+        self.sender = None
+        self.open_sender(policy)
+
+    @rule()
+    def second_sender_is_refused(self) -> None:
+        with pytest.raises(OutboxInUse):
+            OrderedSender(
+                self.path,
+                config=config(self.policy),
+                transport=MockTransport(),
+                clock=self.clock,
+                autostart=False,
+            )
+
+    # -- invariants ----------------------------------------------------------------------------
+
+    @invariant()
+    def nothing_lost_and_every_message_where_the_model_says(self) -> None:
+        if self.sender is None:
+            return
+        assert not self.outstanding
+        for message in self.messages.values():
+            status = self.store_status(message.message_id)
+            if status is None:
+                # Forgotten after the retention period: only ids that left the outbox.
+                assert message.state in (MessageState.DELIVERED, MessageState.DROPPED)
+            else:
+                assert status is message.state, f"{message}: store says {status}"
+        delivered = [m for lane in LANES for m in self.delivered[lane]]
+        assert len(delivered) == len(set(delivered)), "a message was delivered twice"
+
+    @invariant()
+    def counts_match_the_model(self) -> None:
+        if self.sender is None:
+            return
+        counts = self.sender.counts()
+        pending = [m for m in self.messages.values() if m.state is MessageState.PENDING]
+        paused = [lane for lane, s in self.states.items() if s is LaneState.PAUSED]
+        assert counts.pending == len(pending)
+        assert counts.dead_letters == sum(
+            m.state is MessageState.DEAD_LETTER for m in self.messages.values()
+        )
+        assert counts.paused_lanes == len(paused)
+        assert counts.lanes == len({m.lane for m in pending})
+        assert counts.blocked == sum(m.lane in paused for m in pending)
+
+    @invariant()
+    def lanes_match_the_model(self) -> None:
+        if self.sender is None:
+            return
+        now = self.clock.now
+        self.advance_due_lanes()
+        overview = {lane.lane: lane for lane in self.sender.store.lanes_overview(100)}
+        paused = {p.lane: p.message_id for p in self.sender.paused_lanes()}
+        for lane in LANES:
+            pending = self.pending(lane)
+            row = overview.get(lane)
+            assert (row is not None) == bool(pending)
+            observed = observed_state(
+                pending=bool(pending),
+                paused=lane in paused,
+                in_flight=False,
+                next_attempt_at=row.next_attempt_at if row else 0.0,
+                now=now,
+            )
+            assert observed is self.states[lane], f"lane {lane}: observed {observed}"
+            if row is None:
+                continue
+            head = pending[0]
+            assert row.head_message_id == head.message_id
+            assert row.pending == len(pending)
+            assert row.attempts == head.attempts
+            assert row.paused is (lane in paused)
+            if lane in paused:
+                assert paused[lane] == head.message_id
+            else:
+                assert row.next_attempt_at == head.next_attempt_at
+
+    @invariant()
+    def dead_letters_match_the_model(self) -> None:
+        if self.sender is None:
+            return
+        letters = self.sender.dead_letters()
+        expected = self.dead_letters()
+        assert [d.message_id for d in letters] == [m.message_id for m in expected]
+        assert [d.attempts for d in letters] == [m.attempts for m in expected]
+
+    @invariant()
+    def ready_heads_are_the_due_heads_oldest_put_first(self) -> None:
+        if self.sender is None:
+            return
+        heads = self.sender.store.ready_heads(self.clock.now, (), 100)
+        assert [h.message.message_id for h in heads] == [m.message_id for m in self.due_heads()]
+
+    @invariant()
+    def no_unexpected_errors_were_logged(self) -> None:
+        unexpected = [e for e in self.captured if e["event"] in ("transport.unexpected_error",)]
+        assert not unexpected
+
+
+LaneMachine.TestCase.settings = settings(
+    max_examples=int(os.environ.get("ORDERED_SENDER_STATEFUL_EXAMPLES", "40")),
+    stateful_step_count=int(os.environ.get("ORDERED_SENDER_STATEFUL_STEPS", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestLaneStateMachine = LaneMachine.TestCase
