@@ -15,7 +15,9 @@ import pytest
 import tenacity
 
 from ordered_sender import (
+    DeliveryFailed,
     OrderedSender,
+    Outbox,
     OutboxCounts,
     OutboxFull,
     Receipt,
@@ -25,7 +27,7 @@ from ordered_sender import (
 from ordered_sender.emulator import Emulator, Faults, TargetedFault
 from ordered_sender.message import Message
 from ordered_sender.testing import MockTransport
-from ordered_sender.transport import BatchResponse
+from ordered_sender.transport import BatchResponse, EntryError
 
 RAISE_AT_3 = SenderConfig(max_pending_messages=3, when_full="raise")
 BLOCK_AT_3 = SenderConfig(max_pending_messages=3, when_full="block", idle_poll_seconds=0.05)
@@ -117,28 +119,49 @@ def test_block_mode_gives_up_after_the_timeout_when_nothing_delivers(outbox: Pat
         waited = time.monotonic() - started
 
         assert 0.2 <= waited < 5
-        assert s.counts() == before
-        assert pending_in_file(outbox) == (3, 3)
+        s.deliver_due()
+        s.put_many([("A", b"4"), ("A", b"5")])
+        with pytest.raises(OutboxFull, match="waited"):  # room for one of two is not enough
+            s.put_many([("A", b"6"), ("A", b"7")], timeout=0.1)
+        assert pending_in_file(outbox) == (2, 2)
+        assert totals(s.counts()) == (2, 2)
+        assert before.pending == 3
 
 
 class GatedTransport(MockTransport):
-    """Accepts every message, but each request waits until the test opens the gate."""
+    """Each request waits until the test opens the gate; then every message is accepted, or,
+    with ``refuse`` set, refused for good with InvalidRequestException."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse: bool = False) -> None:
         self.gate = threading.Event()
         self.entered = threading.Event()
+        self.refuse = refuse
         super().__init__(self._handle)
 
     def _handle(self, messages: Sequence[Message]) -> BatchResponse:
         self.entered.set()
         if not self.gate.wait(timeout=30):
             raise AssertionError("the test never opened the gate")
-        return BatchResponse()
+        if not self.refuse:
+            return BatchResponse()
+        return BatchResponse(
+            entry_errors=tuple(
+                EntryError(m.message_id, "InvalidRequestException", "refused") for m in messages
+            )
+        )
 
 
-def test_block_mode_waits_for_delivery_to_make_room_then_stores_in_order(outbox: Path) -> None:
-    transport = GatedTransport()
-    config = SenderConfig(max_pending_messages=2, when_full="block", idle_poll_seconds=0.05)
+@pytest.mark.parametrize("head_fails", [False, True], ids=["delivered", "dead-lettered"])
+def test_block_mode_waits_for_delivery_to_make_room_then_stores_in_order(
+    outbox: Path, head_fails: bool
+) -> None:
+    transport = GatedTransport(refuse=head_fails)
+    config = SenderConfig(
+        max_pending_messages=2,
+        when_full="block",
+        idle_poll_seconds=0.05,
+        on_permanent_failure="dead_letter",
+    )
     outcome: list[Receipt | BaseException] = []
 
     with OrderedSender(outbox, transport=transport, config=config) as sender:
@@ -164,7 +187,13 @@ def test_block_mode_waits_for_delivery_to_make_room_then_stores_in_order(outbox:
         (third,) = outcome
         assert isinstance(third, Receipt), third
         assert third.seq > second.seq > first.seq
-        third.result(timeout=10)
+        if head_fails:  # every message is refused: each one's dead letter made the room
+            with pytest.raises(DeliveryFailed):
+                third.result(timeout=10)
+            letters = [d.message_id for d in sender.dead_letters()]
+            assert letters == [first.message_id, second.message_id, third.message_id]
+        else:
+            third.result(timeout=10)
 
     sent = [m.payload for request in transport.requests for m in request]
     assert sent == [b'{"n":1}', b'{"n":2}', b'{"n":3}']
@@ -300,3 +329,46 @@ def test_totals_match_the_pending_messages_through_every_kind_of_change(
     finally:
         sender.close()
     assert [p.message_id for p in emulator.processed("A")][-1] == "bad-1"
+
+
+RACER = r"""
+import sys
+from ordered_sender import Outbox, OutboxFull, SenderConfig
+
+config = SenderConfig(max_pending_messages=15, when_full="raise")
+stored = refused = 0
+with Outbox(sys.argv[1], config) as outbox:
+    for n in range(20):
+        try:
+            outbox.put(sys.argv[2], {"n": n})
+            stored += 1
+        except OutboxFull:
+            refused += 1
+print(stored, refused, flush=True)
+"""
+
+
+def test_processes_racing_for_the_last_room_never_pass_the_limit_together(
+    outbox: Path,
+) -> None:
+    Outbox(outbox).close()  # create it once, before the race
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(outbox), lane],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for lane in ("A", "B")
+    ]
+    results = []
+    for racer in racers:
+        stdout, stderr = racer.communicate(timeout=60)
+        assert racer.returncode == 0, stderr
+        stored, refused = map(int, stdout.split())
+        results.append((stored, refused))
+
+    assert sum(stored for stored, _ in results) == 15
+    assert sum(refused for _, refused in results) == 25
+    with Outbox(outbox) as reader:
+        assert totals(reader.counts())[0] == pending_in_file(outbox)[0] == 15
