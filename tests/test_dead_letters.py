@@ -510,3 +510,27 @@ def test_a_redrive_while_the_lane_is_in_flight_waits_for_that_outcome(outbox: Pa
         sender.wait_delivered("m-1", timeout=10)
     assert transport.sent == ["m-1", "m-2", "m-1"]
     assert transport.overlaps == 0
+
+
+def test_resume_resets_the_age_that_stop_after_delay_measures(
+    outbox: Path, emulator: Emulator, clock: ManualClock
+) -> None:
+    emulator.create_input("A")
+    emulator.set_faults(bad("m-1", code="ServiceUnavailableException"))
+    config = SenderConfig(
+        retry_wait=tenacity.wait_fixed(4), retry_stop=tenacity.stop_after_delay(10)
+    )
+
+    def attempts_until_paused(sender: OrderedSender) -> int:
+        before = times_sent(emulator, "m-1")
+        while not sender.paused_lanes():
+            assert sender.deliver_due() == 1
+            clock.advance(4)
+        return times_sent(emulator, "m-1") - before
+
+    with open_sender(outbox, emulator, clock, config) as sender:
+        put_lane(sender, "m-1")
+        assert attempts_until_paused(sender) == 4  # at 0, 4, 8 and 12 s: 12 s is past 10
+        clock.advance(3600)  # an hour later, the age starts again from nothing
+        assert sender.resume("A")
+        assert attempts_until_paused(sender) == 4
