@@ -25,17 +25,19 @@ from ordered_sender.lanes import ByInput, ByInputAndKey, ByInputGroup, LaneFunct
 from ordered_sender.message import Message
 from ordered_sender.outbox import Outbox, Receipt
 from ordered_sender.sender import OrderedSender
-from ordered_sender.store import OutboxCounts, PausedLane
+from ordered_sender.store import DeadLetter, LaneOverview, OutboxCounts, PausedLane
 
 __all__ = [
     "ByInput",
     "ByInputAndKey",
     "ByInputGroup",
+    "DeadLetter",
     "DeliveryError",
     "DeliveryFailed",
     "InvalidConfig",
     "InvalidMessage",
     "LaneFunction",
+    "LaneOverview",
     "LanePaused",
     "Message",
     "NotAnOutbox",

@@ -25,6 +25,7 @@ from ordered_sender.errors import (
     LanePaused,
     OutboxFull,
     SenderClosed,
+    StoreError,
 )
 from ordered_sender.events import log
 from ordered_sender.message import build_message, unpack_put_item
@@ -182,7 +183,12 @@ class Outbox:
                 max_payload_bytes=self.config.max_payload_bytes_per_request,
             )
             entries.append(NewEntry(message, self.config.lane(message)))
-        stored = self._add_when_room(entries, now, timeout)
+        try:
+            stored = self._add_when_room(entries, now, timeout)
+        except StoreError:
+            if self._closed:  # closed by another thread while this put waited or wrote
+                raise SenderClosed(f"the outbox {self.path} was closed during the put") from None
+            raise
         for record in stored:
             log.debug(
                 "message.enqueued",

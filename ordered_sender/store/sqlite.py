@@ -315,6 +315,7 @@ def _apply(connection: sqlite3.Connection, decision: Decision, now: float) -> No
         connection.execute(
             sql.PAUSE_LANE,
             {
+                "seq": decision.seq,
                 "lane": decision.lane,
                 "error_code": decision.error_code,
                 "error_text": decision.error_text,

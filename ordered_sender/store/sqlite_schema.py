@@ -175,9 +175,11 @@ UPDATE lanes SET next_attempt_at = :next_attempt_at, retry_wait = :retry_wait
 WHERE head_seq = :seq
 """
 
+# The failed message is the head the lane stops at, even if a redrive slipped in before it while
+# it was in flight: the pause names the message that failed.
 PAUSE_LANE = """
 UPDATE lanes SET paused_at = :now, pause_code = :error_code, pause_text = :error_text,
-    next_attempt_at = :now, retry_wait = 0
+    next_attempt_at = :now, retry_wait = 0, head_seq = :seq
 WHERE lane = :lane
 """
 

@@ -12,6 +12,7 @@ from ordered_sender.message import Message
 from ordered_sender.store import (
     Delivered,
     MessageState,
+    MoveToDeadLetters,
     NewEntry,
     Pause,
     Retry,
@@ -169,3 +170,16 @@ def test_forgetting_delivered_ids_only_after_retention(open_store: StoreFactory)
     assert store.status("a1") is None
     assert store.counts().pending == 1
     fill(store, ("a", "a1"))  # the id may be used again once forgotten
+
+
+def test_a_pause_names_the_message_that_failed_even_after_a_redrive_slipped_in(
+    open_store: StoreFactory,
+) -> None:
+    store = open_store()
+    seqs = fill(store, ("a", "a1"), ("a", "a2"))
+    store.apply([MoveToDeadLetters(seqs["a1"], "a", 1, 20.0, "InvalidRequestException", "")], 20.0)
+    # a2 is in flight when an operator redrives a1 (under the dead-letter policy of another run).
+    assert store.redrive("a1", now=21.0) == "a"
+    store.apply([Pause(seqs["a2"], "a", 1, 20.0, "InvalidRequestException", "bad")], now=22.0)
+    (paused,) = store.paused_lanes()
+    assert (paused.message_id, paused.error_text) == ("a2", "bad")
