@@ -23,6 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,38 @@ def test_a_full_disk_while_delivering_stops_sending_says_so_once_and_resumes_by_
     assert set(sends_per_message(emulator).values()) == {1}
     assert len(events(logs, "outbox.unavailable")) == 1
     assert len(events(logs, "outbox.available")) == 1
+
+
+def test_deliver_due_raises_store_error_while_an_outcome_is_unrecorded_and_never_resends(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    """deliver_due() sends in the caller's thread, so a resend loop would never return: it runs
+    in a thread here, so that such a loop fails the test instead of hanging it."""
+    emulator.create_input("A")
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        path = disk / "outbox.db"
+        client = emulator.client("iotevents-data")
+        with OrderedSender(path, client=client, config=FAST_RETRIES, autostart=False) as sender:
+            sender.put_many([("A", {"n": n}) for n in range(3)])
+            truncate_wal(path)
+            filler = fill(disk)
+            with ThreadPoolExecutor(1) as pool:
+                for _ in range(3):
+                    attempt = pool.submit(sender.deliver_due)
+                    try:
+                        error = attempt.exception(timeout=WAIT_SECONDS)
+                    except TimeoutError:
+                        filler.unlink()  # ends the resend loop this test is here to catch
+                        pytest.fail(f"deliver_due() sent {len(emulator.requests())} requests")
+                    assert isinstance(error, StoreError)
+                    assert "the disk is full (SQLITE_FULL)" in str(error)
+            assert len(emulator.requests()) == 1
+
+            filler.unlink()
+            assert sender.deliver_due() == 2  # the first outcome recorded, then the two others
+            assert sender.counts().pending == 0
+    assert processed_in_order(emulator) == {"A": [0, 1, 2]}
+    assert len(emulator.requests()) == 3
 
 
 # --- a file corrupted under a running sender ------------------------------------------------
