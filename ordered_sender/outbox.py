@@ -262,6 +262,7 @@ class Outbox:
         return self.store.counts()
 
     def pause_reason(self, lane: str) -> str:
+        self._check_open()
         for paused in self.store.paused_lanes():
             if paused.lane == lane:
                 return (

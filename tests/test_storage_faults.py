@@ -319,14 +319,19 @@ AFTER_CLOSE: dict[str, Callable[[Any], object]] = {
     "drop": lambda o: o.drop("m0"),
 }
 
+OUTBOX_AFTER_CLOSE: dict[str, Callable[[Any], object]] = {
+    **AFTER_CLOSE,
+    "pause_reason": lambda o: o.pause_reason("A"),
+}
 
-@pytest.mark.parametrize("call", sorted(AFTER_CLOSE))
+
+@pytest.mark.parametrize("call", sorted(OUTBOX_AFTER_CLOSE))
 def test_every_method_of_a_closed_outbox_raises_sender_closed(tmp_path: Path, call: str) -> None:
     outbox = Outbox(tmp_path / "outbox.db")
     outbox.put("A", {"n": 0}, message_id="m0")
     outbox.close()
     with pytest.raises(SenderClosed, match="closed"):
-        AFTER_CLOSE[call](outbox)
+        OUTBOX_AFTER_CLOSE[call](outbox)
 
 
 SENDER_AFTER_CLOSE: dict[str, Callable[[Any], object]] = {
