@@ -119,6 +119,7 @@ class Receipt:
         self._outbox.wait_delivered(self.message_id, timeout)
 
     def delivered(self) -> bool:
+        self._outbox._check_open()
         status = self._outbox.store.status(self.message_id)
         # A missing id was delivered and forgotten after the retention period.
         return status is None or status.state is MessageState.DELIVERED

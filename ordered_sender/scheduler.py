@@ -108,10 +108,23 @@ def dispatcher_wait(
 
 
 def decide(
-    batch: Batch, outcomes: Mapping[str, Outcome], now: float, policy: RetryPolicy
+    batch: Batch,
+    outcomes: Mapping[str, Outcome],
+    now: float,
+    policy: RetryPolicy,
+    *,
+    halt_wait: float = 1.0,
 ) -> list[Decision]:
-    """What to record for each message of a request, given the outcomes of ``classify``."""
-    return [_decide_one(head, outcomes[head.message.message_id], now, policy) for head in batch]
+    """What to record for each message of a request, given the outcomes of ``classify``.
+
+    ``halt_wait`` is how long a refusal of the credentials holds the message back (the sender
+    grows it while the refusals last): such a refusal is nobody's message's fault, so it neither
+    counts as an attempt nor ages the message, and never leads to a pause or a dead letter.
+    """
+    return [
+        _decide_one(head, outcomes[head.message.message_id], now, policy, halt_wait)
+        for head in batch
+    ]
 
 
 def retry_age(head: StoredMessage, now: float, policy: RetryPolicy) -> float:
@@ -123,9 +136,24 @@ def retry_age(head: StoredMessage, now: float, policy: RetryPolicy) -> float:
     return head.retry_age + step
 
 
-def _decide_one(head: StoredMessage, outcome: Outcome, now: float, policy: RetryPolicy) -> Decision:
+def _decide_one(
+    head: StoredMessage, outcome: Outcome, now: float, policy: RetryPolicy, halt_wait: float
+) -> Decision:
     if outcome.kind is OutcomeKind.DELIVERED:
         return Delivered(head.seq)
+    if outcome.kind is OutcomeKind.HALT:
+        return Retry(
+            head.seq,
+            head.attempts,
+            now if head.first_attempt_at is None else head.first_attempt_at,
+            now + halt_wait,
+            outcome.error_code or outcome.kind.value,
+            outcome.error_text or "",
+            solo=head.solo,
+            retry_wait=halt_wait,
+            retry_age=head.retry_age,
+            last_attempt_at=now,
+        )
     attempts = head.attempts + 1
     first_attempt_at = now if head.first_attempt_at is None else head.first_attempt_at
     age = retry_age(head, now, policy)
@@ -159,9 +187,6 @@ def _decide_one(head: StoredMessage, outcome: Outcome, now: float, policy: Retry
         return failed(code, text)
     if outcome.kind is OutcomeKind.ISOLATE:
         return retry(solo=True)
-    if outcome.kind is OutcomeKind.HALT:
-        # Missing or refused credentials are nobody's message's fault: back off, never give up.
-        return retry(solo=head.solo)
     if policy.stop(state):
         return failed(
             "RetriesExhausted", f"gave up after {attempts} attempts; last error {code}: {text}"

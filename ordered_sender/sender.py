@@ -40,6 +40,9 @@ from ordered_sender.transport.iotevents import IotEventsTransport, build_client
 STORE_RETRY_FIRST = 0.1
 STORE_RETRY_MAX = 30.0
 """Backoff while the store cannot record: from 0.1 s, doubling, at most 30 s."""
+HALT_WAIT_FIRST = 1.0
+HALT_WAIT_MAX = 60.0
+"""Hold on all sending while the credentials are refused: from 1 s, doubling, at most 60 s."""
 HOUSEKEEPING_SECONDS = 1.0
 """How often the dispatcher checks the outbox file and the clock."""
 FORGET_SECONDS = 60.0
@@ -84,6 +87,7 @@ class OrderedSender:
         self._requests_in_flight = 0
         self._unrecorded: list[Unrecorded] = []
         self._halted_until = 0.0
+        self._halt_wait = 0.0
         self._store_retry_at = 0.0
         self._store_backoff = 0.0
         self._failure: str | None = None
@@ -317,6 +321,7 @@ class OrderedSender:
         with self._changed:
             free = self.config.concurrency - self._requests_in_flight
         batches = self._plan(free) if free > 0 else []
+        self._store_recovered()  # it answered: if it had failed, say it works again
         for batch in batches:
             self._workers.submit(self._deliver, batch)
         if batches:
@@ -341,7 +346,10 @@ class OrderedSender:
             response = self._send(batch)
             latency_ms = round((time.monotonic() - started) * 1000, 1)
             now = self.clock()
-            decisions = decide(batch, classify(response, ids), now, self._policy)
+            halt_wait = self._next_halt_wait(response)
+            decisions = decide(
+                batch, classify(response, ids), now, self._policy, halt_wait=halt_wait
+            )
             try:
                 self.outbox.store.apply(decisions, now)
             except StoreError as error:
@@ -372,6 +380,17 @@ class OrderedSender:
                     RequestErrorKind.UNEXPECTED, type(error).__name__, str(error)
                 )
             )
+
+    def _next_halt_wait(self, response: BatchResponse) -> float:
+        """The hold after this response: growing while the credentials are refused, reset by any
+        other answer."""
+        refused = response.request_error
+        with self._changed:
+            if refused is None or refused.kind is not RequestErrorKind.CREDENTIALS:
+                self._halt_wait = 0.0
+            else:
+                self._halt_wait = min(HALT_WAIT_MAX, max(HALT_WAIT_FIRST, self._halt_wait * 2))
+            return self._halt_wait or HALT_WAIT_FIRST
 
     def _halt_on_credentials(
         self, response: BatchResponse, decisions: list[Decision], now: float

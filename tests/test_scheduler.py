@@ -148,10 +148,28 @@ def test_isolation_resends_each_message_alone_at_once() -> None:
 def test_credential_failures_back_off_and_never_give_up() -> None:
     outcome = Outcome(OutcomeKind.HALT, "AccessDeniedException")
     (decision,) = decide(
-        (head(1, "a", attempts=99, first_attempt_at=0.0),), {"id1": outcome}, 1000.0, POLICY
+        (head(1, "a", attempts=99, first_attempt_at=0.0),),
+        {"id1": outcome},
+        1000.0,
+        POLICY,
+        halt_wait=8.0,
     )
     assert isinstance(decision, Retry)
-    assert decision.next_attempt_at == 1060.0
+    assert decision.next_attempt_at == 1008.0
+
+
+def test_credential_refusals_are_not_attempts_so_they_never_bring_a_message_to_its_stop() -> None:
+    one_more_and_stop = RetryPolicy(
+        wait=tenacity.wait_fixed(1), stop=tenacity.stop_after_attempt(2)
+    )
+    refused = Outcome(OutcomeKind.HALT, "ExpiredTokenException")
+    throttled = Outcome(OutcomeKind.TRANSIENT, "ThrottlingException")
+    message = head(1, "a")
+    for now in (10.0, 20.0, 30.0):
+        (halted,) = decide((message,), {"id1": refused}, now, one_more_and_stop)
+        assert isinstance(halted, Retry) and (halted.attempts, halted.retry_age) == (0, 0.0)
+    (first,) = decide((message,), {"id1": throttled}, 40.0, one_more_and_stop)
+    assert isinstance(first, Retry) and first.attempts == 1
 
 
 def test_wait_strategies_can_read_the_error_code() -> None:

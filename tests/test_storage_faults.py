@@ -354,3 +354,11 @@ def test_every_method_of_a_closed_sender_raises_sender_closed(
     sender.close()
     with pytest.raises(SenderClosed, match="closed"):
         SENDER_AFTER_CLOSE[call](sender)
+
+
+def test_a_receipt_of_a_closed_outbox_raises_sender_closed(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.db")
+    receipt = outbox.put("A", {"n": 0}, message_id="m0")
+    outbox.close()
+    with pytest.raises(SenderClosed, match="closed"):
+        receipt.delivered()

@@ -1,8 +1,8 @@
 """SqliteStore: the embedded outbox in one SQLite file (WAL, synchronous FULL by default).
 
 The tables and every statement are in ``sqlite_schema``; opening, checking and migrating a file in
-``sqlite_file``, which also turns every sqlite3 error into StoreError or NotAnOutbox: no sqlite3
-exception leaves this module as itself. The store takes no decisions and holds no threads; one
+``sqlite_file``; ``sqlite_errors`` turns every sqlite3 error into StoreError or NotAnOutbox, so no
+sqlite3 exception leaves this module as itself. The store takes no decisions and holds no threads; one
 lock serialises use of its connection, and SQLite serialises writers across processes.
 """
 
