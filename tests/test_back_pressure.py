@@ -246,7 +246,17 @@ print("stored", receipt.seq, flush=True)
 
 def test_the_limits_hold_for_an_outbox_in_another_process(outbox: Path) -> None:
     config = SenderConfig(max_pending_messages=3)
-    with OrderedSender(outbox, transport=MockTransport(), config=config, autostart=False) as s:
+    # Only lane A gets through, so the neighbour's message stays pending whenever it lands.
+    only_a = MockTransport(
+        lambda messages: BatchResponse(
+            tuple(
+                EntryError(m.message_id, "ThrottlingException", "")
+                for m in messages
+                if m.input_name != "A"
+            )
+        )
+    )
+    with OrderedSender(outbox, transport=only_a, config=config, autostart=False) as s:
         s.put_many([("A", b"one"), ("A", b"two"), ("A", b"three")])
         neighbour = subprocess.Popen(
             [sys.executable, "-c", NEIGHBOUR, str(outbox)],
