@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,32 @@ def cli() -> CliRunner:
         )
 
     return run
+
+
+TmpfsMount = Callable[[Path, str], AbstractContextManager[Path]]
+
+
+@pytest.fixture
+def tmpfs() -> TmpfsMount:
+    """``with tmpfs(where, size) as disk:`` a real tmpfs of ``size`` mounted at ``where``
+    (created), unmounted whatever happens; for full and read-only disks. Skips where mounting is
+    not permitted (it needs root)."""
+
+    @contextmanager
+    def mount(where: Path, size: str) -> Iterator[Path]:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root; run as root to test full and read-only disks")
+        where.mkdir()
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(where)],
+            capture_output=True,
+            text=True,
+        )
+        if mounted.returncode != 0:
+            pytest.skip(f"mount is not permitted here: {mounted.stderr.strip()}")
+        try:
+            yield where
+        finally:
+            subprocess.run(["umount", "--lazy", str(where)], check=True)
+
+    return mount

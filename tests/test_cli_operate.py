@@ -7,10 +7,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-import pytest
 import tenacity
 
 from ordered_sender import OrderedSender, Outbox, SenderConfig
@@ -21,6 +21,8 @@ from ordered_sender.transport import BatchResponse, EntryError
 
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 """The ``cli`` fixture of conftest.py: runs ``ordered-sender ARGS...`` as a subprocess."""
+TmpfsMount = Callable[[Path, str], AbstractContextManager[Path]]
+"""The ``tmpfs`` fixture of conftest.py."""
 
 
 def failing(code: str, text: str = "") -> MockTransport:
@@ -118,35 +120,15 @@ def test_status_shows_each_lanes_attempts_next_attempt_and_last_error(
     assert "pending messages" in result.stdout
 
 
-@pytest.fixture
-def read_only_disk(tmp_path: Path) -> Iterator[Path]:
-    """A small tmpfs, remounted read-only by the test; skipped where mounting is not allowed."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
 def test_status_and_dead_letters_list_read_an_outbox_on_a_read_only_disk(
-    cli: CliRunner, read_only_disk: Path
+    cli: CliRunner, tmpfs: TmpfsMount, tmp_path: Path
 ) -> None:
-    outbox = read_only_disk / "outbox.db"
-    with Outbox(outbox) as producer:
-        producer.put("A", {"n": 0}, message_id="waiting")
-    subprocess.run(["mount", "-o", "remount,ro", str(read_only_disk)], check=True)
-
-    status = cli("status", "--outbox", str(outbox))
-    letters = cli("dead-letters", "list", "--outbox", str(outbox))
-    run = cli("run", "--outbox", str(outbox), "--endpoint-url", "http://127.0.0.1:9")
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        outbox = disk / "outbox.db"
+        with Outbox(outbox) as producer:
+            producer.put("A", {"n": 0}, message_id="waiting")
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        status, letters, run = read_only_commands(cli, outbox)
 
     assert status.returncode == 0, status.stderr
     assert "waiting" in status.stdout
@@ -154,6 +136,15 @@ def test_status_and_dead_letters_list_read_an_outbox_on_a_read_only_disk(
     assert "no dead letters" in letters.stdout
     assert run.returncode == 1
     assert "read-only" in run.stderr and "Traceback" not in run.stderr
+
+
+def read_only_commands(
+    cli: CliRunner, outbox: Path
+) -> tuple[subprocess.CompletedProcess[str], ...]:
+    status = cli("status", "--outbox", str(outbox))
+    letters = cli("dead-letters", "list", "--outbox", str(outbox))
+    run = cli("run", "--outbox", str(outbox), "--endpoint-url", "http://127.0.0.1:9")
+    return status, letters, run
 
 
 def test_dead_letters_are_listed_redriven_and_dropped_from_the_command_line(

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing
 from pathlib import Path
 from typing import Any
 
@@ -39,24 +38,8 @@ FAST_RETRIES = SenderConfig(retry_wait=tenacity.wait_fixed(0.002))
 WAIT_SECONDS = 20.0
 """The longest any condition below may take to come true before the test fails."""
 
-
-@contextmanager
-def tmpfs(where: Path, size: str) -> Iterator[Path]:
-    """A real tmpfs of ``size`` mounted at ``where``, unmounted whatever happens."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root; run as root to test a full disk for real")
-    where.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"mount is not permitted here: {mounted.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "--lazy", str(where)], check=True)
+TmpfsMount = Callable[[Path, str], AbstractContextManager[Path]]
+"""The ``tmpfs`` fixture of conftest.py."""
 
 
 def truncate_wal(path: Path) -> None:
@@ -110,7 +93,7 @@ def processed_in_order(emu: Emulator) -> dict[str, list[int]]:
 
 
 def test_put_on_a_full_disk_raises_store_error_stores_nothing_and_works_once_space_is_freed(
-    tmp_path: Path, emulator: Emulator
+    tmp_path: Path, tmpfs: TmpfsMount, emulator: Emulator
 ) -> None:
     emulator.create_input("A")
     client = emulator.client("iotevents-data")
@@ -152,7 +135,7 @@ def test_put_on_a_full_disk_raises_store_error_stores_nothing_and_works_once_spa
 
 
 def test_a_full_disk_while_delivering_stops_sending_says_so_once_and_resumes_by_itself(
-    tmp_path: Path, emulator: Emulator
+    tmp_path: Path, tmpfs: TmpfsMount, emulator: Emulator
 ) -> None:
     """The first request goes out (three lanes' heads in one request), the emulator processes
     it, and recording its outcome fails: the disk is full. The sender must not send those heads
@@ -206,7 +189,7 @@ def test_a_full_disk_while_delivering_stops_sending_says_so_once_and_resumes_by_
 
 
 def test_deliver_due_raises_store_error_while_an_outcome_is_unrecorded_and_never_resends(
-    tmp_path: Path, emulator: Emulator
+    tmp_path: Path, tmpfs: TmpfsMount, emulator: Emulator
 ) -> None:
     """deliver_due() sends in the caller's thread, so a resend loop would never return: it runs
     in a thread here, so that such a loop fails the test instead of hanging it."""

@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing
 from pathlib import Path
 
 import pytest
@@ -74,6 +74,9 @@ INSERT = (
     "VALUES (?, 'lane', 'input', ?, 0)"
 )
 
+TmpfsMount = Callable[[Path, str], AbstractContextManager[Path]]
+"""The ``tmpfs`` fixture of conftest.py."""
+
 
 def open_2(path: Path, **options: object) -> sqlite3.Connection:
     arguments: dict[str, object] = {"create": True, **options}
@@ -112,25 +115,6 @@ def beside(path: Path) -> list[str]:
 def fingerprint(path: Path) -> tuple[bytes, int, int, list[str]]:
     status = path.stat()
     return path.read_bytes(), status.st_mtime_ns, status.st_mode, beside(path)
-
-
-@contextmanager
-def tmpfs(where: Path, size: str) -> Iterator[Path]:
-    """A real tmpfs of ``size`` mounted at ``where``, unmounted whatever happens."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root; run as root to test full and read-only disks")
-    where.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"mount is not permitted here: {mounted.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=True)
 
 
 def remount_read_only(where: Path) -> None:
@@ -419,7 +403,9 @@ def test_a_read_only_open_refuses_an_outbox_that_needs_upgrading(tmp_path: Path)
 # --- read-only files and disks --------------------------------------------------------------
 
 
-def test_status_reads_an_outbox_on_a_read_only_file_system(tmp_path: Path) -> None:
+def test_status_reads_an_outbox_on_a_read_only_file_system(
+    tmp_path: Path, tmpfs: TmpfsMount
+) -> None:
     with tmpfs(tmp_path / "disk", "1m") as disk:
         path = disk / "outbox.db"
         with closing(open_2(path)) as connection:
@@ -435,6 +421,7 @@ def test_status_reads_an_outbox_on_a_read_only_file_system(tmp_path: Path) -> No
 
 def test_status_sees_commits_left_in_the_wal_by_a_crashed_sender_on_a_read_only_disk(
     tmp_path: Path,
+    tmpfs: TmpfsMount,
 ) -> None:
     with tmpfs(tmp_path / "disk", "1m") as disk:
         path = disk / "outbox.db"
@@ -533,7 +520,9 @@ def test_an_outbox_its_user_may_not_read_is_named_with_the_reason(
 # --- a full disk ----------------------------------------------------------------------------
 
 
-def test_a_full_disk_is_a_store_error_and_committed_messages_survive(tmp_path: Path) -> None:
+def test_a_full_disk_is_a_store_error_and_committed_messages_survive(
+    tmp_path: Path, tmpfs: TmpfsMount
+) -> None:
     secret = b"PAYLOAD-MARKER" * 70
     with tmpfs(tmp_path / "disk", "256k") as disk:
         path = disk / "outbox.db"
