@@ -112,6 +112,9 @@ class Sent:
     kind: Kind
     now: float
     policy: Policy
+    halt_wait: float = 0.0
+    """For a credentials refusal: the sender-wide hold it set (1 s, doubling per refusal in a
+    row, reset by any other answer)."""
 
 
 def note(text: str) -> None:
@@ -149,6 +152,7 @@ class LaneMachine(RuleBasedStateMachine):
         self.states: dict[str, LaneState] = dict.fromkeys(LANES, LaneState.IDLE)
         self.counters: dict[str, int] = dict.fromkeys(LANES, 0)
         self.halted_until = 0.0
+        self.halt_wait = 0.0
         self.outstanding: list[Sent] = []
         self.requests: list[tuple[Message, ...]] = []
         self.delivered: dict[str, list[str]] = {lane: [] for lane in LANES}
@@ -168,6 +172,7 @@ class LaneMachine(RuleBasedStateMachine):
         )
         # Which lanes are halted lives in memory only; a new sender starts without a halt.
         self.halted_until = 0.0
+        self.halt_wait = 0.0
         return self.sender
 
     def teardown(self) -> None:
@@ -183,6 +188,11 @@ class LaneMachine(RuleBasedStateMachine):
         self.record_outcomes()
         self.advance_due_lanes()
         now = self.clock.now
+        if self.request_answer == "credentials":
+            self.halt_wait = min(60.0, max(1.0, self.halt_wait * 2))
+        else:
+            self.halt_wait = 0.0
+        halt_wait = self.halt_wait
         lanes = [message.input_name for message in messages]
         assert len(lanes) == len(set(lanes)), f"two messages of one lane in a request: {lanes}"
         assert 1 <= len(messages) <= MESSAGES_PER_REQUEST
@@ -203,7 +213,7 @@ class LaneMachine(RuleBasedStateMachine):
             # SENT is legal only from READY: not paused, not in backoff, not in flight already.
             self.states[model.lane] = transition(self.states[model.lane], LaneEvent.SENT)
             kind = self.outcome_kind(model.lane)
-            self.outstanding.append(Sent(model, kind, now, self.policy))
+            self.outstanding.append(Sent(model, kind, now, self.policy, halt_wait))
             lane_answer = self.lane_answers[model.lane]
             if self.request_answer == "none" and lane_answer == "throttle":
                 errors.append(EntryError(message.message_id, "ThrottlingException", "slow down"))
@@ -299,12 +309,14 @@ class LaneMachine(RuleBasedStateMachine):
                 self.states[lane], LaneEvent.DELIVERED, lane_empty_after=not self.pending(lane)
             )
             return
-        message.attempts += 1
         if sent.kind == "halt":
-            message.next_attempt_at = sent.now + WAIT
-            self.halted_until = sent.now + WAIT
+            # A credentials refusal is no attempt: it holds every lane back, growing while it lasts.
+            message.next_attempt_at = sent.now + sent.halt_wait
+            self.halted_until = sent.now + sent.halt_wait
             self.states[lane] = transition(self.states[lane], LaneEvent.RETRY)
-        elif sent.kind == "transient" and message.attempts < MAX_ATTEMPTS:
+            return
+        message.attempts += 1
+        if sent.kind == "transient" and message.attempts < MAX_ATTEMPTS:
             message.next_attempt_at = sent.now + WAIT
             self.states[lane] = transition(self.states[lane], LaneEvent.RETRY)
         elif sent.policy == "pause":
