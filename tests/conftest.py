@@ -11,8 +11,15 @@ from pathlib import Path
 
 import pytest
 import structlog
+from hypothesis import settings
 
 from ordered_sender.emulator import Emulator
+
+# CI (a clean clone, so no example database) runs the same hypothesis examples every time, so a
+# red run is reproducible as it is; runs on a developer's machine explore new examples.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
