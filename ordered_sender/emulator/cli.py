@@ -55,6 +55,19 @@ def _faults(
         raise click.BadParameter(str(error)) from error
 
 
+def _secrets(credentials: tuple[str, ...]) -> dict[str, str]:
+    """``--credential`` values as access key id -> secret; a bad one is a usage error."""
+    secrets: dict[str, str] = {}
+    for credential in credentials:
+        access_key, separator, secret = credential.partition(":")
+        if not (access_key and separator and secret):
+            raise click.BadParameter(
+                f"takes ACCESS_KEY:SECRET, got {credential!r}", param_hint="--credential"
+            )
+        secrets[access_key] = secret
+    return secrets
+
+
 @click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=0, show_default=True, help="Port to bind; 0 picks a free one.")
@@ -105,12 +118,27 @@ def _faults(
     type=float,
     help="Probability that, after processing, the connection closes without an answer.",
 )
+@click.option(
+    "--verify-signatures",
+    is_flag=True,
+    help="Check every request's SigV4 signature and refuse a bad one with 403, as AWS does.",
+)
+@click.option(
+    "--credential",
+    "credentials",
+    multiple=True,
+    default=("testing:testing",),
+    show_default=True,
+    help="ACCESS_KEY:SECRET that --verify-signatures accepts (repeatable).",
+)
 def emulator_command(
     host: str,
     port: int,
     seed: int,
     no_shuffle: bool,
     input_names: tuple[str, ...],
+    verify_signatures: bool,
+    credentials: tuple[str, ...],
     **fault_options: Any,
 ) -> None:
     """Run a local AWS IoT Events endpoint (BatchPutMessage and inputs) with fault injection.
@@ -120,6 +148,7 @@ def emulator_command(
     also allows targeted faults).
     """
     faults = _faults(**fault_options)
+    secrets = _secrets(credentials) if verify_signatures else None
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -129,7 +158,12 @@ def emulator_command(
     previous = {number: signal.signal(number, request_stop) for number in _STOP_SIGNALS}
     try:
         with Emulator(
-            seed=seed, faults=faults, shuffle=not no_shuffle, host=host, port=port
+            seed=seed,
+            faults=faults,
+            shuffle=not no_shuffle,
+            host=host,
+            port=port,
+            verify_signatures=secrets,
         ) as emu:
             for name in input_names:
                 try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -29,6 +29,7 @@ from ordered_sender.emulator.recording import (
 )
 from ordered_sender.emulator.server import HttpServer
 from ordered_sender.emulator.shapes import validate_input
+from ordered_sender.emulator.sigv4 import SignatureVerifier
 from ordered_sender.emulator.wire import Handler, Router
 from ordered_sender.limits import MAX_PAYLOAD_BYTES_PER_REQUEST
 
@@ -43,7 +44,9 @@ class Emulator:
     the epoch, like ``time.time``) drives de-duplication and timestamps; ``shuffle=False`` keeps
     the messages of a request in request order; ``max_payload_bytes`` is the per-request payload
     limit (AWS documents 1 KiB); ``port=0`` picks a free port; ``enforce_detector_quota``
-    refuses, with ThrottlingException entries, messages past 10 per second for one detector.
+    refuses, with ThrottlingException entries, messages past 10 per second for one detector;
+    ``verify_signatures`` (access key id -> secret access key) checks every request's SigV4
+    signature and refuses a bad one as AWS does (emulator/sigv4.py); None checks nothing.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class Emulator:
         max_payload_bytes: int = MAX_PAYLOAD_BYTES_PER_REQUEST,
         region: str = "us-east-1",
         enforce_detector_quota: bool = False,
+        verify_signatures: Mapping[str, str] | None = None,
     ) -> None:
         if max_payload_bytes < 1:
             raise ValueError(f"max_payload_bytes must be >= 1, got {max_payload_bytes!r}")
@@ -86,7 +90,10 @@ class Emulator:
         )
         """Detector models: their control plane, DescribeDetector/ListDetectors, timers on
         ``clock`` and the action log (``detectors.actions()``)."""
-        self._server = HttpServer(self.router, host, port)
+        self._verifier = (
+            None if verify_signatures is None else SignatureVerifier(verify_signatures, region)
+        )
+        self._server = HttpServer(self.router, host, port, check=self._verifier)
 
     def start(self) -> Emulator:
         self._server.start()
@@ -117,8 +124,9 @@ class Emulator:
     ) -> Any:
         """A boto3 client for ``"iotevents"`` or ``"iotevents-data"`` aimed at this emulator.
 
-        Dummy credentials; botocore retries off (one attempt per call, so every attempt is seen);
-        short timeouts. ``parameter_validation=False`` lets a test send what boto3 would refuse.
+        Dummy credentials (a pair that passes ``verify_signatures``); botocore retries off (one
+        attempt per call, so every attempt is seen); short timeouts.
+        ``parameter_validation=False`` lets a test send what boto3 would refuse.
         """
         if service_name not in SERVICES:
             raise ValueError(f"service_name must be one of {SERVICES}, got {service_name!r}")
@@ -128,12 +136,15 @@ class Emulator:
             read_timeout=read_timeout,
             parameter_validation=parameter_validation,
         )
+        access_key, secret = (
+            ("emulator", "emulator") if self._verifier is None else self._verifier.credentials
+        )
         return boto3.client(
             service_name,
             endpoint_url=self.endpoint_url,
             region_name=self.region,
-            aws_access_key_id="emulator",
-            aws_secret_access_key="emulator",
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret,
             config=config,
         )
 

@@ -4,7 +4,7 @@ This is the emulator's only module with threads (one per connection, from
 ``ThreadingHTTPServer``, plus the serving thread). It knows nothing about IoT Events: it turns
 ``ApiError`` into the rest-json error shape, any other exception into a 500
 InternalFailureException, and honours a response's injected latency and dropped connection.
-SigV4 signatures are not checked.
+SigV4 signatures are checked only when it is given a ``RequestCheck`` (emulator/sigv4.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -22,6 +23,10 @@ _log = logging.getLogger(__name__)
 
 _SHUTDOWN_POLL_SECONDS = 0.05
 """How often the serving loop checks for stop(); short so tests start and stop quickly."""
+
+RequestCheck = Callable[[str, str, Iterable[tuple[str, str]], bytes], None]
+"""Called before routing with the method, the path and query as sent, the headers and the body;
+raises ``ApiError`` to refuse the request (e.g. a bad signature)."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -75,6 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, path: str, query: dict[str, str], body: bytes) -> ApiResponse:
         try:
+            if self.server.check is not None:
+                self.server.check(self.command, self.path, self.headers.items(), body)
             handler, parameters = self.server.router.resolve(self.command, path)
             return handler(ApiRequest(self.command, path, parameters, query, body))
         except ApiError as error:
@@ -89,16 +96,27 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], router: Router) -> None:
+    def __init__(
+        self, address: tuple[str, int], router: Router, check: RequestCheck | None
+    ) -> None:
         self.router = router
+        self.check = check
         super().__init__(address, _Handler)
 
 
 class HttpServer:
-    """Serves a ``Router`` on ``host:port`` (port 0 picks a free one) from a background thread."""
+    """Serves a ``Router`` on ``host:port`` (port 0 picks a free one) from a background thread;
+    ``check`` may refuse a request before it is routed."""
 
-    def __init__(self, router: Router, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        router: Router,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        check: RequestCheck | None = None,
+    ) -> None:
         self._router = router
+        self._check = check
         self._address = (host, port)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -114,7 +132,7 @@ class HttpServer:
     def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("The server is already running")
-        self._server = _Server(self._address, self._router)
+        self._server = _Server(self._address, self._router, self._check)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": _SHUTDOWN_POLL_SECONDS},
