@@ -1,0 +1,295 @@
+"""The lean transport: BatchPutMessage signed by botocore, sent and read by us over urllib3.
+
+boto3 spends over a millisecond of CPU per call (its event hooks, parameter handling, endpoint
+rules, parsing), which bounds every sender built on it. ``HttpTransport`` keeps only what must
+stay botocore's: the credential chain (profiles, environment, refreshable credentials) and the
+SigV4 signer. It builds the request from the iotevents-data service model itself, sends it over
+a pooled keep-alive connection and reads the answer (transport/http_answer.py), giving the same
+RequestError as the boto3 transport for the same answer.
+
+The faults of the network arrive as urllib3's exceptions; ``URLLIB3_ERROR_CODES`` maps each one
+that a send can raise to the code botocore gives the same fault, in the manner of httpx's
+``HTTPCORE_EXC_MAP``. Credential failures (a refresh that fails) are botocore's own exceptions
+and are read with the boto3 transport's table. An exception in neither table propagates (see
+``Transport``). This module decides nothing about retries: that is outcomes.py's job.
+
+Not supported (boto3 has them): proxies from the environment, ``AWS_CA_BUNDLE``, endpoint URLs
+from the configuration (``AWS_ENDPOINT_URL``); pass ``endpoint_url`` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+import botocore
+import botocore.auth
+import botocore.awsrequest
+import botocore.exceptions
+import botocore.model
+import botocore.session
+import botocore.validate
+import urllib3
+import urllib3.exceptions
+
+from ordered_sender.message import Message
+from ordered_sender.transport import BatchResponse, RequestError, RequestErrorKind
+from ordered_sender.transport.http_answer import (
+    CONTENT_TYPE,
+    encode_request,
+    read_answer,
+    request_document,
+)
+from ordered_sender.transport.iotevents import error_kind
+
+SERVICE_NAME = "iotevents-data"
+OPERATION_NAME = "BatchPutMessage"
+
+URLLIB3_ERROR_CODES: Mapping[type[Exception], str] = MappingProxyType(
+    {
+        # Refused, unreachable, unknown host name (NameResolutionError): may not have left.
+        urllib3.exceptions.NewConnectionError: "EndpointConnectionError",
+        urllib3.exceptions.ConnectTimeoutError: "ConnectTimeoutError",
+        # The certificate or the handshake failed; a plain-HTTP server on an https URL.
+        urllib3.exceptions.SSLError: "SSLError",
+        # Sent, no answer read in time.
+        urllib3.exceptions.ReadTimeoutError: "ReadTimeoutError",
+        # Closed or reset before or during the answer, or an answer that is not HTTP: urllib3
+        # wraps the OSError or http.client exception (RemoteDisconnected, IncompleteRead, ...).
+        urllib3.exceptions.ProtocolError: "ConnectionClosedError",
+    }
+)
+"""Every urllib3 exception a send can raise, by class, with botocore's code for the same fault;
+subclasses resolve by their MRO. All of them are RequestErrorKind.CONNECTION: outcome unknown."""
+
+_USER_AGENT = f"ordered-sender (lean transport) Botocore/{botocore.__version__}"
+
+
+def error_code(error_type: type[BaseException]) -> str | None:
+    """The code ``URLLIB3_ERROR_CODES`` gives this class (nearest mapped ancestor), or None."""
+    for ancestor in error_type.__mro__:
+        code = URLLIB3_ERROR_CODES.get(ancestor)
+        if code is not None:
+            return code
+    return None
+
+
+def default_endpoint_url(service_model: botocore.model.ServiceModel, region_name: str) -> str:
+    """AWS's endpoint of the service in a region: ``https://data.iotevents.{region}...``."""
+    return f"https://{service_model.endpoint_prefix}.{region_name}.amazonaws.com"
+
+
+class HttpTransport:
+    """Sends BatchPutMessage requests signed with SigV4 over pooled keep-alive connections.
+
+    ``credentials`` is a botocore ``Credentials`` (from ``Session.get_credentials()``, which may
+    be refreshable) or None when there are none: each send reads its frozen value, so a refresh
+    is picked up, and no credentials is a CREDENTIALS error at send, as with boto3.
+    ``endpoint_url`` defaults to AWS's endpoint for ``region_name``. ``timeout`` bounds the
+    connect and each read, in seconds. ``max_connections`` connections are kept alive; more
+    concurrent sends open and close their own. Safe to call from several threads.
+    """
+
+    def __init__(
+        self,
+        credentials: Any,
+        *,
+        region_name: str,
+        service_model: botocore.model.ServiceModel,
+        endpoint_url: str | None = None,
+        timeout: float = 10.0,
+        max_connections: int = 10,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds, got timeout={timeout!r}")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
+        operation = service_model.operation_model(OPERATION_NAME)
+        _check_model(service_model, operation)
+        self._credentials = credentials
+        self._region_name = region_name
+        self._signing_name = service_model.signing_name
+        self._method = operation.http["method"]
+        self._input_shape = operation.input_shape
+        self._minimums = _Minimums.of(operation.input_shape)
+        url = urllib3.util.parse_url(
+            endpoint_url or default_endpoint_url(service_model, region_name)
+        )
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError(
+                f"endpoint_url must be an http:// or https:// URL with a host, got {endpoint_url!r}"
+            )
+        # An endpoint_url with a path is a prefix of the operation's URI, as botocore takes it.
+        self._target = (url.path or "").rstrip("/") + operation.http["requestUri"]
+        self._signed_url = f"{url.scheme}://{url.netloc}{self._target}"
+        self.endpoint_url = f"{url.scheme}://{url.netloc}{(url.path or '').rstrip('/')}"
+        self._pool = urllib3.connection_from_url(
+            self._signed_url,
+            maxsize=max_connections,
+            block=False,
+            timeout=urllib3.Timeout(connect=timeout, read=timeout),
+            retries=False,
+        )
+
+    @classmethod
+    def from_environment(
+        cls,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        timeout: float = 10.0,
+        profile_name: str | None = None,
+    ) -> HttpTransport:
+        """A transport with botocore's credential chain and region, as boto3 would find them.
+
+        Raises what botocore raises for a bad configuration (``ProfileNotFound``,
+        ``NoRegionError``, ``UnknownServiceError`` when the iotevents-data model is missing).
+        """
+        session = botocore.session.Session(profile=profile_name)
+        region = region_name or session.get_config_variable("region")
+        if not region:
+            raise botocore.exceptions.NoRegionError()
+        return cls(
+            session.get_credentials(),
+            region_name=region,
+            service_model=session.get_service_model(SERVICE_NAME),
+            endpoint_url=endpoint_url,
+            timeout=timeout,
+        )
+
+    def send(self, messages: Sequence[Message]) -> BatchResponse:
+        document = request_document(messages)
+        if not self._minimums.allow(messages):
+            # botocore's validator, only on this path: it costs a tenth of a call's CPU.
+            report = botocore.validate.ParamValidator().validate(document, self._input_shape)
+            if report.has_errors():
+                return _failed(
+                    RequestErrorKind.INVALID_REQUEST,
+                    "ParamValidationError",
+                    report.generate_report(),
+                )
+        if self._credentials is None:
+            return _failed(
+                RequestErrorKind.CREDENTIALS, "NoCredentialsError", "Unable to locate credentials"
+            )
+        try:
+            credentials = self._credentials.get_frozen_credentials()
+        except Exception as error:
+            refused = _credential_error(error)
+            if refused is None:
+                raise
+            return BatchResponse(request_error=refused)
+        request = botocore.awsrequest.AWSRequest(
+            method=self._method,
+            url=self._signed_url,
+            data=encode_request(document),
+            headers={"Content-Type": CONTENT_TYPE},
+        )
+        botocore.auth.SigV4Auth(credentials, self._signing_name, self._region_name).add_auth(
+            request
+        )
+        headers = dict(request.headers.items())
+        headers["User-Agent"] = _USER_AGENT
+        try:
+            answer = self._pool.urlopen(
+                self._method,
+                self._target,
+                body=request.data,
+                headers=headers,
+                retries=False,
+                redirect=False,
+                preload_content=True,
+                decode_content=False,
+            )
+        except Exception as error:
+            code = error_code(type(error))
+            if code is None:
+                raise
+            return _failed(RequestErrorKind.CONNECTION, code, str(error))
+        return read_answer(answer.status, answer.headers, answer.data)
+
+    def close(self) -> None:
+        """Close the kept-alive connections; a send after this raises ``ClosedPoolError``."""
+        self._pool.close()
+
+    def __enter__(self) -> HttpTransport:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Minimums:
+    """The constraints botocore's validator checks on a list of ``Message`` values.
+
+    It checks minimums only (no maximum, no pattern), and a Message's fields have the types of
+    the shape, so these are all it can refuse.
+    """
+
+    messages: int
+    message_id: int
+    input_name: int
+    time_in_millis: int
+
+    @classmethod
+    def of(cls, input_shape: Any) -> _Minimums:
+        messages = input_shape.members["messages"]
+        fields = messages.member.members
+        return cls(
+            messages=messages.metadata.get("min", 0),
+            message_id=fields["messageId"].metadata.get("min", 0),
+            input_name=fields["inputName"].metadata.get("min", 0),
+            time_in_millis=fields["timestamp"].members["timeInMillis"].metadata.get("min", 0),
+        )
+
+    def allow(self, messages: Sequence[Message]) -> bool:
+        return len(messages) >= self.messages and all(
+            len(message.message_id) >= self.message_id
+            and len(message.input_name) >= self.input_name
+            and (message.timestamp_ms is None or message.timestamp_ms >= self.time_in_millis)
+            for message in messages
+        )
+
+
+def _check_model(
+    service_model: botocore.model.ServiceModel, operation: botocore.model.OperationModel
+) -> None:
+    """Refuse a service model this module cannot speak, rather than send the wrong bytes."""
+    message_shape = operation.input_shape.members["messages"].member
+    payload_type = message_shape.members["payload"].type_name
+    if service_model.protocol != "rest-json" or payload_type != "blob":
+        raise ValueError(
+            f"{SERVICE_NAME} {OPERATION_NAME} is {service_model.protocol} with a "
+            f"{payload_type} payload; HttpTransport speaks rest-json with a blob payload"
+        )
+
+
+def _credential_error(error: Exception) -> RequestError | None:
+    """A failed credential refresh, read with the boto3 transport's table (its client meets the
+    same failures when it signs), or None for an exception that table does not know.
+
+    One difference: when the provider's own call is refused (STS AssumeRole answers an error),
+    the boto3 transport reports that answer as if IoT Events had given it, so a throttled STS
+    could dead-letter messages; here no credentials is always CREDENTIALS.
+    """
+    kind = error_kind(type(error))
+    if kind is None:
+        return None
+    if isinstance(error, botocore.exceptions.ClientError):
+        details = error.response.get("Error", {})
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = str(details.get("Code", "")) or type(error).__name__
+        text = f"the credential provider was refused: {details.get('Message', '')}"
+        return RequestError(RequestErrorKind.CREDENTIALS, code, text, status)
+    return RequestError(kind, type(error).__name__, str(error))
+
+
+def _failed(kind: RequestErrorKind, code: str, text: str) -> BatchResponse:
+    return BatchResponse(request_error=RequestError(kind, code, text))
