@@ -102,6 +102,15 @@ def cpu_seconds() -> float:
 
 
 def max_rss_kb() -> int:
+    """Peak RSS of this process's own memory. Not ``ru_maxrss``: Linux carries that over
+    ``execve`` from the forked parent, so every child would report at least the suite's size."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 

@@ -211,6 +211,22 @@ def latency_meanings(report: Report) -> str:
     return "; ".join(seen)
 
 
+SCENARIO_STYLES = {
+    "reference": ("-", "s"),
+    "backlog": ("-", "o"),
+    "stream-thread": ("--", "^"),
+    "stream-process": (":", "v"),
+}
+"""Line style and marker per scenario; naive and unordered are the references."""
+
+
+def contender_colours(results: list[RunResult]) -> dict[str, str]:
+    """One colour per contender (a transport of ordered_sender is a contender of its own)."""
+    palette = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    names = list(dict.fromkeys(r.contender for r in results))
+    return {name: palette[index % len(palette)] for index, name in enumerate(names)}
+
+
 def plot(report: Report, path: Path) -> str:
     try:
         import matplotlib
@@ -225,18 +241,21 @@ def plot(report: Report, path: Path) -> str:
     figure, axes = pyplot.subplots(
         1, len(groups), figsize=(6.5 * len(groups), 5.2), squeeze=False, sharey=True
     )
+    colours = contender_colours(report.results)
     for axis, (latency_ms, rows) in zip(axes[0], groups, strict=True):
         series: dict[str, list[RunResult]] = {}
         for row in rows:
             name = row.contender if row.kind != "ordered" else f"{row.contender} {row.scenario}"
             series.setdefault(name, []).append(row)
         for name, points in series.items():
-            style = "--" if points[0].kind != "ordered" else "-"
+            scenario = points[0].scenario if points[0].kind == "ordered" else "reference"
+            line_style, marker = SCENARIO_STYLES[scenario]
             axis.plot(
                 [p.lanes for p in points],
                 [p.messages_per_second for p in points],
-                style,
-                marker="o",
+                linestyle=line_style,
+                marker=marker,
+                color=colours[points[0].contender],
                 label=name,
             )
         capacity = report.capacity.get(latency_ms)
@@ -244,17 +263,19 @@ def plot(report: Report, path: Path) -> str:
             axis.axhline(
                 capacity["messages_per_second"],
                 color="grey",
-                linestyle=":",
-                label="endpoint capacity",
+                linestyle=(0, (1, 3)),
+                label="endpoint capacity (raw HTTP)",
             )
+        lanes = sorted({row.lanes for row in rows})
         axis.set_xscale("log")
         axis.set_yscale("log")
+        axis.set_xticks(lanes, [f"{count:,}" for count in lanes])
         axis.set_xlabel("lanes")
         axis.set_title(f"endpoint latency {latency_ms} ms")
         axis.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("messages/s (log)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=4, fontsize="small", frameon=False)
+    figure.legend(handles, labels, loc="lower center", ncol=3, fontsize="small", frameon=False)
     figure.suptitle("Delivery rate against lane count (same endpoint, same machine, one run)")
     figure.tight_layout(rect=(0, 0.12, 1, 1))
     figure.savefig(path, dpi=110)
