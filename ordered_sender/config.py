@@ -82,6 +82,11 @@ class SenderConfig:
     request_timeout: float = 10.0
     """Seconds to connect to and read from IoT Events, for a client the sender builds itself."""
 
+    endpoint_backoff_max: float = 2.0
+    """While the endpoint fails whole requests (down, refusing connections, 5xx, 429), the sender
+    sends one probe at a time, from 0.1 s apart doubling to this many seconds, whatever the
+    number of lanes; the first probe that gets through releases every lane at once."""
+
     idle_poll_seconds: float = 1.0
     """Longest the delivery thread sleeps between looks at the outbox when nothing wakes it."""
 
@@ -125,6 +130,7 @@ class SenderConfig:
             raise InvalidConfig("send_timestamp", self.send_timestamp, "must be True or False")
         _check_seconds("request_timeout", self.request_timeout)
         _check_seconds("idle_poll_seconds", self.idle_poll_seconds)
+        _check_seconds("endpoint_backoff_max", self.endpoint_backoff_max)
         _check_seconds("delivered_retention_seconds", self.delivered_retention_seconds)
 
     @property

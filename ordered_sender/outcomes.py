@@ -14,7 +14,9 @@
 | the same with one message                             | PERMANENT                               |
 | credentials missing, expired, or access denied        | HALT (stop sending, keep all, retry)    |
 
-HTTP 200 does not mean success: a message succeeded only if no error entry names it. Pure: no I/O.
+HTTP 200 does not mean success: a message succeeded only if no error entry names it. A TRANSIENT
+whole-request failure (``whole_request``) is the endpoint's, not the message's: the sender holds
+every lane for it (health.py) instead of backing each lane off alone. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class Outcome:
     kind: OutcomeKind
     error_code: str | None = None
     error_text: str | None = None
+    whole_request: bool = False
+    """The request failed as a whole (no answer for any message of it)."""
 
 
 DELIVERED = Outcome(OutcomeKind.DELIVERED)
@@ -72,7 +76,7 @@ def classify(response: BatchResponse, message_ids: Sequence[str]) -> dict[str, O
             kind = OutcomeKind.ISOLATE
         else:
             kind = OutcomeKind.PERMANENT
-        outcome = Outcome(kind, error.code, error.text)
+        outcome = Outcome(kind, error.code, error.text, whole_request=True)
         return dict.fromkeys(message_ids, outcome)
 
     outcomes = dict.fromkeys(message_ids, DELIVERED)
@@ -86,6 +90,12 @@ def classify(response: BatchResponse, message_ids: Sequence[str]) -> dict[str, O
         )
         outcomes[entry.message_id] = Outcome(kind, entry.code, entry.text)
     return outcomes
+
+
+def endpoint_failed(outcomes: dict[str, Outcome]) -> bool:
+    """The endpoint failed the request as a whole, transiently: down, overloaded, throttling the
+    account, or not answering as IoT Events."""
+    return any(o.whole_request and o.kind is OutcomeKind.TRANSIENT for o in outcomes.values())
 
 
 def _is_transient_request(status: int | None, code: str) -> bool:

@@ -108,23 +108,16 @@ def dispatcher_wait(
 
 
 def decide(
-    batch: Batch,
-    outcomes: Mapping[str, Outcome],
-    now: float,
-    policy: RetryPolicy,
-    *,
-    halt_wait: float = 1.0,
+    batch: Batch, outcomes: Mapping[str, Outcome], now: float, policy: RetryPolicy
 ) -> list[Decision]:
     """What to record for each message of a request, given the outcomes of ``classify``.
 
-    ``halt_wait`` is how long a refusal of the credentials holds the message back (the sender
-    grows it while the refusals last): such a refusal is nobody's message's fault, so it neither
-    counts as an attempt nor ages the message, and never leads to a pause or a dead letter.
+    A refusal of the credentials, or a request the endpoint failed as a whole, is not the
+    message's fault: the sender holds every lane for it (health.py), so the message is due again
+    at once, behind that hold, instead of waiting out a backoff of its own. A refusal of the
+    credentials is not even an attempt: it never brings a message to its ``retry_stop``.
     """
-    return [
-        _decide_one(head, outcomes[head.message.message_id], now, policy, halt_wait)
-        for head in batch
-    ]
+    return [_decide_one(head, outcomes[head.message.message_id], now, policy) for head in batch]
 
 
 def retry_age(head: StoredMessage, now: float, policy: RetryPolicy) -> float:
@@ -136,9 +129,7 @@ def retry_age(head: StoredMessage, now: float, policy: RetryPolicy) -> float:
     return head.retry_age + step
 
 
-def _decide_one(
-    head: StoredMessage, outcome: Outcome, now: float, policy: RetryPolicy, halt_wait: float
-) -> Decision:
+def _decide_one(head: StoredMessage, outcome: Outcome, now: float, policy: RetryPolicy) -> Decision:
     if outcome.kind is OutcomeKind.DELIVERED:
         return Delivered(head.seq)
     if outcome.kind is OutcomeKind.HALT:
@@ -146,11 +137,10 @@ def _decide_one(
             head.seq,
             head.attempts,
             now if head.first_attempt_at is None else head.first_attempt_at,
-            now + halt_wait,
+            now,
             outcome.error_code or outcome.kind.value,
             outcome.error_text or "",
             solo=head.solo,
-            retry_wait=halt_wait,
             retry_age=head.retry_age,
             last_attempt_at=now,
         )
@@ -162,7 +152,8 @@ def _decide_one(
     state = retry_state(attempts, age, now, outcome)
 
     def retry(solo: bool) -> Retry:
-        wait = 0.0 if outcome.kind is OutcomeKind.ISOLATE else max(float(policy.wait(state)), 0.0)
+        endpoint_held = outcome.kind is OutcomeKind.ISOLATE or outcome.whole_request
+        wait = 0.0 if endpoint_held else max(float(policy.wait(state)), 0.0)
         return Retry(
             head.seq,
             attempts,

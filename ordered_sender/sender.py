@@ -29,20 +29,19 @@ from typing import Any, Self
 from ordered_sender.config import SenderConfig
 from ordered_sender.errors import DeliveryError, SenderClosed, StoreError
 from ordered_sender.events import log, log_request
+from ordered_sender.health import Hold, held_until, requests_allowed
 from ordered_sender.outbox import Clock, Outbox, PutItem, Receipt, poll_seconds, wall_clock
-from ordered_sender.outcomes import classify
+from ordered_sender.outcomes import Outcome, classify, endpoint_failed
 from ordered_sender.scheduler import Batch, RetryPolicy, decide, dispatcher_wait, plan_batches
-from ordered_sender.store import DeadLetter, Decision, OutboxCounts, PausedLane, Retry
+from ordered_sender.store import DeadLetter, Decision, OutboxCounts, PausedLane
 from ordered_sender.store.lock import OutboxLock
 from ordered_sender.transport import BatchResponse, RequestError, RequestErrorKind, Transport
 from ordered_sender.transport.iotevents import IotEventsTransport, build_client
 
-STORE_RETRY_FIRST = 0.1
-STORE_RETRY_MAX = 30.0
-"""Backoff while the store cannot record: from 0.1 s, doubling, at most 30 s."""
-HALT_WAIT_FIRST = 1.0
-HALT_WAIT_MAX = 60.0
-"""Hold on all sending while the credentials are refused: from 1 s, doubling, at most 60 s."""
+STORE_HOLD = Hold(first=0.1, most=30.0)
+"""While the store cannot record: from 0.1 s, doubling, at most 30 s (monotonic time)."""
+CREDENTIALS_HOLD = Hold(first=1.0, most=60.0)
+"""While the credentials are refused: from 1 s, doubling, at most 60 s."""
 HOUSEKEEPING_SECONDS = 1.0
 """How often the dispatcher checks the outbox file and the clock."""
 FORGET_SECONDS = 60.0
@@ -86,10 +85,9 @@ class OrderedSender:
         self._in_flight_lanes: set[str] = set()
         self._requests_in_flight = 0
         self._unrecorded: list[Unrecorded] = []
-        self._halted_until = 0.0
-        self._halt_wait = 0.0
-        self._store_retry_at = 0.0
-        self._store_backoff = 0.0
+        self._credentials = CREDENTIALS_HOLD
+        self._endpoint = Hold(first=0.1, most=self.config.endpoint_backoff_max)
+        self._store_hold = STORE_HOLD
         self._failure: str | None = None
         self._closed = False
         self._stopping = False
@@ -266,18 +264,38 @@ class OrderedSender:
         self._housekeeping(force=True)
         self._record_unrecorded()
         sent = 0
-        while self._failure is None and (batches := self._plan(self.config.concurrency)):
-            for batch in batches:
+        while self._failure is None and (batches := self._plan(self._requests_allowed())):
+            for index, batch in enumerate(batches):
                 self._deliver(batch)
-            sent += len(batches)
+                sent += 1
+                if self.clock() < self._held_until():
+                    # A hold began (credentials refused, endpoint failing): what this round
+                    # planned beyond it is not sent, as the dispatcher would not send it.
+                    for skipped in batches[index + 1 :]:
+                        self._request_done(skipped, release_lanes=True)
+                    break
             # Raises the store's own error (the disk is full, ...) while they stay unrecorded.
             self._record_unrecorded()
         return sent
 
+    def _held_until(self) -> float:
+        with self._changed:
+            return held_until(self._credentials, self._endpoint)
+
+    def _requests_allowed(self) -> int:
+        with self._changed:
+            return requests_allowed(
+                now=self.clock(),
+                free_workers=self.config.concurrency - self._requests_in_flight,
+                in_flight=self._requests_in_flight,
+                credentials=self._credentials,
+                endpoint=self._endpoint,
+            )
+
     def _plan(self, free: int) -> list[Batch]:
-        now = self.clock()
-        if now < self._halted_until:
+        if free <= 0:
             return []
+        now = self.clock()
         with self._changed:
             busy = frozenset(self._in_flight_lanes)
         heads = self.outbox.store.ready_heads(
@@ -315,12 +333,10 @@ class OrderedSender:
         self._housekeeping()
         if self._failure is not None:
             return 0.0
-        if time.monotonic() < self._store_retry_at:
-            return self._store_retry_at - time.monotonic()
+        if time.monotonic() < self._store_hold.until:
+            return self._store_hold.until - time.monotonic()
         self._record_unrecorded()
-        with self._changed:
-            free = self.config.concurrency - self._requests_in_flight
-        batches = self._plan(free) if free > 0 else []
+        batches = self._plan(self._requests_allowed())
         self._store_recovered()  # it answered: if it had failed, say it works again
         for batch in batches:
             self._workers.submit(self._deliver, batch)
@@ -328,12 +344,15 @@ class OrderedSender:
             return 0.0
         with self._changed:
             busy = frozenset(self._in_flight_lanes)
-            free = self.config.concurrency - self._requests_in_flight
+            in_flight = self._requests_in_flight
+            probing = self._endpoint.failing and in_flight > 0
+            free = 0 if probing else self.config.concurrency - in_flight
+            holds = held_until(self._credentials, self._endpoint)
         return dispatcher_wait(
             free_workers=free,
             next_due=self.outbox.store.next_attempt_at(busy) if free > 0 else None,
             now=self.clock(),
-            halted_until=self._halted_until,
+            halted_until=holds,
             poll=self.config.idle_poll_seconds,
         )
 
@@ -346,10 +365,9 @@ class OrderedSender:
             response = self._send(batch)
             latency_ms = round((time.monotonic() - started) * 1000, 1)
             now = self.clock()
-            halt_wait = self._next_halt_wait(response)
-            decisions = decide(
-                batch, classify(response, ids), now, self._policy, halt_wait=halt_wait
-            )
+            outcomes = classify(response, ids)
+            self._judge_endpoint(response, outcomes, now)
+            decisions = decide(batch, outcomes, now, self._policy)
             try:
                 self.outbox.store.apply(decisions, now)
             except StoreError as error:
@@ -359,7 +377,6 @@ class OrderedSender:
                 return
             recorded = True
             self._store_recovered()
-            self._halt_on_credentials(response, decisions, now)
             log_request(batch, response, decisions, latency_ms, now)
         finally:
             self._request_done(batch, release_lanes=recorded)
@@ -381,27 +398,31 @@ class OrderedSender:
                 )
             )
 
-    def _next_halt_wait(self, response: BatchResponse) -> float:
-        """The hold after this response: growing while the credentials are refused, reset by any
-        other answer."""
-        refused = response.request_error
-        with self._changed:
-            if refused is None or refused.kind is not RequestErrorKind.CREDENTIALS:
-                self._halt_wait = 0.0
-            else:
-                self._halt_wait = min(HALT_WAIT_MAX, max(HALT_WAIT_FIRST, self._halt_wait * 2))
-            return self._halt_wait or HALT_WAIT_FIRST
-
-    def _halt_on_credentials(
-        self, response: BatchResponse, decisions: list[Decision], now: float
+    def _judge_endpoint(
+        self, response: BatchResponse, outcomes: dict[str, Outcome], now: float
     ) -> None:
+        """Hold every lane while the credentials are refused or the endpoint fails whole
+        requests; release the holds on any other answer."""
         refused = response.request_error
-        if refused is None or refused.kind is not RequestErrorKind.CREDENTIALS:
-            return
-        # Every lane would fail the same way: hold all sending until the backoff passes.
-        retry_at = min(d.next_attempt_at for d in decisions if isinstance(d, Retry))
-        self._halted_until = retry_at
-        log.error("sender.halted", error_code=refused.code, retry_in_s=retry_at - now)
+        credentials = refused is not None and refused.kind is RequestErrorKind.CREDENTIALS
+        failed = endpoint_failed(outcomes)
+        with self._changed:
+            was = (self._credentials.failing, self._endpoint.failing)
+            self._credentials = (
+                self._credentials.failed(now) if credentials else self._credentials.succeeded()
+            )
+            if failed:
+                self._endpoint = self._endpoint.failed(now)
+            elif not credentials:
+                self._endpoint = self._endpoint.succeeded()
+            credentials_hold, endpoint_hold = self._credentials.seconds, self._endpoint.seconds
+        code = None if refused is None else refused.code
+        if credentials and not was[0]:
+            log.error("sender.halted", error_code=code, retry_in_s=credentials_hold)
+        if failed and not was[1]:
+            log.warning("endpoint.unavailable", error_code=code, probe_in_s=endpoint_hold)
+        if was[1] and not failed and not credentials:
+            log.warning("endpoint.available")
 
     def _request_done(self, batch: Batch, *, release_lanes: bool) -> None:
         with self._changed:
@@ -417,14 +438,11 @@ class OrderedSender:
     # -- faults of the store, the file and the clock -------------------------------------------
 
     def _store_failed(self, error: StoreError) -> float:
-        """Stop sending until the store records again; returns the backoff. Said once."""
+        """Stop sending until the store records again; returns the hold. Said once."""
         with self._changed:
-            first = self._store_backoff == 0.0
-            self._store_backoff = min(
-                STORE_RETRY_MAX, max(STORE_RETRY_FIRST, self._store_backoff * 2)
-            )
-            self._store_retry_at = time.monotonic() + self._store_backoff
-            backoff = self._store_backoff
+            first = not self._store_hold.failing
+            self._store_hold = self._store_hold.failed(time.monotonic())
+            hold = self._store_hold.seconds
             unrecorded = sum(len(u.batch) for u in self._unrecorded)
         if first:
             log.error(
@@ -432,18 +450,17 @@ class OrderedSender:
                 path=str(self.path),
                 error=error.problem,
                 unrecorded_outcomes=unrecorded,
-                retry_in_s=backoff,
+                retry_in_s=hold,
             )
         else:
-            log.debug("outbox.still_unavailable", error=error.problem, retry_in_s=backoff)
+            log.debug("outbox.still_unavailable", error=error.problem, retry_in_s=hold)
         self._wake.set()
-        return backoff
+        return hold
 
     def _store_recovered(self) -> None:
         with self._changed:
-            was_failing = self._store_backoff > 0.0
-            self._store_backoff = 0.0
-            self._store_retry_at = 0.0
+            was_failing = self._store_hold.failing
+            self._store_hold = self._store_hold.succeeded()
         if was_failing:
             log.warning("outbox.available", path=str(self.path))
 

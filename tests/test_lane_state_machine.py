@@ -112,9 +112,8 @@ class Sent:
     kind: Kind
     now: float
     policy: Policy
-    halt_wait: float = 0.0
-    """For a credentials refusal: the sender-wide hold it set (1 s, doubling per refusal in a
-    row, reset by any other answer)."""
+    whole_request: bool = False
+    """The request failed as a whole (503, connection): the endpoint's fault, not the lane's."""
 
 
 def note(text: str) -> None:
@@ -151,8 +150,7 @@ class LaneMachine(RuleBasedStateMachine):
         self.messages: dict[str, ModelMessage] = {}
         self.states: dict[str, LaneState] = dict.fromkeys(LANES, LaneState.IDLE)
         self.counters: dict[str, int] = dict.fromkeys(LANES, 0)
-        self.halted_until = 0.0
-        self.halt_wait = 0.0
+        self.reset_holds()
         self.outstanding: list[Sent] = []
         self.requests: list[tuple[Message, ...]] = []
         self.delivered: dict[str, list[str]] = {lane: [] for lane in LANES}
@@ -170,10 +168,35 @@ class LaneMachine(RuleBasedStateMachine):
             clock=self.clock,
             autostart=False,
         )
-        # Which lanes are halted lives in memory only; a new sender starts without a halt.
-        self.halted_until = 0.0
-        self.halt_wait = 0.0
+        # The sender-wide holds live in memory only; a new sender starts without them.
+        self.reset_holds()
         return self.sender
+
+    def reset_holds(self) -> None:
+        self.credential_failures = 0
+        self.credentials_until = 0.0
+        self.endpoint_failures = 0
+        self.endpoint_until = 0.0
+
+    @property
+    def halted_until(self) -> float:
+        """Nothing is sent before this: the credentials' and the endpoint's holds (health.py)."""
+        return max(self.credentials_until, self.endpoint_until)
+
+    def judge_request(self, now: float) -> None:
+        """The sender-wide holds after a request answered with ``request_answer``: 1 s doubling
+        to 60 s while the credentials are refused, 0.1 s doubling to 2 s while the endpoint fails
+        whole requests; any other answer releases them (a refusal leaves the endpoint's)."""
+        if self.request_answer == "credentials":
+            self.credential_failures += 1
+            self.credentials_until = now + min(60.0, 2.0 ** (self.credential_failures - 1))
+            return
+        self.credential_failures, self.credentials_until = 0, 0.0
+        if self.request_answer in ("unavailable", "connection"):
+            self.endpoint_failures += 1
+            self.endpoint_until = now + min(2.0, 0.1 * 2.0 ** (self.endpoint_failures - 1))
+        else:
+            self.endpoint_failures, self.endpoint_until = 0, 0.0
 
     def teardown(self) -> None:
         try:
@@ -188,11 +211,9 @@ class LaneMachine(RuleBasedStateMachine):
         self.record_outcomes()
         self.advance_due_lanes()
         now = self.clock.now
-        if self.request_answer == "credentials":
-            self.halt_wait = min(60.0, max(1.0, self.halt_wait * 2))
-        else:
-            self.halt_wait = 0.0
-        halt_wait = self.halt_wait
+        assert now >= self.halted_until, "sent while the sender holds every lane"
+        self.judge_request(now)
+        whole_request = self.request_answer in ("unavailable", "connection")
         lanes = [message.input_name for message in messages]
         assert len(lanes) == len(set(lanes)), f"two messages of one lane in a request: {lanes}"
         assert 1 <= len(messages) <= MESSAGES_PER_REQUEST
@@ -213,7 +234,7 @@ class LaneMachine(RuleBasedStateMachine):
             # SENT is legal only from READY: not paused, not in backoff, not in flight already.
             self.states[model.lane] = transition(self.states[model.lane], LaneEvent.SENT)
             kind = self.outcome_kind(model.lane)
-            self.outstanding.append(Sent(model, kind, now, self.policy, halt_wait))
+            self.outstanding.append(Sent(model, kind, now, self.policy, whole_request))
             lane_answer = self.lane_answers[model.lane]
             if self.request_answer == "none" and lane_answer == "throttle":
                 errors.append(EntryError(message.message_id, "ThrottlingException", "slow down"))
@@ -310,14 +331,14 @@ class LaneMachine(RuleBasedStateMachine):
             )
             return
         if sent.kind == "halt":
-            # A credentials refusal is no attempt: it holds every lane back, growing while it lasts.
-            message.next_attempt_at = sent.now + sent.halt_wait
-            self.halted_until = sent.now + sent.halt_wait
+            # A credentials refusal is no attempt; the sender's hold paces it, not the lane.
+            message.next_attempt_at = sent.now
             self.states[lane] = transition(self.states[lane], LaneEvent.RETRY)
             return
         message.attempts += 1
         if sent.kind == "transient" and message.attempts < MAX_ATTEMPTS:
-            message.next_attempt_at = sent.now + WAIT
+            # A request failed whole is the endpoint's fault: due again at once, behind its hold.
+            message.next_attempt_at = sent.now + (0.0 if sent.whole_request else WAIT)
             self.states[lane] = transition(self.states[lane], LaneEvent.RETRY)
         elif sent.policy == "pause":
             message.next_attempt_at = sent.now
@@ -407,6 +428,8 @@ class LaneMachine(RuleBasedStateMachine):
         self.request_answer, self.during_send = request_answer, during_send
         due_before = self.due_heads()
         halted = self.clock.now < self.halted_until
+        # While the endpoint fails whole requests, the sender sends one probe at a time.
+        probing = self.endpoint_failures > 0
         first = len(self.requests)
 
         try:
@@ -418,15 +441,17 @@ class LaneMachine(RuleBasedStateMachine):
         requests = self.requests[first:]
         assert sent == len(requests)
         if halted:
-            assert requests == [], "sent while every lane is halted for credentials"
+            assert requests == [], "sent while the sender holds every lane"
         else:
             # Fairness: the first plan carries the oldest-put due heads, as many as fit.
-            capacity = CONCURRENCY * MESSAGES_PER_REQUEST
+            # A hold beginning after the first request (or a probe) leaves that one request.
+            one_request = probing or request_answer in ("unavailable", "connection", "credentials")
+            capacity = (1 if one_request else CONCURRENCY) * MESSAGES_PER_REQUEST
             oldest = due_before[:capacity]
             first_plan = requests[: math.ceil(len(oldest) / MESSAGES_PER_REQUEST)]
             assert {m.message_id for r in first_plan for m in r} == {m.message_id for m in oldest}
             if self.clock.now >= self.halted_until:
-                # No credentials refusal stopped the call: every due head was sent.
+                # No hold stopped the call: every due head was sent.
                 sent_ids = {m.message_id for r in requests for m in r}
                 assert {m.message_id for m in due_before} <= sent_ids
                 assert self.due_heads() == [], "deliver_due left a due head unsent"

@@ -145,17 +145,20 @@ def test_isolation_resends_each_message_alone_at_once() -> None:
     assert all(isinstance(d, Retry) and d.solo and d.next_attempt_at == 5.0 for d in decisions)
 
 
-def test_credential_failures_back_off_and_never_give_up() -> None:
-    outcome = Outcome(OutcomeKind.HALT, "AccessDeniedException")
+def test_credential_failures_are_due_again_behind_the_senders_hold_and_never_give_up() -> None:
+    outcome = Outcome(OutcomeKind.HALT, "AccessDeniedException", whole_request=True)
     (decision,) = decide(
-        (head(1, "a", attempts=99, first_attempt_at=0.0),),
-        {"id1": outcome},
-        1000.0,
-        POLICY,
-        halt_wait=8.0,
+        (head(1, "a", attempts=99, first_attempt_at=0.0),), {"id1": outcome}, 1000.0, POLICY
     )
     assert isinstance(decision, Retry)
-    assert decision.next_attempt_at == 1008.0
+    assert (decision.attempts, decision.next_attempt_at) == (99, 1000.0)
+
+
+def test_a_request_the_endpoint_failed_whole_is_due_again_behind_the_endpoints_hold() -> None:
+    down = Outcome(OutcomeKind.TRANSIENT, "ConnectionClosedError", whole_request=True)
+    (decision,) = decide((head(1, "a", attempts=2),), {"id1": down}, 1000.0, POLICY)
+    assert isinstance(decision, Retry)
+    assert (decision.attempts, decision.next_attempt_at, decision.retry_wait) == (3, 1000.0, 0.0)
 
 
 def test_credential_refusals_are_not_attempts_so_they_never_bring_a_message_to_its_stop() -> None:

@@ -119,22 +119,24 @@ def test_an_exception_nobody_mapped_is_logged_loudly_and_backed_off(outbox: Path
         raise RuntimeError("a bug in a transport")
 
     clock = SettableClock(1_000.0)
-    config = SenderConfig(retry_wait=tenacity.wait_fixed(30))
     transport = MockTransport(broken)
-    with OrderedSender(
-        outbox, transport=transport, config=config, clock=clock, autostart=False
-    ) as sender:
+    with OrderedSender(outbox, transport=transport, clock=clock, autostart=False) as sender:
         sender.put("A", {"n": 0}, message_id="m-0")
         with capture_logs() as events:
             assert sender.deliver_due() == 1
-            assert sender.deliver_due() == 0  # not again at once: it backs off
-        clock.now += 30
-        assert sender.deliver_due() == 1
-    (loud,) = [e for e in events if e["event"] == "transport.unexpected_error"]
-    assert loud["log_level"] == "error" and loud["exc_info"] is True
-    assert loud["error_type"] == "RuntimeError"
-    (retry,) = [e for e in events if e["event"] == "message.retry_scheduled"]
-    assert retry["error_code"] == "RuntimeError" and retry["retry_in_ms"] == 30_000.0
+            assert sender.deliver_due() == 0  # not again at once: the endpoint is held
+            clock.now += 0.1
+            assert sender.deliver_due() == 1  # one probe...
+            clock.now += 0.1
+            assert sender.deliver_due() == 0  # ...then a hold twice as long
+            clock.now += 0.1
+            assert sender.deliver_due() == 1
+    loud = [e for e in events if e["event"] == "transport.unexpected_error"]
+    assert len(loud) == 3
+    assert all(e["log_level"] == "error" and e["exc_info"] is True for e in loud)
+    assert loud[0]["error_type"] == "RuntimeError"
+    (held,) = [e for e in events if e["event"] == "endpoint.unavailable"]
+    assert held["error_code"] == "RuntimeError"
 
 
 def throttled(messages: Sequence[Message]) -> BatchResponse:

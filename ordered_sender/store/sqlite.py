@@ -2,8 +2,8 @@
 
 The tables and every statement are in ``sqlite_schema``; opening, checking and migrating a file in
 ``sqlite_file``; ``sqlite_errors`` turns every sqlite3 error into StoreError or NotAnOutbox, so no
-sqlite3 exception leaves this module as itself. The store takes no decisions and holds no threads; one
-lock serialises use of its connection, and SQLite serialises writers across processes.
+sqlite3 exception leaves this module as itself. The store takes no decisions and holds no threads;
+one lock serialises use of its connection, and SQLite serialises writers across processes.
 """
 
 from __future__ import annotations

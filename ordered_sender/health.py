@@ -1,0 +1,65 @@
+"""When the sender may send at all: holds for the whole sender, not one lane. Pure: no I/O, time is
+an argument.
+
+Three things can make every request pointless, whatever its lanes:
+- the credentials are refused (every request would be refused the same way);
+- the endpoint is down or failing whole requests (refused or dropped connections, 5xx, 429, an
+  answer that is not IoT Events'): one probe at a time, spaced by a growing hold, instead of one
+  request per lane per backoff, so a dead endpoint sees a request every few seconds whatever the
+  lane count, and every lane goes again as soon as a probe gets through;
+- the outbox cannot record what came back (the store's hold; see sender.py).
+
+Each is a ``Hold``: after the first failure in a row it lasts ``first`` seconds, doubling with each
+further failure up to ``most``; any success ends it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    first: float
+    """Seconds of the hold after the first failure in a row."""
+    most: float
+    """The longest hold, however many failures in a row."""
+    failures: int = 0
+    """Failures in a row so far."""
+    until: float = 0.0
+    """Nothing may be sent before this time (in whatever clock the caller's ``now`` is)."""
+
+    @property
+    def failing(self) -> bool:
+        return self.failures > 0
+
+    @property
+    def seconds(self) -> float:
+        """The length of the current hold, 0 when not failing."""
+        if not self.failing:
+            return 0.0
+        return min(self.most, self.first * 2.0 ** (self.failures - 1))
+
+    def failed(self, now: float) -> Hold:
+        longer = replace(self, failures=self.failures + 1)
+        return replace(longer, until=now + longer.seconds)
+
+    def succeeded(self) -> Hold:
+        return replace(self, failures=0, until=0.0)
+
+
+def requests_allowed(
+    *, now: float, free_workers: int, in_flight: int, credentials: Hold, endpoint: Hold
+) -> int:
+    """How many requests may start now: none during a hold; while the endpoint is failing, one
+    probe at a time; otherwise one per free worker."""
+    if now < credentials.until or now < endpoint.until:
+        return 0
+    if endpoint.failing:
+        return 1 if in_flight == 0 else 0
+    return max(free_workers, 0)
+
+
+def held_until(credentials: Hold, endpoint: Hold) -> float:
+    """The time before which nothing is sent (0 when nothing holds)."""
+    return max(credentials.until, endpoint.until)
