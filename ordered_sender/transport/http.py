@@ -140,6 +140,7 @@ class HttpTransport:
         region_name: str | None = None,
         timeout: float = 10.0,
         profile_name: str | None = None,
+        max_connections: int = 10,
     ) -> HttpTransport:
         """A transport with botocore's credential chain and region, as boto3 would find them.
 
@@ -156,6 +157,7 @@ class HttpTransport:
             service_model=session.get_service_model(SERVICE_NAME),
             endpoint_url=endpoint_url,
             timeout=timeout,
+            max_connections=max_connections,
         )
 
     def send(self, messages: Sequence[Message]) -> BatchResponse:
