@@ -63,3 +63,32 @@ def requests_allowed(
 def held_until(credentials: Hold, endpoint: Hold) -> float:
     """The time before which nothing is sent (0 when nothing holds)."""
     return max(credentials.until, endpoint.until)
+
+
+@dataclass(frozen=True, slots=True)
+class Holds:
+    """The sender's two holds on sending, moved by each answer."""
+
+    credentials: Hold
+    endpoint: Hold
+
+    @property
+    def until(self) -> float:
+        return held_until(self.credentials, self.endpoint)
+
+    def allowed(self, *, now: float, free_workers: int, in_flight: int) -> int:
+        return requests_allowed(
+            now=now,
+            free_workers=free_workers,
+            in_flight=in_flight,
+            credentials=self.credentials,
+            endpoint=self.endpoint,
+        )
+
+    def after(self, *, credentials_refused: bool, endpoint_failed: bool, now: float) -> Holds:
+        """The holds after an answer: a refusal of the credentials holds (and says nothing of the
+        endpoint); an endpoint failure holds the endpoint; any other answer releases both."""
+        if credentials_refused:
+            return replace(self, credentials=self.credentials.failed(now))
+        endpoint = self.endpoint.failed(now) if endpoint_failed else self.endpoint.succeeded()
+        return Holds(self.credentials.succeeded(), endpoint)
