@@ -31,7 +31,7 @@ import botocore.parsers
 from ordered_sender.message import Message
 from ordered_sender.transport import BatchResponse, EntryError, RequestError, RequestErrorKind
 from ordered_sender.transport.iotevents import (
-    _CREDENTIAL_CODES,
+    CREDENTIAL_CODES,
     UNEXPECTED_RESPONSE,
     check_batch_put_answer,
     request_body,
@@ -110,7 +110,7 @@ def error_code_and_text(headers: Mapping[str, str], body: bytes) -> tuple[str, s
 
 def service_error(code: str, text: str, status: int | None, body: bytes = b"") -> RequestError:
     """The RequestError for an error answer, judged as the boto3 transport judges ClientError."""
-    if code in _CREDENTIAL_CODES or status == 403:
+    if code in CREDENTIAL_CODES or status == 403:
         return RequestError(RequestErrorKind.CREDENTIALS, code, text, status)
     if code in ("", str(status)):
         return RequestError(

@@ -61,11 +61,14 @@ UNEXPECTED_RESPONSE = "UnexpectedResponse"
 
 _CHECK_ID = "ordered_sender.check_batch_put_answer"
 
-_CREDENTIAL_CODES = frozenset(
+CREDENTIAL_CODES = frozenset(
     {
         "AccessDeniedException",
         "UnrecognizedClientException",
         "InvalidSignatureException",
+        # A malformed Authorization header (400): no request is signed right until the signer
+        # or the credentials are fixed, so it halts the sender rather than isolating messages.
+        "IncompleteSignatureException",
         "ExpiredTokenException",
         "ExpiredToken",
         "InvalidClientTokenId",
@@ -73,6 +76,8 @@ _CREDENTIAL_CODES = frozenset(
         "MissingAuthenticationTokenException",
     }
 )
+"""AWS error codes that mean the request's credentials or signature were refused, whatever the
+status: both transports read them as RequestErrorKind.CREDENTIALS (the sender halts)."""
 
 
 def error_kind(error_type: type[BaseException]) -> RequestErrorKind | None:
@@ -198,7 +203,7 @@ def _client_error(error: botocore.exceptions.ClientError) -> RequestError:
     code = str(details.get("Code", ""))
     text = str(details.get("Message", ""))
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    if code in _CREDENTIAL_CODES or status == 403:
+    if code in CREDENTIAL_CODES or status == 403:
         return RequestError(RequestErrorKind.CREDENTIALS, code, text, status)
     if code in ("", str(status)):
         # botocore names the error after the status when the answer carried no AWS error code
