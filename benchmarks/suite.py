@@ -25,6 +25,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,15 +36,19 @@ from typing import Any
 
 from chaos_processes import Children, Emulator
 from suite_contenders import RunSpec, run_messages
-from suite_report import Report, write_report
+from suite_report import Report, load_report, write_report
 from suite_transports import available_transports
 from suite_verify import RunResult, judge
 
 BENCHMARKS = Path(__file__).resolve().parent
 RUN_TIMEOUT_SECONDS = 600.0
-MAX_MESSAGES_PER_SECOND_GUESS = 4000.0
-"""Caps the expected rate used to size a run, so a fast contender still runs about as long as
-``--seconds``."""
+# Guesses that size each run to last about --seconds (2 shared cores, Python 3.11); a wrong
+# guess changes how long a run takes, not what it measures.
+MAX_MESSAGES_PER_SECOND_GUESS = 2500.0
+REQUEST_SECONDS_GUESS = {"naive": 0.004, "unordered": 0.004, "ordered": 0.008}
+"""Time a request costs beside the endpoint's added latency: client CPU, server, (fsync)."""
+STREAM_SHARE_OF_PUT_RATE_GUESS = 0.3
+"""Streaming delivers at about this share of what put() alone reaches."""
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -59,6 +64,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, help="about how long each run lasts")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
     parser.add_argument("--capacity-threads", type=int, default=16)
+    parser.add_argument(
+        "--render", type=Path, help="measure nothing: write the outputs again from this JSON"
+    )
     parser.add_argument(
         "--bounds-seconds", type=float, help="how long the endpoint and disk probes run"
     )
@@ -76,16 +84,22 @@ def words(text: str) -> list[str]:
 def message_count(
     kind: str, lanes: int, latency_ms: int, seconds: float, concurrency: int, put_rate: float | None
 ) -> int:
-    """Enough messages for about ``seconds`` of the contender's likely rate (at most ``put_rate``
-    when a producer puts them one by one); ordered and unordered runs give every lane at least
-    two messages, so lane order is put to the test."""
-    round_trip = latency_ms / 1000 + 0.001
-    in_flight = 1 if kind == "naive" else min(lanes, concurrency * 10)
-    rate = min(in_flight / round_trip, MAX_MESSAGES_PER_SECOND_GUESS, put_rate or math.inf)
+    """Enough messages for about ``seconds`` of the contender's likely rate (a fraction of
+    ``put_rate`` when a producer puts them one by one while they are delivered); ordered and
+    unordered runs give every lane at least two messages, so lane order is put to the test."""
+    round_trip = latency_ms / 1000 + REQUEST_SECONDS_GUESS[kind]
+    in_flight = {
+        "naive": 1,
+        "unordered": concurrency * 10,
+        "ordered": min(lanes, concurrency * 10),
+    }[kind]
+    rate = min(in_flight / round_trip, MAX_MESSAGES_PER_SECOND_GUESS)
+    if put_rate is not None:
+        rate = min(rate, put_rate * STREAM_SHARE_OF_PUT_RATE_GUESS)
     count = max(20, math.ceil(rate * seconds))
-    if kind != "naive":
-        count = max(count, 2 * lanes)
-    return math.ceil(count / lanes) * lanes
+    if kind == "naive":
+        return count
+    return math.ceil(max(count, 2 * lanes) / lanes) * lanes
 
 
 def child_environment(endpoint: str) -> dict[str, str]:
@@ -133,7 +147,7 @@ class Suite:
     def __init__(self, arguments: argparse.Namespace, workdir: Path) -> None:
         self.arguments = arguments
         self.workdir = workdir
-        self.seconds = arguments.seconds or (0.3 if arguments.quick else 2.5)
+        self.seconds = arguments.seconds or (0.3 if arguments.quick else 2.0)
         self.bounds_seconds = arguments.bounds_seconds or (1.0 if arguments.quick else 3.0)
         self.put_rate: float | None = None
         self.results: list[RunResult] = []
@@ -263,8 +277,18 @@ class Suite:
         print(line, file=sys.stderr, flush=True)
 
 
+def stop_on_sigterm(signal_number: int, frame: object) -> None:
+    raise SystemExit(f"stopped by signal {signal_number}")
+
+
 def main() -> int:
+    # A SIGTERM unwinds like Ctrl-C, so the emulators and contenders are ended on the way out.
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     arguments = parse_arguments()
+    name = arguments.name or ("suite-quick" if arguments.quick else "suite")
+    if arguments.render:
+        write_report(load_report(arguments.render), arguments.outdir, name)
+        return 0
     started = time.time()
     with (
         tempfile.TemporaryDirectory(prefix="ordered-sender-suite-") as folder,
@@ -273,7 +297,6 @@ def main() -> int:
         suite = Suite(arguments, Path(folder))
         disk = suite.measure_disk()
         suite.run(children)
-    name = arguments.name or ("suite-quick" if arguments.quick else "suite")
     report = Report(
         command=" ".join(["python benchmarks/suite.py", *sys.argv[1:]]),
         started=started,

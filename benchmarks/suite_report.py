@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from suite_verify import RunResult
+from suite_verify import RunResult, Verification
 
 HEADERS = (
     "lanes",
@@ -54,6 +54,8 @@ class Report:
     disk: dict[str, Any]
     results: list[RunResult]
     errors: list[str]
+    machine: dict[str, Any] | None = None
+    """Where it ran (``machine()``), kept when a report is rendered again from its JSON."""
 
 
 def machine() -> dict[str, Any]:
@@ -146,7 +148,8 @@ def capacity_line(report: Report, latency_ms: int) -> str:
     if capacity is None:
         return ""
     return (
-        f"endpoint capacity (raw HTTP, {capacity['threads']} threads, 10 messages per request): "
+        f"endpoint capacity at {latency_ms} ms (raw HTTP, {capacity['threads']} threads, "
+        "10 messages per request): "
         f"{capacity['requests_per_second']:,.0f} requests/s, "
         f"{capacity['messages_per_second']:,.0f} messages/s"
     )
@@ -192,7 +195,7 @@ def markdown(report: Report, details: dict[str, Any]) -> str:
         f"`{report.command}`: {when}, {details['cpus']} CPUs, Python {details['python']}, "
         f"commit {details['commit']} ({details['library_files_uncommitted']} library files "
         f"changed in the working tree), {report.seconds:.0f} s in all. Requests in flight: "
-        f"{report.concurrency} (naive: 1). Latency is {latency_meanings(report)}.",
+        f"{report.concurrency} (naive: 1). p50/p99 time, for {latency_meanings(report)}.",
         "",
         *(f"- {line}" for line in bounds_lines(report)),
     ]
@@ -207,8 +210,8 @@ def markdown(report: Report, details: dict[str, Any]) -> str:
 
 
 def latency_meanings(report: Report) -> str:
-    seen = sorted({f"{r.scenario} {r.kind}: {r.latency_measure}" for r in report.results})
-    return "; ".join(seen)
+    measures = {f"{r.kind} {r.scenario}": r.latency_measure for r in report.results}
+    return "; ".join(f"{where}: {measure}" for where, measure in sorted(measures.items()))
 
 
 SCENARIO_STYLES = {
@@ -283,9 +286,32 @@ def plot(report: Report, path: Path) -> str:
     return f"plot: {path}"
 
 
+def load_report(path: Path) -> Report:
+    """A report back from the JSON that ``write_report`` wrote, to render it again."""
+    document = json.loads(path.read_text())
+    rows = []
+    for entry in document["results"]:
+        fields = {k: v for k, v in entry.items() if k in RunResult.__dataclass_fields__}
+        fields["verification"] = Verification(**entry["verification"])
+        rows.append(RunResult(**fields))
+    return Report(
+        command=document["command"],
+        started=document["started"],
+        seconds=document["seconds"],
+        concurrency=document["concurrency"],
+        capacity_threads=document.get("capacity_threads", 16),
+        transports=document["transports"],
+        capacity={int(k): v for k, v in document["endpoint_capacity"].items()},
+        disk=document["disk"],
+        results=rows,
+        errors=document["errors"],
+        machine=document["machine"],
+    )
+
+
 def write_report(report: Report, outdir: Path, name: str) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
-    details = machine()
+    details = report.machine or machine()
     print_tables(report)
     document = {
         "command": report.command,
@@ -293,6 +319,7 @@ def write_report(report: Report, outdir: Path, name: str) -> None:
         "seconds": report.seconds,
         "machine": details,
         "concurrency": report.concurrency,
+        "capacity_threads": report.capacity_threads,
         "transports": report.transports,
         "endpoint_capacity": {str(k): v for k, v in report.capacity.items()},
         "disk": report.disk,
