@@ -34,6 +34,7 @@ from ordered_sender.store import (
     StoredMessage,
 )
 from ordered_sender.store import sqlite_schema as sql
+from ordered_sender.store.group_commit import GroupCommit
 from ordered_sender.store.sqlite_errors import translated_errors
 from ordered_sender.store.sqlite_file import open_outbox
 
@@ -62,8 +63,9 @@ class SqliteStore:
             synchronous=synchronous,
         )
         # The sender's threads share this connection (check_same_thread is off in open_outbox);
-        # this lock serialises them.
+        # this lock serialises them, and writes waiting together share a commit.
         self._lock = threading.RLock()
+        self._writes = GroupCommit(self._connection, self._using, self.path)
 
     @contextmanager
     def _using(self) -> Iterator[sqlite3.Connection]:
@@ -72,51 +74,19 @@ class SqliteStore:
             yield self._connection
 
     @contextmanager
-    def transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
-        """One transaction; IMMEDIATE takes the write lock up front so commit order is seq order."""
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """Several reads that see one state of the file."""
         with self._using() as connection:
-            connection.execute(f"BEGIN {mode}")
+            connection.execute("BEGIN DEFERRED")
             try:
                 yield connection
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
+            finally:
+                connection.execute("COMMIT")
 
     def add(
         self, entries: Sequence[NewEntry], now: float, limits: PendingLimits | None = None
     ) -> list[StoredMessage]:
-        stored: list[StoredMessage] = []
-        with self.transaction() as connection:
-            if limits is not None:
-                _check_room(connection, entries, limits)
-            for entry in entries:
-                message = entry.message
-                try:
-                    cursor = connection.execute(
-                        sql.INSERT_MESSAGE,
-                        {
-                            "message_id": message.message_id,
-                            "lane": entry.lane,
-                            "input_name": message.input_name,
-                            "payload": message.payload,
-                            "timestamp_ms": message.timestamp_ms,
-                            "enqueued_at": now,
-                        },
-                    )
-                except sqlite3.IntegrityError:
-                    raise InvalidMessage(
-                        "message_id",
-                        message.message_id,
-                        "is already used by a message in this outbox; message ids must be unique "
-                        "(IoT Events would drop a reused id as a duplicate)",
-                    ) from None
-                seq = cursor.lastrowid
-                assert seq is not None
-                connection.execute(sql.INSERT_LANE, {"lane": entry.lane, "seq": seq})
-                stored.append(StoredMessage(seq, message, entry.lane, enqueued_at=now))
-        return stored
+        return self._writes.run(lambda connection: _add(connection, entries, now, limits))
 
     def pending_totals(self) -> tuple[int, int]:
         """Pending messages and their payload bytes, from the totals the triggers keep."""
@@ -145,9 +115,11 @@ class SqliteStore:
         return None
 
     def apply(self, decisions: Sequence[Decision], now: float) -> None:
-        with self.transaction() as connection:
+        def work(connection: sqlite3.Connection) -> None:
             for decision in decisions:
                 _apply(connection, decision, now)
+
+        self._writes.run(work)
 
     def paused_lanes(self) -> list[PausedLane]:
         with self._using() as connection:
@@ -155,12 +127,14 @@ class SqliteStore:
         return [PausedLane(*row) for row in rows]
 
     def resume(self, lane: str, now: float) -> bool:
-        with self.transaction() as connection:
+        def work(connection: sqlite3.Connection) -> bool:
             row = connection.execute(sql.RESUME_LANE, {"lane": lane, "now": now}).fetchone()
             if row is None:
                 return False
             connection.execute(sql.RESET_ATTEMPTS, {"now": now, "seq": row[0]})
-        return True
+            return True
+
+        return self._writes.run(work)
 
     def dead_letters(self, lane: str | None = None) -> list[DeadLetter]:
         with self._using() as connection:
@@ -168,7 +142,7 @@ class SqliteStore:
         return [DeadLetter(*row) for row in rows]
 
     def redrive(self, message_id: str, now: float) -> str | None:
-        with self.transaction() as connection:
+        def work(connection: sqlite3.Connection) -> str | None:
             found = connection.execute(
                 sql.SELECT_DEAD_LETTER, {"message_id": message_id}
             ).fetchone()
@@ -186,19 +160,24 @@ class SqliteStore:
             # Its seq is older than anything put into the lane after it, so it goes first.
             connection.execute(sql.INSERT_LANE, {"lane": lane, "seq": seq})
             _advance_lane(connection, lane)
-        return str(lane)
+            return str(lane)
+
+        return self._writes.run(work)
 
     def drop(self, message_id: str, now: float) -> bool:
-        with self.transaction() as connection:
-            cursor = connection.execute(
-                sql.DROP_DEAD_LETTER, {"message_id": message_id, "now": now}
+        return self._writes.run(
+            lambda connection: (
+                connection.execute(
+                    sql.DROP_DEAD_LETTER, {"message_id": message_id, "now": now}
+                ).rowcount
+                > 0
             )
-        return cursor.rowcount > 0
+        )
 
     def clamp_retries(self, now: float) -> int:
-        with self.transaction() as connection:
-            cursor = connection.execute(sql.CLAMP_RETRIES, {"now": now})
-        return cursor.rowcount
+        return self._writes.run(
+            lambda connection: connection.execute(sql.CLAMP_RETRIES, {"now": now}).rowcount
+        )
 
     def status(self, message_id: str) -> MessageStatus | None:
         with self._using() as connection:
@@ -210,7 +189,7 @@ class SqliteStore:
         return MessageStatus(row[0], row[1], row[2], state, paused)
 
     def counts(self) -> OutboxCounts:
-        with self.transaction("DEFERRED") as connection:
+        with self._reading() as connection:
             pending, pending_bytes = connection.execute(sql.SELECT_TOTALS).fetchone()
             lanes, paused = connection.execute(sql.COUNT_LANES).fetchone()
             (blocked,) = connection.execute(sql.COUNT_BLOCKED).fetchone()
@@ -240,13 +219,51 @@ class SqliteStore:
         return int(lanes - paused)
 
     def forget_delivered(self, before: float) -> int:
-        with self.transaction() as connection:
-            cursor = connection.execute(sql.FORGET_DELIVERED, {"before": before})
-        return cursor.rowcount
+        return self._writes.run(
+            lambda connection: connection.execute(sql.FORGET_DELIVERED, {"before": before}).rowcount
+        )
 
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+def _add(
+    connection: sqlite3.Connection,
+    entries: Sequence[NewEntry],
+    now: float,
+    limits: PendingLimits | None,
+) -> list[StoredMessage]:
+    """Store the entries, in order (the caller holds the transaction)."""
+    if limits is not None:
+        _check_room(connection, entries, limits)
+    stored: list[StoredMessage] = []
+    for entry in entries:
+        message = entry.message
+        try:
+            cursor = connection.execute(
+                sql.INSERT_MESSAGE,
+                {
+                    "message_id": message.message_id,
+                    "lane": entry.lane,
+                    "input_name": message.input_name,
+                    "payload": message.payload,
+                    "timestamp_ms": message.timestamp_ms,
+                    "enqueued_at": now,
+                },
+            )
+        except sqlite3.IntegrityError:
+            raise InvalidMessage(
+                "message_id",
+                message.message_id,
+                "is already used by a message in this outbox; message ids must be unique "
+                "(IoT Events would drop a reused id as a duplicate)",
+            ) from None
+        seq = cursor.lastrowid
+        assert seq is not None
+        connection.execute(sql.INSERT_LANE, {"lane": entry.lane, "seq": seq})
+        stored.append(StoredMessage(seq, message, entry.lane, enqueued_at=now))
+    return stored
 
 
 def _check_room(

@@ -1,0 +1,127 @@
+"""Group commit: writes that wait at the same time share one transaction, so one fsync.
+
+With ``synchronous=FULL`` each commit waits for the disk; most of a put's time is that wait. When
+several threads write at once (producers putting, workers recording outcomes), the first becomes
+the leader: it runs every write waiting at that moment in one transaction, each inside a SAVEPOINT
+of its own (so one refused write, a reused id or a full outbox, is rolled back alone), commits
+once, and hands the lead to the first write that arrived meanwhile. Each caller returns only once
+the commit that holds its write is durable, and writes run in arrival order, so commit order is
+still the order of every lane. Alone, a write leads itself: one transaction, as without this.
+
+No threads of its own: callers lead in turn.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from ordered_sender.store.sqlite_errors import translate
+
+T = TypeVar("T")
+
+
+@dataclass(eq=False)
+class _Write(Generic[T]):
+    work: Callable[[sqlite3.Connection], T]
+    wake: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False
+    finished: bool = False
+    result: T | None = None
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    """Runs writes on one connection, grouping those that wait at the same time."""
+
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        using: Callable[[], AbstractContextManager[sqlite3.Connection]],
+        path: Path,
+    ) -> None:
+        self._connection = connection
+        self._using = using
+        self._path = path
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Write[Any]] = []
+        self._leading = False
+
+    @property
+    def waiting(self) -> int:
+        """Writes queued for the next commit (the one being committed is not counted)."""
+        with self._queue_lock:
+            return len(self._queue)
+
+    def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in a transaction and return its result once that is committed; raise
+        what it raised (only its own changes are rolled back), or the commit's error."""
+        write: _Write[T] = _Write(work)
+        with self._queue_lock:
+            self._queue.append(write)
+            if not self._leading:
+                self._leading = write.lead = True
+        while not write.finished:
+            if write.lead:
+                self._lead()
+            else:
+                write.wake.wait()
+                write.wake.clear()
+        if write.error is not None:
+            raise write.error
+        return write.result  # type: ignore[return-value]
+
+    def _lead(self) -> None:
+        with self._queue_lock:
+            group, self._queue = self._queue, []
+        try:
+            self._commit(group)
+        except BaseException as error:
+            # Whatever broke the transaction, no write of it may look committed.
+            for write in group:
+                if write.error is None:
+                    write.error, write.result = error, None
+        finally:
+            with self._queue_lock:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.wake.set()
+                else:
+                    self._leading = False
+            for write in group:
+                write.lead = False
+                write.finished = True
+                write.wake.set()
+
+    def _commit(self, group: list[_Write[Any]]) -> None:
+        with self._using() as connection:
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                for index, write in enumerate(group):
+                    self._run_one(connection, f"write_{index}", write)
+                connection.execute("COMMIT")
+            except sqlite3.Error as error:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                for write in group:
+                    if write.error is None:
+                        write.error, write.result = translate(error, self._path), None
+                        write.error.__cause__ = error
+
+    def _run_one(self, connection: sqlite3.Connection, savepoint: str, write: _Write[Any]) -> None:
+        """One write inside its own savepoint: if it raises, only its changes are undone."""
+        connection.execute(f"SAVEPOINT {savepoint}")
+        try:
+            write.result = write.work(connection)
+        except BaseException as error:  # handed to its own caller, whatever it is
+            connection.execute(f"ROLLBACK TO {savepoint}")
+            write.error = (
+                translate(error, self._path) if isinstance(error, sqlite3.Error) else error
+            )
+        connection.execute(f"RELEASE {savepoint}")

@@ -1,0 +1,145 @@
+"""Group commit: writes waiting together share one transaction, each keeps its own fate."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from ordered_sender import Outbox, SenderConfig
+from ordered_sender.errors import StoreError
+from ordered_sender.store.group_commit import GroupCommit
+
+
+class Transactions:
+    """The connection, counting how many transactions are begun on it."""
+
+    def __init__(self, path: Path) -> None:
+        self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.connection.execute("CREATE TABLE rows (name TEXT PRIMARY KEY)")
+        self.begun = 0
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def using(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self.begun += 1
+            yield self.connection
+
+    def names(self) -> list[str]:
+        return [name for (name,) in self.connection.execute("SELECT name FROM rows ORDER BY 1")]
+
+
+def insert(name: str) -> Callable[[sqlite3.Connection], str]:
+    def work(connection: sqlite3.Connection) -> str:
+        connection.execute("INSERT INTO rows VALUES (?)", (name,))
+        return name
+
+    return work
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "never happened"
+        time.sleep(0.001)
+
+
+def test_writes_that_wait_together_share_one_commit_and_each_keeps_its_fate(
+    tmp_path: Path,
+) -> None:
+    transactions = Transactions(tmp_path / "rows.db")
+    writes = GroupCommit(transactions.connection, transactions.using, tmp_path / "rows.db")
+    inside, release = threading.Event(), threading.Event()
+    results: dict[str, object] = {}
+
+    def slow_first(connection: sqlite3.Connection) -> str:
+        inside.set()
+        assert release.wait(timeout=10)
+        return insert("a")(connection)
+
+    def duplicate(connection: sqlite3.Connection) -> str:
+        insert("d")(connection)
+        return insert("a")(connection)  # refused: "a" exists; "d" must go with it
+
+    def run(name: str, work: Callable[[sqlite3.Connection], str]) -> None:
+        try:
+            results[name] = writes.run(work)
+        except Exception as error:
+            results[name] = error
+
+    leader = threading.Thread(target=run, args=("a", slow_first))
+    leader.start()
+    assert inside.wait(timeout=10)
+    followers = [
+        threading.Thread(target=run, args=(name, work))
+        for name, work in (("b", insert("b")), ("dup", duplicate), ("c", insert("c")))
+    ]
+    for queued, follower in enumerate(followers, start=1):
+        follower.start()
+        wait_until(lambda queued=queued: writes.waiting == queued)  # arrival order is kept
+    release.set()
+    for thread in (leader, *followers):
+        thread.join(timeout=10)
+
+    assert transactions.begun == 2  # "a" alone, then b, dup and c in one transaction
+    assert transactions.names() == ["a", "b", "c"]
+    assert (results["a"], results["b"], results["c"]) == ("a", "b", "c")
+    assert isinstance(results["dup"], StoreError)  # its UNIQUE failure, translated
+    assert writes.waiting == 0
+
+
+def test_puts_from_eight_threads_at_once_are_all_stored_each_lane_in_order(
+    tmp_path: Path,
+) -> None:
+    per_thread = 150
+    path = tmp_path / "outbox.db"
+    errors: list[BaseException] = []
+    with Outbox(path, SenderConfig(send_timestamp=False)) as outbox:
+
+        def producer(lane: str) -> None:
+            try:
+                for n in range(per_thread):
+                    outbox.put(lane, {"n": n}, message_id=f"{lane}-{n}")
+            except BaseException as error:  # reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=producer, args=(f"L{t}",)) for t in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert errors == []
+        assert outbox.counts().pending == 8 * per_thread
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute("SELECT lane, message_id FROM messages ORDER BY seq").fetchall()
+    for t in range(8):
+        lane = f"L{t}"
+        expected = [f"{lane}-{n}" for n in range(per_thread)]
+        assert [message_id for (name, message_id) in rows if name == lane] == expected
+
+
+def test_a_commit_that_fails_fails_every_write_of_it(tmp_path: Path) -> None:
+    transactions = Transactions(tmp_path / "rows.db")
+    writes = GroupCommit(transactions.connection, transactions.using, tmp_path / "rows.db")
+
+    def leaves_a_constraint_for_commit(connection: sqlite3.Connection) -> str:
+        connection.execute("PRAGMA defer_foreign_keys = ON")
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS child (parent TEXT REFERENCES rows(name) "
+            "DEFERRABLE INITIALLY DEFERRED)"
+        )
+        connection.execute("INSERT INTO child VALUES ('nobody')")
+        return "child"
+
+    transactions.connection.execute("PRAGMA foreign_keys = ON")
+    with pytest.raises(StoreError):
+        writes.run(leaves_a_constraint_for_commit)
+    assert transactions.connection.in_transaction is False
+    assert writes.run(insert("after")) == "after"
+    assert transactions.names() == ["after"]
