@@ -27,7 +27,12 @@ from ordered_sender.transport import BatchResponse
 
 _UNCONFIGURED = structlog.wrap_logger(
     logging.getLogger("ordered_sender"),
-    processors=[structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True)],
+    processors=[
+        # Dropped before anything is rendered when the stdlib logger would not write it: a
+        # debug event per message must cost next to nothing when nobody listens.
+        structlog.stdlib.filter_by_level,
+        structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True),
+    ],
     wrapper_class=structlog.stdlib.BoundLogger,
 )
 

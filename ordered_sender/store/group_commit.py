@@ -103,9 +103,13 @@ class GroupCommit:
         with self._using() as connection:
             try:
                 connection.execute("BEGIN IMMEDIATE")
-                for index, write in enumerate(group):
-                    self._run_one(connection, f"write_{index}", write)
-                connection.execute("COMMIT")
+                if len(group) == 1:
+                    self._run_alone(connection, group[0])
+                else:
+                    for index, write in enumerate(group):
+                        self._run_one(connection, f"write_{index}", write)
+                if connection.in_transaction:
+                    connection.execute("COMMIT")
             except sqlite3.Error as error:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
@@ -113,6 +117,16 @@ class GroupCommit:
                     if write.error is None:
                         write.error, write.result = translate(error, self._path), None
                         write.error.__cause__ = error
+
+    def _run_alone(self, connection: sqlite3.Connection, write: _Write[Any]) -> None:
+        """A write with the transaction to itself needs no savepoint: if it raises, all goes."""
+        try:
+            write.result = write.work(connection)
+        except BaseException as error:  # handed to its own caller, whatever it is
+            connection.execute("ROLLBACK")
+            write.error = (
+                translate(error, self._path) if isinstance(error, sqlite3.Error) else error
+            )
 
     def _run_one(self, connection: sqlite3.Connection, savepoint: str, write: _Write[Any]) -> None:
         """One write inside its own savepoint: if it raises, only its changes are undone."""
