@@ -49,6 +49,15 @@ class _EventLog:
 log = _EventLog()
 
 
+def debug_enabled() -> bool:
+    """False when debug events would surely be dropped: unconfigured, and the stdlib logger is
+    not set to debug. Callers skip building per-message events then (they cost more than the
+    SQL that delivers the message)."""
+    if structlog.is_configured():
+        return True
+    return logging.getLogger("ordered_sender").isEnabledFor(logging.DEBUG)
+
+
 def log_request(
     batch: Batch,
     response: BatchResponse,
@@ -57,6 +66,8 @@ def log_request(
     now: float,
 ) -> None:
     error = response.request_error
+    if response.request_error is None and not response.entry_errors and not debug_enabled():
+        return  # all delivered: only debug events, which nobody would see
     log.debug(
         "batch.sent",
         messages=len(batch),

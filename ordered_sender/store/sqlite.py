@@ -8,6 +8,7 @@ one lock serialises use of its connection, and SQLite serialises writers across 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
@@ -116,8 +117,12 @@ class SqliteStore:
 
     def apply(self, decisions: Sequence[Decision], now: float) -> None:
         def work(connection: sqlite3.Connection) -> None:
+            delivered = [d.seq for d in decisions if isinstance(d, Delivered)]
+            if delivered:
+                _deliver_all(connection, delivered, now)
             for decision in decisions:
-                _apply(connection, decision, now)
+                if not isinstance(decision, Delivered):
+                    _apply(connection, decision, now)
 
         self._writes.run(work)
 
@@ -282,6 +287,17 @@ def _check_room(
             f"the outbox holds {pending_bytes} bytes of pending payload; {adding_bytes} more "
             f"would pass max_pending_bytes={limits.payload_bytes}"
         )
+
+
+def _deliver_all(connection: sqlite3.Connection, seqs: list[int], now: float) -> None:
+    """Mark the delivered heads of one request (distinct lanes) and advance their lanes, in three
+    statements however many there are."""
+    rows = connection.execute(
+        sql.MARK_ALL_DELIVERED, {"seqs": json.dumps(seqs), "now": now}
+    ).fetchall()
+    lanes = json.dumps([lane for (lane,) in rows])
+    connection.execute(sql.ADVANCE_LANES, {"lanes": lanes})
+    connection.execute(sql.DROP_EMPTY_LANES, {"lanes": lanes})
 
 
 def _apply(connection: sqlite3.Connection, decision: Decision, now: float) -> None:

@@ -143,6 +143,30 @@ WHERE seq = :seq AND state = 'pending'
 RETURNING lane
 """
 
+# The delivered heads of one request, as a JSON array of seqs: one statement for all of them.
+MARK_ALL_DELIVERED = """
+UPDATE messages SET state = 'delivered', delivered_at = :now, payload = X'', attempts = attempts + 1
+WHERE seq IN (SELECT value FROM json_each(:seqs)) AND state = 'pending'
+RETURNING lane
+"""
+
+# Each lane whose head left it gets its next pending message as the head ...
+ADVANCE_LANES = """
+UPDATE lanes SET (head_seq, next_attempt_at, retry_wait) = (
+    SELECT m.seq, m.next_attempt_at, m.retry_wait FROM messages AS m
+    WHERE m.lane = lanes.lane AND m.state = 'pending' ORDER BY m.seq LIMIT 1
+)
+WHERE lane IN (SELECT value FROM json_each(:lanes))
+    AND EXISTS (SELECT 1 FROM messages AS m WHERE m.lane = lanes.lane AND m.state = 'pending')
+"""
+
+# ... or, with nothing left, is gone.
+DROP_EMPTY_LANES = """
+DELETE FROM lanes
+WHERE lane IN (SELECT value FROM json_each(:lanes))
+    AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.lane = lanes.lane AND m.state = 'pending')
+"""
+
 MARK_DEAD_LETTER = """
 UPDATE messages
 SET state = 'dead_letter', failed_at = :now, attempts = :attempts,
