@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import inspect
+import ipaddress
 import json
 import socket
 import socketserver
@@ -129,7 +130,7 @@ def endpoint() -> Iterator[_Server]:
     thread.join(timeout=5)
 
 
-def url_of(server: _Server, scheme: str = "http") -> str:
+def url_of(server: socketserver.TCPServer, scheme: str = "http") -> str:
     return f"{scheme}://127.0.0.1:{server.server_address[1]}"
 
 
@@ -608,9 +609,8 @@ NOT_RAISED_AT_SEND: dict[type[Exception], str] = {
     urllib3.exceptions.HeaderParsingError: "urllib3 logs it and goes on",
     urllib3.exceptions.BodyNotHttplibCompatible: "streaming responses only",
     urllib3.exceptions.InvalidHeader: "headers are ours, built before sending",
-    urllib3.exceptions.ProxyError: "no proxy is configured",
-    urllib3.exceptions.ProxySchemeUnknown: "no proxy is configured",
-    urllib3.exceptions.ProxySchemeUnsupported: "no proxy is configured",
+    urllib3.exceptions.ProxySchemeUnknown: "the proxy URL is read in the constructor",
+    urllib3.exceptions.ProxySchemeUnsupported: "TLS in TLS without the ssl module, or forwarding",
     urllib3.exceptions.LocationValueError: "the URL is parsed in the constructor",
     urllib3.exceptions.TimeoutStateError: "the Timeout is built in the constructor",
 }
@@ -628,6 +628,7 @@ EXPECTED_CODES: dict[type[Exception], str] = {
     urllib3.exceptions.NewConnectionError: "EndpointConnectionError",
     urllib3.exceptions.NameResolutionError: "EndpointConnectionError",
     urllib3.exceptions.ConnectTimeoutError: "ConnectTimeoutError",
+    urllib3.exceptions.ProxyError: "ProxyConnectionError",
     urllib3.exceptions.SSLError: "SSLError",
     urllib3.exceptions.ReadTimeoutError: "ReadTimeoutError",
     urllib3.exceptions.ProtocolError: "ConnectionClosedError",
@@ -676,3 +677,359 @@ def test_exceptions_outside_urllib3_resolve_to_nothing() -> None:
     assert error_code(OSError) is None
     assert error_code(ssl.SSLError) is None
     assert error_code(RuntimeError) is None
+
+
+# What is read from the environment and the profile, as boto3 reads it. Each case runs through
+# both transports, built with no argument but the timeout, and sends for real.
+
+CONFIGURATION_VARIABLES = (
+    "AWS_ENDPOINT_URL_IOTEVENTS_DATA",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_REGION",
+    "AWS_CA_BUNDLE",
+    "REQUESTS_CA_BUNDLE",
+    *(f"{name}_proxy" for name in ("http", "https", "no", "all")),
+    *(f"{name}_PROXY" for name in ("HTTP", "HTTPS", "NO", "ALL")),
+)
+
+
+@pytest.fixture
+def configuration(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[str], None]:
+    """Clears what this machine configures; ``configuration(text)`` writes the AWS config file
+    (the conftest points AWS_CONFIG_FILE at it)."""
+    for name in CONFIGURATION_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+    def write(text: str) -> None:
+        (tmp_path / "no-aws-config").write_text(text)
+
+    return write
+
+
+def transport_from_environment(kind: str) -> Transport:
+    if kind == "boto3":
+        return IotEventsTransport(build_client(timeout=5))
+    return HttpTransport.from_environment(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("variables", "config_file"),
+    [
+        ({"AWS_ENDPOINT_URL_IOTEVENTS_DATA": "{url}", "AWS_ENDPOINT_URL": "{dead}"}, ""),
+        ({"AWS_ENDPOINT_URL": "{url}"}, ""),
+        ({}, "[default]\nendpoint_url = {url}\n"),
+        (
+            {},
+            "[default]\nservices = here\n"
+            "[services here]\niotevents_data =\n  endpoint_url = {url}\n",
+        ),
+    ],
+    ids=["service variable first", "global variable", "profile", "profile services section"],
+)
+def test_the_endpoint_is_read_from_the_configuration(
+    verifying: Emulator,
+    transport_kind: str,
+    configuration: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    config_file: str,
+) -> None:
+    places = {"url": verifying.endpoint_url, "dead": "http://127.0.0.1:1"}
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value.format(**places))
+    configuration(config_file.format(**places))
+    assert transport_from_environment(transport_kind).send(MESSAGES) == BatchResponse()
+    assert len(verifying.processed()) == 2
+
+
+def test_an_endpoint_url_given_wins_over_the_configuration(
+    verifying: Emulator, configuration: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IOTEVENTS_DATA", "http://127.0.0.1:1")
+    transport = HttpTransport.from_environment(endpoint_url=verifying.endpoint_url)
+    assert transport.send(MESSAGES) == BatchResponse()
+
+
+def test_configured_endpoints_can_be_ignored_as_botocore_allows(
+    configuration: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+    transport = HttpTransport.from_environment(region_name="eu-west-1")
+    assert transport.endpoint_url == "https://data.iotevents.eu-west-1.amazonaws.com"
+
+
+@pytest.mark.parametrize(
+    ("variables", "config_file", "region"),
+    [
+        ({"AWS_DEFAULT_REGION": "eu-west-2"}, "", "eu-west-2"),
+        ({}, "[default]\nregion = ap-south-1\n", "ap-south-1"),
+        ({"AWS_PROFILE": "far"}, "[profile far]\nregion = sa-east-1\n", "sa-east-1"),
+    ],
+    ids=["AWS_DEFAULT_REGION", "default profile", "AWS_PROFILE"],
+)
+def test_the_region_signed_for_is_read_from_the_configuration(
+    endpoint: _Server,
+    transport_kind: str,
+    configuration: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    config_file: str,
+    region: str,
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    configuration(config_file)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url_of(endpoint))
+    endpoint.behaviour = EMPTY_SUCCESS
+    assert transport_from_environment(transport_kind).send(MESSAGES) == BatchResponse()
+    assert f"/{region}/ioteventsdata/aws4_request" in endpoint.received[0].headers["authorization"]
+
+
+def test_aws_region_alone_is_no_region_for_botocore_so_for_neither_transport(
+    transport_kind: str, configuration: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # botocore reads AWS_DEFAULT_REGION and the profile, not AWS_REGION (other SDKs do): the
+    # default transport agrees with boto3 rather than guess.
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "eu-west-2")
+    with pytest.raises(botocore.exceptions.NoRegionError):
+        transport_from_environment(transport_kind)
+
+
+# TLS: an endpoint with a self-signed certificate, trusted only through the configured bundle.
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, as PEM files."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ordered-sender test endpoint")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.fixture
+def tls_endpoint(endpoint: _Server, certificate: tuple[Path, Path]) -> _Server:
+    """The raw server, speaking TLS with the self-signed certificate; answers an empty success."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    endpoint.socket = context.wrap_socket(endpoint.socket, server_side=True)
+    endpoint.behaviour = EMPTY_SUCCESS
+    return endpoint
+
+
+@pytest.mark.parametrize("source", ["AWS_CA_BUNDLE", "profile ca_bundle", "REQUESTS_CA_BUNDLE"])
+def test_the_configured_ca_bundle_verifies_the_endpoint(
+    tls_endpoint: _Server,
+    certificate: tuple[Path, Path],
+    transport_kind: str,
+    configuration: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+) -> None:
+    bundle = str(certificate[0])
+    if source == "profile ca_bundle":
+        configuration(f"[default]\nca_bundle = {bundle}\n")
+    else:
+        monkeypatch.setenv(source, bundle)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url_of(tls_endpoint, "https"))
+    assert transport_from_environment(transport_kind).send(MESSAGES) == BatchResponse()
+    assert len(tls_endpoint.received) == 1
+
+
+def test_without_the_ca_bundle_a_self_signed_endpoint_is_refused(
+    tls_endpoint: _Server,
+    transport_kind: str,
+    configuration: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url_of(tls_endpoint, "https"))
+    error = transport_from_environment(transport_kind).send(MESSAGES).request_error
+    assert error is not None
+    assert (error.kind, error.code) == (RequestErrorKind.CONNECTION, "SSLError")
+    assert tls_endpoint.received == []
+
+
+# Proxies from the environment: a small forwarding and tunnelling proxy on 127.0.0.1.
+
+
+class _ProxyHandler(socketserver.StreamRequestHandler):
+    server: _Proxy
+
+    def handle(self) -> None:
+        request_line = self.rfile.readline().decode("latin-1").strip()
+        lines: list[bytes] = []
+        while (line := self.rfile.readline()) not in (b"\r\n", b"\n", b""):
+            lines.append(line)
+        headers = {
+            name.strip().lower(): value.strip()
+            for name, _, value in (line.decode("latin-1").partition(":") for line in lines)
+        }
+        self.server.seen.append(Received(request_line, headers, b""))
+        method, target, _ = request_line.split(" ", 2)
+        if method == "CONNECT":
+            host, port = target.rsplit(":", 1)
+            with socket.create_connection((host, int(port))) as upstream:
+                self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                copier = threading.Thread(
+                    target=_copy, args=(upstream, self.connection), daemon=True
+                )
+                copier.start()
+                _copy(self.connection, upstream)
+                copier.join(timeout=5)
+            return
+        # Forwarding: the request goes on as it came (its Host and signature untouched), once.
+        url = urllib3.util.parse_url(target)
+        body = self.rfile.read(int(headers.get("content-length", "0")))
+        kept = [line for line in lines if not line.lower().startswith((b"proxy-", b"connection"))]
+        with socket.create_connection((url.host, url.port)) as upstream:
+            upstream.sendall(
+                f"{method} {url.request_uri} HTTP/1.1\r\n".encode()
+                + b"".join(kept)
+                + b"Connection: close\r\n\r\n"
+                + body
+            )
+            while data := upstream.recv(65536):
+                self.wfile.write(data)
+
+
+def _copy(source: socket.socket, target: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            target.sendall(data)
+        target.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+class _Proxy(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    seen: list[Received]
+
+
+@pytest.fixture
+def proxy() -> Iterator[_Proxy]:
+    server = _Proxy(("127.0.0.1", 0), _ProxyHandler)
+    server.seen = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_requests_go_through_the_proxy_from_the_environment(
+    verifying: Emulator,
+    proxy: _Proxy,
+    transport_kind: str,
+    configuration: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", url_of(proxy))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", verifying.endpoint_url)
+    # The signature still verifies: the proxy passes the request on unchanged.
+    assert transport_from_environment(transport_kind).send(MESSAGES) == BatchResponse()
+    assert [seen.request_line for seen in proxy.seen] == [
+        f"POST {verifying.endpoint_url}/inputs/messages HTTP/1.1"
+    ]
+    assert len(verifying.processed()) == 2
+
+
+@pytest.mark.parametrize("bypassed", ["127.0.0.1", "localhost,127.0.0.1", "*"])
+def test_no_proxy_sends_around_the_proxy(
+    verifying: Emulator,
+    proxy: _Proxy,
+    transport_kind: str,
+    configuration: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+    bypassed: str,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", url_of(proxy))
+    monkeypatch.setenv("NO_PROXY", bypassed)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", verifying.endpoint_url)
+    assert transport_from_environment(transport_kind).send(MESSAGES) == BatchResponse()
+    assert proxy.seen == []
+    assert len(verifying.processed()) == 2
+
+
+def test_https_goes_through_a_tunnel_of_the_proxy(
+    tls_endpoint: _Server,
+    certificate: tuple[Path, Path],
+    proxy: _Proxy,
+    transport_kind: str,
+    configuration: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", url_of(proxy))
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(certificate[0]))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url_of(tls_endpoint, "https"))
+    transport = transport_from_environment(transport_kind)
+    assert transport.send(MESSAGES) == BatchResponse()
+    port = tls_endpoint.server_address[1]
+    assert [seen.request_line.split(" ")[:2] for seen in proxy.seen] == [
+        ["CONNECT", f"127.0.0.1:{port}"]
+    ]
+    assert len(tls_endpoint.received) == 1
+
+
+def test_credentials_in_the_proxy_url_are_sent_to_the_proxy_only(
+    verifying: Emulator,
+    proxy: _Proxy,
+    transport_kind: str,
+    configuration: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://user:p%40ss@127.0.0.1:{proxy.server_address[1]}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", verifying.endpoint_url)
+    assert transport_from_environment(transport_kind).send(MESSAGES) == BatchResponse()
+    expected = "Basic " + base64.b64encode(b"user:p@ss").decode()
+    assert proxy.seen[0].headers["proxy-authorization"] == expected
+
+
+def test_a_proxy_that_refuses_is_a_connection_error(
+    transport_kind: str, configuration: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    error = transport_from_environment(transport_kind).send(MESSAGES).request_error
+    assert error is not None
+    assert (error.kind, error.code) == (RequestErrorKind.CONNECTION, "ProxyConnectionError")
+    assert classify_one(error) is OutcomeKind.TRANSIENT

@@ -13,13 +13,18 @@ that a send can raise to the code botocore gives the same fault, in the manner o
 and are read with the boto3 transport's table. An exception in neither table propagates (see
 ``Transport``). This module decides nothing about retries: that is outcomes.py's job.
 
-Not supported (boto3 has them): proxies from the environment, ``AWS_CA_BUNDLE``, endpoint URLs
-from the configuration (``AWS_ENDPOINT_URL``); pass ``endpoint_url`` instead.
+``from_environment`` asks botocore for everything boto3 would read from the environment and the
+profile: credentials, region, the endpoint (``AWS_ENDPOINT_URL_IOTEVENTS_DATA``,
+``AWS_ENDPOINT_URL``, the profile's ``endpoint_url`` and services section, FIPS and dual-stack
+settings), the CA bundle (``AWS_CA_BUNDLE``, the profile's ``ca_bundle``, ``REQUESTS_CA_BUNDLE``,
+else botocore's default bundle) and the proxy (``HTTPS_PROXY``/``HTTP_PROXY`` unless
+``NO_PROXY`` names the host).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
 from typing import Any
@@ -28,8 +33,10 @@ import botocore
 import botocore.auth
 import botocore.awsrequest
 import botocore.exceptions
+import botocore.httpsession
 import botocore.model
 import botocore.session
+import botocore.utils
 import botocore.validate
 import urllib3
 import urllib3.exceptions
@@ -52,6 +59,8 @@ URLLIB3_ERROR_CODES: Mapping[type[Exception], str] = MappingProxyType(
         # Refused, unreachable, unknown host name (NameResolutionError): may not have left.
         urllib3.exceptions.NewConnectionError: "EndpointConnectionError",
         urllib3.exceptions.ConnectTimeoutError: "ConnectTimeoutError",
+        # The proxy refused, was unreachable or would not open the tunnel.
+        urllib3.exceptions.ProxyError: "ProxyConnectionError",
         # The certificate or the handshake failed; a plain-HTTP server on an https URL.
         urllib3.exceptions.SSLError: "SSLError",
         # Sent, no answer read in time.
@@ -89,7 +98,10 @@ class HttpTransport:
     is picked up, and no credentials is a CREDENTIALS error at send, as with boto3.
     ``endpoint_url`` defaults to AWS's endpoint for ``region_name``. ``timeout`` bounds the
     connect and each read, in seconds. ``max_connections`` connections are kept alive; more
-    concurrent sends open and close their own. Safe to call from several threads.
+    concurrent sends open and close their own. ``ca_bundle`` is the file of certificates an
+    https endpoint is checked against (default: botocore's, as boto3 uses). ``proxy_url``
+    (``http://[user:password@]host:port``) sends every request through that proxy: forwarded for
+    an http endpoint, tunnelled with CONNECT for https. Safe to call from several threads.
     """
 
     def __init__(
@@ -101,6 +113,8 @@ class HttpTransport:
         endpoint_url: str | None = None,
         timeout: float = 10.0,
         max_connections: int = 10,
+        ca_bundle: str | None = None,
+        proxy_url: str | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got timeout={timeout!r}")
@@ -125,13 +139,34 @@ class HttpTransport:
         self._target = (url.path or "").rstrip("/") + operation.http["requestUri"]
         self._signed_url = f"{url.scheme}://{url.netloc}{self._target}"
         self.endpoint_url = f"{url.scheme}://{url.netloc}{(url.path or '').rstrip('/')}"
-        self._pool = urllib3.connection_from_url(
-            self._signed_url,
-            maxsize=max_connections,
-            block=False,
-            timeout=urllib3.Timeout(connect=timeout, read=timeout),
-            retries=False,
-        )
+        self.proxy_url = proxy_url
+        pool_options: dict[str, Any] = {
+            "maxsize": max_connections,
+            "block": False,
+            "timeout": urllib3.Timeout(connect=timeout, read=timeout),
+            "retries": False,
+        }
+        if url.scheme == "https":
+            pool_options["cert_reqs"] = "CERT_REQUIRED"
+            pool_options["ca_certs"] = botocore.httpsession.get_cert_path(ca_bundle or True)
+        self._pool: urllib3.HTTPConnectionPool | urllib3.ProxyManager
+        self._close: Callable[[], None]
+        if proxy_url is None:
+            self._pool = urllib3.connection_from_url(self._signed_url, **pool_options)
+            self._request_url = self._target
+            self._close = self._pool.close
+        else:
+            # The manager picks the pool per request (forwarding or a CONNECT tunnel): a little
+            # more CPU per call, paid only behind a proxy.
+            proxies = botocore.httpsession.ProxyConfiguration()
+            self._pool = urllib3.ProxyManager(
+                proxy_url,
+                num_pools=1,
+                proxy_headers=proxies.proxy_headers_for(proxy_url),
+                **pool_options,
+            )
+            self._request_url = self._signed_url
+            self._close = self._pool.clear
 
     @classmethod
     def from_environment(
@@ -142,22 +177,39 @@ class HttpTransport:
         profile_name: str | None = None,
         max_connections: int = 10,
     ) -> HttpTransport:
-        """A transport with botocore's credential chain and region, as boto3 would find them.
+        """A transport configured as boto3's ``iotevents-data`` client would be (see the module).
 
-        Raises what botocore raises for a bad configuration (``ProfileNotFound``,
-        ``NoRegionError``, ``UnknownServiceError`` when the iotevents-data model is missing).
+        ``endpoint_url`` and ``region_name`` win over the configuration, as with boto3. Raises
+        what botocore raises for a bad configuration (``ProfileNotFound``, ``NoRegionError``,
+        ``UnknownServiceError`` when the iotevents-data model is missing).
         """
         session = botocore.session.Session(profile=profile_name)
-        region = region_name or session.get_config_variable("region")
-        if not region:
-            raise botocore.exceptions.NoRegionError()
+        # The region and endpoint come from a client that botocore builds and we never use: its
+        # resolution (environment, profile, services section, endpoint rules) is boto3's own.
+        client = session.create_client(
+            SERVICE_NAME, region_name=region_name, endpoint_url=endpoint_url
+        )
+        try:
+            meta = client.meta
+            resolved_url: str = meta.endpoint_url
+            service_model = meta.service_model
+            region: str = meta.region_name
+        finally:
+            client.close()
+        # botocore reads REQUESTS_CA_BUNDLE from os.environ itself, after the configured one.
+        ca_bundle = session.get_config_variable("ca_bundle") or os.environ.get("REQUESTS_CA_BUNDLE")
+        proxies = botocore.httpsession.ProxyConfiguration(
+            proxies=botocore.utils.get_environ_proxies(resolved_url)
+        )
         return cls(
             session.get_credentials(),
             region_name=region,
-            service_model=session.get_service_model(SERVICE_NAME),
-            endpoint_url=endpoint_url,
+            service_model=service_model,
+            endpoint_url=resolved_url,
             timeout=timeout,
             max_connections=max_connections,
+            ca_bundle=ca_bundle,
+            proxy_url=proxies.proxy_url_for(resolved_url),
         )
 
     def send(self, messages: Sequence[Message]) -> BatchResponse:
@@ -196,7 +248,7 @@ class HttpTransport:
         try:
             answer = self._pool.urlopen(
                 self._method,
-                self._target,
+                self._request_url,
                 body=request.data,
                 headers=headers,
                 retries=False,
@@ -212,8 +264,9 @@ class HttpTransport:
         return read_answer(answer.status, answer.headers, answer.data)
 
     def close(self) -> None:
-        """Close the kept-alive connections; a send after this raises ``ClosedPoolError``."""
-        self._pool.close()
+        """Close the kept-alive connections. Sending after this is the caller's bug: it raises
+        ``ClosedPoolError`` (without a proxy) or opens a new connection (behind one)."""
+        self._close()
 
     def __enter__(self) -> HttpTransport:
         return self
