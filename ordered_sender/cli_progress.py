@@ -108,7 +108,7 @@ def deliver_with_progress(
         task = progress.add_task("delivering", total=total)
         while True:
             flushed = sender.flush(timeout=REFRESH_SECONDS)
-            pending = sender.counts().pending
+            pending, _ = sender.pending_totals()  # O(1): kept by the store, not counted
             progress.update(task, completed=max(total - pending, 0))
             if flushed:
                 ending = Ending.FLUSHED

@@ -40,6 +40,8 @@ STORE_HOLD = Hold(first=0.1, most=30.0)
 """While the store cannot record: from 0.1 s, doubling, at most 30 s (monotonic time)."""
 CREDENTIALS_HOLD = Hold(first=1.0, most=60.0)
 """While the credentials are refused: from 1 s, doubling, at most 60 s."""
+OTHERS_LOOK_SECONDS = 0.02
+"""While idle, how often the dispatcher looks whether another process put into the outbox."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,13 +195,23 @@ class Delivery:
         while not self.closed and self.failure is None:
             self._wake.clear()
             try:
-                self._wake.wait(self._dispatch_once())
+                self._idle(self._dispatch_once())
             except StoreError as error:
                 self._wake.wait(self._store_failed(error))
             except Exception:
                 # A bug, not a fault of the disk or the network: say so loudly, then go on.
                 log.exception("dispatcher.error")
                 self._wake.wait(self.config.idle_poll_seconds)
+
+    def _idle(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for a wake-up: from this process (a put, a finished request),
+        or from another one, whose commits a cheap look notices every few milliseconds."""
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            if self._wake.wait(min(remaining, OTHERS_LOOK_SECONDS)):
+                return
+            if self.outbox.store.changed_elsewhere():
+                return
 
     def _dispatch_once(self) -> float:
         """Plan and hand out what is due; returns how long to wait for a wake-up before looking

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -18,15 +19,20 @@ from ordered_sender.errors import SenderClosed
 from ordered_sender.outbox import Clock, Outbox, PutItem, Receipt, wall_clock
 from ordered_sender.store import DeadLetter, OutboxCounts, PausedLane
 from ordered_sender.transport import Transport
-from ordered_sender.transport.iotevents import IotEventsTransport, build_client
+from ordered_sender.transport.http import HttpTransport
+from ordered_sender.transport.iotevents import IotEventsTransport
 
 
 class OrderedSender:
     """Durable, per-lane ordered delivery to IoT Events' BatchPutMessage.
 
-    ``client`` is a boto3 ``iotevents-data`` client; None builds one from the environment with
-    botocore's retries off. ``transport`` replaces the boto3 transport entirely (tests, other
-    backends). With ``autostart=False`` nothing is sent until ``start()`` or ``deliver_due()``.
+    With neither ``client`` nor ``transport``, requests go through ``HttpTransport`` (the lean
+    transport: botocore's credentials and signer, its own HTTP) configured from the environment
+    as boto3 would be. ``client`` is a boto3 ``iotevents-data`` client to send through instead
+    (``build_client`` makes one with botocore's retries off). ``transport`` replaces both (tests,
+    other backends). The sender owns its transport: ``close()`` closes it when it has a
+    ``close`` method, as does a constructor that fails. With ``autostart=False`` nothing is
+    sent until ``start()`` or ``deliver_due()``.
     ``create=False`` refuses (NotAnOutbox) a file that is not an outbox already.
     Other processes may put into its file with an ``Outbox`` while it delivers.
     """
@@ -46,9 +52,17 @@ class OrderedSender:
         self.clock = clock
         if transport is None:
             if client is None:
-                client = build_client(timeout=self.config.request_timeout)
-            transport = IotEventsTransport(client)
-        self._delivery = Delivery(path, self.config, transport, clock, create=create)
+                transport = HttpTransport.from_environment(
+                    timeout=self.config.request_timeout,
+                    max_connections=self.config.concurrency,
+                )
+            else:
+                transport = IotEventsTransport(client)
+        self._transport = transport
+        with ExitStack() as on_failure:
+            on_failure.callback(self._close_transport)
+            self._delivery = Delivery(path, self.config, transport, clock, create=create)
+            on_failure.pop_all()
         self.outbox: Outbox = self._delivery.outbox
         if autostart:
             self._delivery.start()
@@ -121,6 +135,12 @@ class OrderedSender:
         self._check_open()
         return self.outbox.counts()
 
+    def pending_totals(self) -> tuple[int, int]:
+        """Pending messages and their payload bytes, read without counting (cheap enough to
+        show progress many times a second)."""
+        self._check_open()
+        return self.outbox.store.pending_totals()
+
     def wait_delivered(self, message_id: str, timeout: float | None = None) -> None:
         self.outbox.wait_delivered(message_id, timeout)
 
@@ -179,6 +199,14 @@ class OrderedSender:
         can send its lane meanwhile.
         """
         self._delivery.close(timeout)
+        # Nothing is sent after Delivery.close. A request still in flight keeps its connection:
+        # urllib3 closes idle ones now and that one when it comes back.
+        self._close_transport()
+
+    def _close_transport(self) -> None:
+        close = getattr(self._transport, "close", None)
+        if callable(close):
+            close()
 
     def wait_closed(self, timeout: float | None = None) -> bool:
         """After ``close()``: True once the outbox file is released (closed and unlocked), False

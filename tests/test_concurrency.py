@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -97,3 +99,26 @@ def test_puts_racing_from_threads_into_one_lane_arrive_in_commit_order(
             if json.loads(p.payload)["thread"] == thread
         ]
         assert indexes == list(range(40))
+
+
+def test_a_put_from_another_process_is_noticed_without_waiting_for_the_poll(
+    outbox: Path, emulator: Emulator
+) -> None:
+    emulator.create_input("A")
+    # A poll this long would fail the test: only the look at other connections' commits wakes it.
+    config = SenderConfig(idle_poll_seconds=120.0)
+    with OrderedSender(outbox, client=emulator.client("iotevents-data"), config=config) as sender:
+        sender.put("A", {"n": 0}, message_id="first").result(timeout=30)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from ordered_sender import Outbox; "
+                "Outbox(sys.argv[1]).put('A', {'n': 1}, message_id='from-elsewhere')",
+                str(outbox),
+            ],
+            check=True,
+            timeout=60,
+        )
+        sender.outbox.wait_delivered("from-elsewhere", timeout=30)
+    assert [m.message_id for m in emulator.processed("A")] == ["first", "from-elsewhere"]

@@ -230,6 +230,14 @@ class Store(Protocol):
         """Forget a dead letter (its id stays refused for the retention); False if none."""
         ...
 
+    def changed_elsewhere(self) -> bool:
+        """Whether another connection committed since the last call (cheap, for waking)."""
+        ...
+
+    def pending_totals(self) -> tuple[int, int]:
+        """Pending messages and their payload bytes, without counting them."""
+        ...
+
     def clamp_retries(self, now: float) -> int:
         """After the clock jumped back: no retry further away than the backoff that set it."""
         ...

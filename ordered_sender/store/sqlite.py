@@ -67,6 +67,7 @@ class SqliteStore:
         # this lock serialises them, and writes waiting together share a commit.
         self._lock = threading.RLock()
         self._writes = GroupCommit(self._connection, self._using, self.path)
+        self._data_version: int | None = None
 
     @contextmanager
     def _using(self) -> Iterator[sqlite3.Connection]:
@@ -88,6 +89,15 @@ class SqliteStore:
         self, entries: Sequence[NewEntry], now: float, limits: PendingLimits | None = None
     ) -> list[StoredMessage]:
         return self._writes.run(lambda connection: _add(connection, entries, now, limits))
+
+    def changed_elsewhere(self) -> bool:
+        """True when another connection (another process's Outbox, say) committed since the
+        last call: a cheap look (no disk read) that lets a sender notice their puts at once."""
+        with self._using() as connection:
+            (version,) = connection.execute("PRAGMA data_version").fetchone()
+        changed = version != self._data_version
+        self._data_version = version
+        return bool(changed)
 
     def pending_totals(self) -> tuple[int, int]:
         """Pending messages and their payload bytes, from the totals the triggers keep."""

@@ -8,8 +8,9 @@ Tables:
 - ``lanes``: one row per lane with pending messages: its head, when the head may next be sent,
   the backoff that set that time, and why the lane is paused, if it is. Planning reads only this
   table, through an index, so its cost does not grow with the backlog behind each head.
-- ``totals``: one row, the pending count and payload bytes, kept by triggers in the same
-  transaction as every change, for back-pressure without counting the backlog at each put.
+- ``totals``: one row, the pending count and payload bytes, the lanes and the paused ones, kept by
+  triggers in the same transaction as every change, for back-pressure and ``flush`` without
+  counting the backlog or the lanes at each look.
 """
 
 from __future__ import annotations
@@ -22,10 +23,14 @@ _TOTALS_AND_TRIGGERS = """
 CREATE TABLE totals (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     pending INTEGER NOT NULL,
-    pending_bytes INTEGER NOT NULL
+    pending_bytes INTEGER NOT NULL,
+    lanes INTEGER NOT NULL,
+    paused_lanes INTEGER NOT NULL
 );
-INSERT INTO totals (id, pending, pending_bytes)
-SELECT 1, COUNT(*), COALESCE(SUM(length(payload)), 0) FROM messages WHERE state = 'pending';
+INSERT INTO totals (id, pending, pending_bytes, lanes, paused_lanes)
+SELECT 1, COUNT(*), COALESCE(SUM(length(payload)), 0),
+    (SELECT COUNT(*) FROM lanes), (SELECT COUNT(paused_at) FROM lanes)
+FROM messages WHERE state = 'pending';
 CREATE TRIGGER pending_added AFTER INSERT ON messages WHEN NEW.state = 'pending'
 BEGIN
     UPDATE totals SET pending = pending + 1, pending_bytes = pending_bytes + length(NEW.payload);
@@ -43,6 +48,20 @@ END;
 CREATE TRIGGER pending_deleted AFTER DELETE ON messages WHEN OLD.state = 'pending'
 BEGIN
     UPDATE totals SET pending = pending - 1, pending_bytes = pending_bytes - length(OLD.payload);
+END;
+CREATE TRIGGER lane_added AFTER INSERT ON lanes
+BEGIN
+    UPDATE totals SET lanes = lanes + 1, paused_lanes = paused_lanes + (NEW.paused_at IS NOT NULL);
+END;
+CREATE TRIGGER lane_gone AFTER DELETE ON lanes
+BEGIN
+    UPDATE totals SET lanes = lanes - 1, paused_lanes = paused_lanes - (OLD.paused_at IS NOT NULL);
+END;
+CREATE TRIGGER lane_paused_or_resumed AFTER UPDATE OF paused_at ON lanes
+WHEN (OLD.paused_at IS NULL) != (NEW.paused_at IS NULL)
+BEGIN
+    UPDATE totals
+    SET paused_lanes = paused_lanes + (NEW.paused_at IS NOT NULL) - (OLD.paused_at IS NOT NULL);
 END;
 CREATE INDEX messages_dead_letters ON messages (lane, seq) WHERE state = 'dead_letter';
 CREATE INDEX lanes_by_head ON lanes (head_seq) WHERE paused_at IS NULL;
@@ -266,7 +285,7 @@ FROM messages AS m LEFT JOIN lanes AS l ON l.lane = m.lane
 WHERE m.message_id = :message_id
 """
 
-COUNT_LANES = "SELECT COUNT(*), COUNT(paused_at) FROM lanes"
+COUNT_LANES = "SELECT lanes, paused_lanes FROM totals"
 
 COUNT_BLOCKED = """
 SELECT COUNT(*) FROM messages AS m JOIN lanes AS l ON l.lane = m.lane
