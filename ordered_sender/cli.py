@@ -35,7 +35,9 @@ from ordered_sender.lanes import ByInput, ByInputAndKey, LaneFunction
 from ordered_sender.message import check_input_name
 from ordered_sender.outbox import Outbox
 from ordered_sender.sender import OrderedSender
-from ordered_sender.transport.iotevents import build_client
+from ordered_sender.transport import Transport
+from ordered_sender.transport.http import HttpTransport
+from ordered_sender.transport.iotevents import IotEventsTransport, build_client
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 RUN_CHECK_SECONDS = 0.5
@@ -104,10 +106,21 @@ def current_stderr_logger(*args: Any) -> structlog.PrintLogger:
 
 endpoint_option = click.option(
     "--endpoint-url",
-    help="IoT Events endpoint, e.g. the URL `ordered-sender emulator` prints. "
-    "Default: AWS for the configured region.",
+    help="IoT Events endpoint, e.g. the URL `ordered-sender emulator` prints. Default: the "
+    "configured one (AWS_ENDPOINT_URL_IOTEVENTS_DATA, AWS_ENDPOINT_URL, the profile's "
+    "endpoint_url), else AWS for the region.",
 )
 region_option = click.option("--region", help="AWS region. Default: from the environment.")
+TRANSPORTS = ("http", "boto3")
+transport_option = click.option(
+    "--transport",
+    type=click.Choice(TRANSPORTS),
+    default="http",
+    show_default=True,
+    help="http: the lean transport (botocore's credentials and signer, its own keep-alive "
+    "HTTP; over 2x boto3's requests per CPU second). boto3: an iotevents-data client, for "
+    "whoever needs boto3's own behaviour. Both read the same AWS configuration.",
+)
 policy_option = click.option(
     "--on-permanent-failure",
     type=click.Choice(["pause", "dead_letter"]),
@@ -126,13 +139,25 @@ def open_sender(
     *,
     deliver: bool,
     create: bool = True,
+    transport: str = "http",
 ) -> OrderedSender:
-    """A sender on ``outbox`` with a client for the endpoint; ``deliver=False`` sends nothing,
-    ``create=False`` refuses a file that is not an outbox already."""
-    client = build_client(
-        timeout=config.request_timeout, endpoint_url=endpoint_url, region_name=region
-    )
-    return OrderedSender(outbox, client, config, autostart=deliver, create=create)
+    """A sender on ``outbox`` with a ``transport`` (one of TRANSPORTS) to the endpoint;
+    ``deliver=False`` sends nothing, ``create=False`` refuses a file that is not an outbox
+    already."""
+    sends: Transport
+    if transport == "boto3":
+        client = build_client(
+            timeout=config.request_timeout, endpoint_url=endpoint_url, region_name=region
+        )
+        sends = IotEventsTransport(client)
+    else:
+        sends = HttpTransport.from_environment(
+            endpoint_url=endpoint_url,
+            region_name=region,
+            timeout=config.request_timeout,
+            max_connections=config.concurrency,
+        )
+    return OrderedSender(outbox, config=config, transport=sends, autostart=deliver, create=create)
 
 
 @main.command("send")
@@ -142,6 +167,7 @@ def open_sender(
 @click.option("--lane-key", help="Payload attribute that splits each input into lanes.")
 @endpoint_option
 @region_option
+@transport_option
 @click.option(
     "--wait/--no-wait",
     default=True,
@@ -157,6 +183,7 @@ def send_command(
     lane_key: str | None,
     endpoint_url: str | None,
     region: str | None,
+    transport: str,
     wait: bool,
     timeout: float | None,
     on_permanent_failure: str,
@@ -181,7 +208,9 @@ def send_command(
             stored = put_files(only_puts, files, input_name, config, console)
         console.print(f"{stored} messages wait in {outbox} for `ordered-sender run`")
         return
-    with open_sender(outbox, endpoint_url, region, config, deliver=True) as sender:
+    with open_sender(
+        outbox, endpoint_url, region, config, deliver=True, transport=transport
+    ) as sender:
         already_pending = sender.counts().pending
         stored = put_files(sender, files, input_name, config, console)
         with interrupt_as_event() as interrupted:
@@ -244,9 +273,14 @@ def put_lines(target: Outbox | OrderedSender, source: str, lines: list[Line]) ->
 @outbox_option
 @endpoint_option
 @region_option
+@transport_option
 @policy_option
 def run_command(
-    outbox: Path, endpoint_url: str | None, region: str | None, on_permanent_failure: str
+    outbox: Path,
+    endpoint_url: str | None,
+    region: str | None,
+    transport: str,
+    on_permanent_failure: str,
 ) -> None:
     """Deliver the outbox until SIGTERM or Ctrl-C, then stop cleanly.
 
@@ -256,7 +290,9 @@ def run_command(
     """
     config = SenderConfig(on_permanent_failure=on_permanent_failure)  # type: ignore[arg-type]
     with interrupt_as_event() as stop:
-        sender = open_sender(outbox, endpoint_url, region, config, deliver=True, create=False)
+        sender = open_sender(
+            outbox, endpoint_url, region, config, deliver=True, create=False, transport=transport
+        )
         before = sender.counts()
         click.echo(
             f"delivering {outbox}: {before.pending} pending in {before.lanes} lanes; "

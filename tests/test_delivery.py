@@ -245,7 +245,7 @@ def test_requests_carry_one_head_per_lane_and_several_lanes(
     assert lanes_as_processed(emulator) == {name: list(range(5)) for name in "ABCD"}
 
 
-def test_default_client_comes_from_the_environment_with_botocore_retries_off(
+def test_the_default_transport_reads_the_endpoint_from_the_environment_and_never_retries(
     outbox: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint_url)
@@ -256,7 +256,7 @@ def test_default_client_comes_from_the_environment_with_botocore_retries_off(
     try:
         sender.put("A", {"n": 0})
         sender.deliver_due()
-        assert len(emulator.requests()) == 1  # botocore did not retry on its own
+        assert len(emulator.requests()) == 1  # the transport did not retry on its own
         emulator.set_faults(Faults())
         clock.advance(60)
         sender.deliver_due()

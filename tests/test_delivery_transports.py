@@ -8,8 +8,9 @@ the same requests, carrying the same messages, answered the same way.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from ordered_sender.transport.http import HttpTransport
 from ordered_sender.transport.iotevents import IotEventsTransport, build_client
 
 SECRETS = {"testing": "testing"}
+"""The key of the conftest's fake AWS environment (and of its ``cli`` fixture)."""
+CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 LANES = ("A", "B", "C")
 
 
@@ -195,3 +198,20 @@ def test_both_transports_make_the_same_requests_and_get_the_same_answers(
     assert any(entries for _, _, _, entries, _ in requests)
     assert len(processed) == 30
     assert by_http == by_boto3
+
+
+def test_the_send_command_delivers_through_either_transport(
+    tmp_path: Path, transport_kind: str, cli: CliRunner
+) -> None:
+    source = tmp_path / "messages.jsonl"
+    lines = [{"inputName": lane, "payload": {"n": n}} for n in range(5) for lane in LANES]
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with Emulator(seed=5, verify_signatures=SECRETS) as emu:
+        for lane in LANES:
+            emu.create_input(lane)
+        result = cli(
+            "send", str(source), "--outbox", str(tmp_path / "outbox.db"),
+            "--endpoint-url", emu.endpoint_url, "--transport", transport_kind,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert lanes_as_processed(emu) == {lane: list(range(5)) for lane in LANES}

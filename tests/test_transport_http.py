@@ -29,7 +29,9 @@ import pytest
 import urllib3.exceptions
 from freezegun import freeze_time
 
+from ordered_sender import OrderedSender
 from ordered_sender.emulator import Emulator, Faults
+from ordered_sender.errors import NotAnOutbox
 from ordered_sender.message import Message
 from ordered_sender.outcomes import OutcomeKind, classify
 from ordered_sender.transport import BatchResponse, RequestError, RequestErrorKind, Transport
@@ -94,6 +96,7 @@ class _Handler(socketserver.StreamRequestHandler):
             self.server.received.append(received)
             if not self.server.behaviour(self, received):
                 return
+        self.server.hung_up.set()  # the client closed a connection the server kept open
 
 
 class _Server(socketserver.ThreadingTCPServer):
@@ -102,6 +105,7 @@ class _Server(socketserver.ThreadingTCPServer):
     behaviour: Behaviour
     received: list[Received]
     release: threading.Event
+    hung_up: threading.Event
 
 
 def _read_request(handler: socketserver.StreamRequestHandler) -> Received | None:
@@ -121,6 +125,7 @@ def endpoint() -> Iterator[_Server]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.received = []
     server.release = threading.Event()
+    server.hung_up = threading.Event()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -148,6 +153,7 @@ def answer(
 
 
 EMPTY_SUCCESS = answer(200, b"{}", {"Content-Type": "application/json"})
+KEEP_ALIVE_SUCCESS = answer(200, b"{}", {"Content-Type": "application/json"}, keep_alive=True)
 
 
 def send_to(server: _Server, kind: str, behaviour: Behaviour, timeout: float = 5.0) -> RequestError:
@@ -534,7 +540,7 @@ def test_the_request_is_the_one_botocore_sends_byte_for_byte(endpoint: _Server) 
 
 
 def test_one_connection_is_kept_alive_across_sends(endpoint: _Server) -> None:
-    endpoint.behaviour = answer(200, b"{}", {"Content-Type": "application/json"}, keep_alive=True)
+    endpoint.behaviour = KEEP_ALIVE_SUCCESS
     with HttpTransport.from_environment(endpoint_url=url_of(endpoint), region_name=REGION) as http:
         for _ in range(5):
             assert http.send(MESSAGES) == BatchResponse()
@@ -547,6 +553,31 @@ def test_a_connection_the_server_closed_while_idle_is_replaced(endpoint: _Server
     for _ in range(3):
         assert http.send(MESSAGES) == BatchResponse()
     assert endpoint.connections == 3
+
+
+def test_a_sender_given_no_transport_sends_through_this_one_and_closes_it(
+    endpoint: _Server, outbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint.behaviour = KEEP_ALIVE_SUCCESS
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url_of(endpoint))
+    sender = OrderedSender(outbox, autostart=False)
+    sender.put(INPUT, {"value": 1})
+    assert sender.deliver_due() == 1
+    assert endpoint.received[0].headers["user-agent"].startswith("ordered-sender (lean transport)")
+    assert not endpoint.hung_up.is_set()
+    sender.close()
+    assert endpoint.hung_up.wait(timeout=5)
+
+
+def test_a_sender_that_fails_to_open_closes_its_transport(
+    endpoint: _Server, tmp_path: Path
+) -> None:
+    endpoint.behaviour = EMPTY_SUCCESS
+    http = HttpTransport.from_environment(endpoint_url=url_of(endpoint), region_name=REGION)
+    with pytest.raises(NotAnOutbox):
+        OrderedSender(tmp_path / "no-such-outbox.db", transport=http, create=False)
+    with pytest.raises(urllib3.exceptions.ClosedPoolError):
+        http.send(MESSAGES)
 
 
 def test_an_exception_nobody_mapped_propagates_out_of_send(endpoint: _Server) -> None:
