@@ -82,6 +82,17 @@ class SenderConfig:
     request_timeout: float = 10.0
     """Seconds to connect to and read from IoT Events, for a client the sender builds itself."""
 
+    max_messages_per_second_per_lane: float | None = None
+    """Pacing, off by default: at most this many messages of one lane a second (the next message
+    of a lane waits 1/rate after the last one was acknowledged). IoT Events processes at most 10
+    messages a second per detector and refuses the rest as ThrottlingException; with lanes of one
+    detector each (``ByInputAndKey``), 10 keeps under that quota."""
+
+    max_requests_per_second: float | None = None
+    """Pacing, off by default: at most this many BatchPutMessage requests a second from this
+    sender, in bursts of at most ``concurrency`` (IoT Events allows 1,000 a second per account,
+    adjustable)."""
+
     endpoint_backoff_max: float = 2.0
     """While the endpoint fails whole requests (down, refusing connections, 5xx, 429), the sender
     sends one probe at a time, from 0.1 s apart doubling to this many seconds, whatever the
@@ -131,6 +142,12 @@ class SenderConfig:
         _check_seconds("request_timeout", self.request_timeout)
         _check_seconds("idle_poll_seconds", self.idle_poll_seconds)
         _check_seconds("endpoint_backoff_max", self.endpoint_backoff_max)
+        for name in ("max_messages_per_second_per_lane", "max_requests_per_second"):
+            rate = getattr(self, name)
+            if rate is not None and (
+                not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 < rate < 1e9
+            ):
+                raise InvalidConfig(name, rate, "must be a positive number per second, or None")
         _check_seconds("delivered_retention_seconds", self.delivered_retention_seconds)
 
     @property

@@ -27,7 +27,7 @@ from pathlib import Path
 from ordered_sender.config import SenderConfig
 from ordered_sender.errors import DeliveryError, StoreError
 from ordered_sender.events import log, log_request
-from ordered_sender.health import Hold, Holds
+from ordered_sender.health import Hold, Holds, Pace
 from ordered_sender.outbox import Clock, Outbox, poll_seconds
 from ordered_sender.outcomes import classify, endpoint_failed
 from ordered_sender.scheduler import Batch, RetryPolicy, decide, dispatcher_wait, plan_batches
@@ -76,6 +76,8 @@ class Delivery:
         self._unrecorded: list[Unrecorded] = []
         self._holds = Holds(CREDENTIALS_HOLD, Hold(first=0.1, most=config.endpoint_backoff_max))
         self._store_hold = STORE_HOLD
+        rate = config.max_requests_per_second
+        self._pace = None if rate is None else Pace(rate, burst=config.concurrency)
         self.failure: str | None = None
         """Why delivery stopped for good (its outbox file deleted or replaced), else None."""
         self.closed = False
@@ -88,6 +90,7 @@ class Delivery:
             stop=config.retry_stop,
             dead_letter=config.on_permanent_failure == "dead_letter",
             step_slack=config.request_timeout + config.idle_poll_seconds,
+            lane_spacing=_spacing(config.max_messages_per_second_per_lane),
         )
         with ExitStack() as acquired:
             self._lock = OutboxLock(Path(path), create=create)
@@ -163,12 +166,24 @@ class Delivery:
             return self._holds.until
 
     def _requests_allowed(self) -> int:
+        now = self.clock()
         with self._changed:
-            return self._holds.allowed(
-                now=self.clock(),
+            allowed = self._holds.allowed(
+                now=now,
                 free_workers=self.config.concurrency - self._requests_in_flight,
                 in_flight=self._requests_in_flight,
             )
+            if self._pace is not None:
+                allowed = min(allowed, self._pace.available(now))
+            return allowed
+
+    def _sending_resumes_at(self, now: float) -> float:
+        """Before this nothing may be sent: the holds, and the pace of requests."""
+        with self._changed:
+            until = self._holds.until
+            if self._pace is not None:
+                until = max(until, self._pace.next_at(now))
+            return until
 
     def _plan(self, free: int) -> list[Batch]:
         if free <= 0:
@@ -189,6 +204,8 @@ class Delivery:
             for batch in batches:
                 self._in_flight_lanes.update(head.lane for head in batch)
             self._requests_in_flight += len(batches)
+            if self._pace is not None and batches:
+                self._pace = self._pace.took(now, len(batches))
         return batches
 
     def _dispatch_forever(self) -> None:
@@ -233,12 +250,12 @@ class Delivery:
             in_flight = self._requests_in_flight
             probing = self._holds.endpoint.failing and in_flight > 0
             free = 0 if probing else self.config.concurrency - in_flight
-            holds_until = self._holds.until
+        now = self.clock()
         return dispatcher_wait(
             free_workers=free,
             next_due=self.outbox.store.next_attempt_at(busy) if free > 0 else None,
-            now=self.clock(),
-            halted_until=holds_until,
+            now=now,
+            halted_until=self._sending_resumes_at(now),
             poll=self.config.idle_poll_seconds,
         )
 
@@ -419,3 +436,12 @@ class Delivery:
 
     def wait_closed(self, timeout: float | None) -> bool:
         return self._released.wait(timeout)
+
+
+EDGE_SECONDS = 0.001
+"""Added to a lane's spacing, so that a quota counted over a sliding second (10 messages per
+detector) is never met exactly at its edge, where clock rounding decides."""
+
+
+def _spacing(rate: float | None) -> float:
+    return 0.0 if rate is None else 1.0 / rate + EDGE_SECONDS

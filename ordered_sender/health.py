@@ -92,3 +92,30 @@ class Holds:
             return replace(self, credentials=self.credentials.failed(now))
         endpoint = self.endpoint.failed(now) if endpoint_failed else self.endpoint.succeeded()
         return Holds(self.credentials.succeeded(), endpoint)
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """A token bucket of requests: ``rate`` a second, at most ``burst`` at once."""
+
+    rate: float
+    burst: float
+    tokens: float = 0.0
+    at: float | None = None
+    """When ``tokens`` was counted; None: never used, a full bucket."""
+
+    def available(self, now: float) -> int:
+        return int(self._tokens(now))
+
+    def took(self, now: float, requests: int) -> Pace:
+        return replace(self, tokens=self._tokens(now) - requests, at=now)
+
+    def next_at(self, now: float) -> float:
+        """When the next request may start (``now`` if one may already)."""
+        missing = 1.0 - self._tokens(now)
+        return now if missing <= 0 else now + missing / self.rate
+
+    def _tokens(self, now: float) -> float:
+        if self.at is None:
+            return self.burst
+        return min(self.burst, self.tokens + max(now - self.at, 0.0) * self.rate)

@@ -39,6 +39,9 @@ class RetryPolicy:
     wait: tenacity.wait.wait_base
     stop: tenacity.stop.stop_base
     dead_letter: bool = False
+    lane_spacing: float = 0.0
+    """Pacing: seconds between one message of a lane being acknowledged and the next being sent
+    (1 / ``max_messages_per_second_per_lane``; 0 for no pacing)."""
     step_slack: float = 60.0
     """Longest time, beyond its backoff, that one retry step may add to a message's age: the age
     grows by the time between attempts, but never by more than backoff + slack, so a clock
@@ -131,7 +134,7 @@ def retry_age(head: StoredMessage, now: float, policy: RetryPolicy) -> float:
 
 def _decide_one(head: StoredMessage, outcome: Outcome, now: float, policy: RetryPolicy) -> Decision:
     if outcome.kind is OutcomeKind.DELIVERED:
-        return Delivered(head.seq)
+        return Delivered(head.seq, now + policy.lane_spacing)
     if outcome.kind is OutcomeKind.HALT:
         return Retry(
             head.seq,

@@ -59,7 +59,7 @@ def test_delivered_and_transient_in_one_request() -> None:
     batch = (head(1, "a"), head(2, "b", attempts=2, first_attempt_at=50.0))
     outcomes = {"id1": DELIVERED, "id2": Outcome(OutcomeKind.TRANSIENT, "ThrottlingException")}
     decisions = decide(batch, outcomes, 100.0, POLICY)
-    assert decisions[0] == Delivered(1)
+    assert decisions[0] == Delivered(1, next_head_not_before=100.0)  # no pacing: at once
     retry = decisions[1]
     assert isinstance(retry, Retry)
     # third attempt failed: wait_exponential(1) gives 2**(3-1) = 4 seconds.

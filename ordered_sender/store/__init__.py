@@ -138,6 +138,8 @@ class OutboxCounts:
 @dataclass(frozen=True, slots=True)
 class Delivered:
     seq: int
+    next_head_not_before: float = 0.0
+    """Pacing: the lane's next message may not be sent before this time."""
 
 
 @dataclass(frozen=True, slots=True)

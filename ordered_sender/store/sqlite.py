@@ -127,9 +127,10 @@ class SqliteStore:
 
     def apply(self, decisions: Sequence[Decision], now: float) -> None:
         def work(connection: sqlite3.Connection) -> None:
-            delivered = [d.seq for d in decisions if isinstance(d, Delivered)]
+            delivered = [d for d in decisions if isinstance(d, Delivered)]
             if delivered:
-                _deliver_all(connection, delivered, now)
+                not_before = max(d.next_head_not_before for d in delivered)
+                _deliver_all(connection, [d.seq for d in delivered], now, not_before)
             for decision in decisions:
                 if not isinstance(decision, Delivered):
                     _apply(connection, decision, now)
@@ -299,24 +300,23 @@ def _check_room(
         )
 
 
-def _deliver_all(connection: sqlite3.Connection, seqs: list[int], now: float) -> None:
+def _deliver_all(
+    connection: sqlite3.Connection, seqs: list[int], now: float, not_before: float
+) -> None:
     """Mark the delivered heads of one request (distinct lanes) and advance their lanes, in three
-    statements however many there are."""
+    statements however many there are; the next heads are not due before ``not_before``."""
     rows = connection.execute(
         sql.MARK_ALL_DELIVERED, {"seqs": json.dumps(seqs), "now": now}
     ).fetchall()
     lanes = json.dumps([lane for (lane,) in rows])
-    connection.execute(sql.ADVANCE_LANES, {"lanes": lanes})
+    connection.execute(sql.ADVANCE_LANES, {"lanes": lanes, "not_before": not_before})
     connection.execute(sql.DROP_EMPTY_LANES, {"lanes": lanes})
 
 
-def _apply(connection: sqlite3.Connection, decision: Decision, now: float) -> None:
-    """Record one decision; the caller holds the transaction."""
-    if isinstance(decision, Delivered):
-        row = connection.execute(sql.MARK_DELIVERED, {"seq": decision.seq, "now": now}).fetchone()
-        if row is not None:
-            _advance_lane(connection, row[0])
-        return
+def _apply(
+    connection: sqlite3.Connection, decision: Retry | Pause | MoveToDeadLetters, now: float
+) -> None:
+    """Record one failure's decision; the caller holds the transaction."""
     if isinstance(decision, MoveToDeadLetters):
         row = connection.execute(
             sql.MARK_DEAD_LETTER,

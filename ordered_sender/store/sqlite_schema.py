@@ -156,12 +156,6 @@ ORDER BY next_attempt_at, head_seq
 LIMIT :limit
 """
 
-MARK_DELIVERED = """
-UPDATE messages SET state = 'delivered', delivered_at = :now, payload = X'', attempts = attempts + 1
-WHERE seq = :seq AND state = 'pending'
-RETURNING lane
-"""
-
 # The delivered heads of one request, as a JSON array of seqs: one statement for all of them.
 MARK_ALL_DELIVERED = """
 UPDATE messages SET state = 'delivered', delivered_at = :now, payload = X'', attempts = attempts + 1
@@ -172,7 +166,7 @@ RETURNING lane
 # Each lane whose head left it gets its next pending message as the head ...
 ADVANCE_LANES = """
 UPDATE lanes SET (head_seq, next_attempt_at, retry_wait) = (
-    SELECT m.seq, m.next_attempt_at, m.retry_wait FROM messages AS m
+    SELECT m.seq, MAX(m.next_attempt_at, :not_before), m.retry_wait FROM messages AS m
     WHERE m.lane = lanes.lane AND m.state = 'pending' ORDER BY m.seq LIMIT 1
 )
 WHERE lane IN (SELECT value FROM json_each(:lanes))
