@@ -17,7 +17,7 @@ from ordered_sender.config import SenderConfig
 from ordered_sender.delivery import Delivery
 from ordered_sender.errors import SenderClosed
 from ordered_sender.outbox import Clock, Outbox, PutItem, Receipt, wall_clock
-from ordered_sender.store import DeadLetter, OutboxCounts, PausedLane
+from ordered_sender.store import DeadLetter, OutboxCounts, PausedLane, Store
 from ordered_sender.transport import Transport
 from ordered_sender.transport.http import HttpTransport
 from ordered_sender.transport.iotevents import IotEventsTransport
@@ -72,7 +72,8 @@ class OrderedSender:
         return self.outbox.path
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
+        """The outbox's store, for reads beyond this class's (``lanes_overview``, say)."""
         return self.outbox.store
 
     @property
