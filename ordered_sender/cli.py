@@ -40,6 +40,8 @@ from ordered_sender.transport.http import HttpTransport
 from ordered_sender.transport.iotevents import IotEventsTransport, build_client
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+HELP_OPTION_NAMES = ["-h", "--help"]
+"""Every command takes ``-h`` as well as ``--help``; subcommands inherit it from the group."""
 RUN_CHECK_SECONDS = 0.5
 """How often ``run`` looks whether its sender stopped for good."""
 
@@ -61,7 +63,7 @@ class OrderedSenderGroup(click.Group):
             raise click.ClickException(f"{error.strerror}: {error.filename}") from error
 
 
-@click.group(cls=OrderedSenderGroup)
+@click.group(cls=OrderedSenderGroup, context_settings={"help_option_names": HELP_OPTION_NAMES})
 @click.option(
     "--log-level",
     type=click.Choice(LOG_LEVELS),
