@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -32,3 +33,11 @@ def test_dash_h_shows_the_same_help_as_dash_dash_help(
     assert short.returncode == 0, short.stderr
     assert short.stdout == long.stdout
     assert "-h, --help" in short.stdout
+
+
+def test_python_dash_m_runs_the_command(cli: CliRunner) -> None:
+    as_module = subprocess.run(
+        [sys.executable, "-m", "ordered_sender", "--help"], capture_output=True, text=True
+    )
+    assert as_module.returncode == 0, as_module.stderr
+    assert as_module.stdout == cli("--help").stdout
