@@ -8,6 +8,7 @@ traceback: ``OrderedSenderGroup.invoke`` translates them in one place.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -106,6 +107,23 @@ def current_stderr_logger(*args: Any) -> structlog.PrintLogger:
     return structlog.PrintLogger(sys.stderr)
 
 
+class PositiveSeconds(click.ParamType[float, "str | float"]):
+    """A positive, finite number of seconds: 0, negatives, nan and inf are usage errors."""
+
+    name = "seconds"
+
+    def convert(
+        self, value: str | float, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            seconds = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not (math.isfinite(seconds) and seconds > 0):
+            self.fail(f"takes a positive finite number of seconds, got {value!r}", param, ctx)
+        return seconds
+
+
 endpoint_option = click.option(
     "--endpoint-url",
     help="IoT Events endpoint, e.g. the URL `ordered-sender emulator` prints. Default: the "
@@ -176,7 +194,9 @@ def open_sender(
     show_default=True,
     help="Deliver until flushed, or only store the messages (for `ordered-sender run`).",
 )
-@click.option("--timeout", type=float, help="Seconds to wait for delivery. Default: no limit.")
+@click.option(
+    "--timeout", type=PositiveSeconds(), help="Seconds to wait for delivery. Default: no limit."
+)
 @policy_option
 def send_command(
     files: tuple[TextIO, ...],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +42,18 @@ def test_python_dash_m_runs_the_command(cli: CliRunner) -> None:
     )
     assert as_module.returncode == 0, as_module.stderr
     assert as_module.stdout == cli("--help").stdout
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf", "soon"])
+def test_send_refuses_a_timeout_that_is_not_a_positive_finite_number_of_seconds(
+    cli: CliRunner, tmp_path: Path, timeout: str
+) -> None:
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text('{"inputName": "motors", "payload": {"rpm": 1}}\n')
+    outbox = tmp_path / "outbox.db"
+    result = cli("send", str(lines), "--outbox", str(outbox), f"--timeout={timeout}")
+    assert result.returncode == 2
+    assert "--timeout" in result.stderr
+    assert repr(timeout) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not outbox.exists()
