@@ -28,7 +28,7 @@ from ordered_sender.cli_operate import (
     resume_command,
     status_command,
 )
-from ordered_sender.cli_progress import deliver_with_progress, interrupt_as_event
+from ordered_sender.cli_progress import counted, deliver_with_progress, interrupt_as_event
 from ordered_sender.config import SenderConfig
 from ordered_sender.emulator.cli import emulator_command
 from ordered_sender.errors import InvalidMessage, OrderedSenderError
@@ -228,7 +228,9 @@ def send_command(
         # Only putting: no delivery lock, so this works while `ordered-sender run` delivers.
         with Outbox(outbox, config) as only_puts:
             stored = put_files(only_puts, files, input_name, config, console)
-        console.print(f"{stored} messages wait in {outbox} for `ordered-sender run`")
+        console.print(
+            f"{counted(stored, 'message')} stored in {outbox}; deliver with `ordered-sender run`"
+        )
         return
     with open_sender(
         outbox, endpoint_url, region, config, deliver=True, transport=transport
@@ -264,7 +266,7 @@ def put_files(
         )
         put_lines(target, file.name, lines)
         stored += len(lines)
-        console.print(f"stored {len(lines)} messages from {file.name}")
+        console.print(f"stored {counted(len(lines), 'message')} from {file.name}")
     return stored
 
 
@@ -317,7 +319,7 @@ def run_command(
         )
         before = sender.counts()
         click.echo(
-            f"delivering {outbox}: {before.pending} pending in {before.lanes} lanes; "
+            f"delivering {outbox}: {before.pending} pending in {counted(before.lanes, 'lane')}; "
             "stop with Ctrl-C or SIGTERM"
         )
         while not stop.wait(RUN_CHECK_SECONDS) and sender.failure is None:
@@ -331,8 +333,9 @@ def run_command(
     with opened_store(outbox, read_only=True) as store:
         after = store.counts()
     click.echo(
-        f"stopped: {after.pending} messages kept in {outbox} ({after.paused_lanes} paused lanes, "
-        f"{after.dead_letters} dead letters)"
+        f"stopped: {counted(after.pending, 'message')} kept in {outbox} "
+        f"({counted(after.paused_lanes, 'paused lane')}, "
+        f"{counted(after.dead_letters, 'dead letter')})"
     )
 
 

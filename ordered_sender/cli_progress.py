@@ -57,6 +57,11 @@ class Ending(enum.Enum):
     STOPPED = "stopped"
 
 
+def counted(count: int, noun: str) -> str:
+    """``1 message``, ``2 messages``: the command's own output reads as English."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryOutcome:
     """Where the outbox stood when waiting ended."""
@@ -81,7 +86,7 @@ class DeliveryOutcome:
             Ending.STOPPED: "stopped by a signal",
         }[self.ending]
         return (
-            f"{self.pending} messages not delivered ({reason}); "
+            f"{counted(self.pending, 'message')} not delivered ({reason}); "
             "they stay in the outbox for `ordered-sender run`"
         )
 

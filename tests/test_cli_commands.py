@@ -390,9 +390,9 @@ def test_run_stopped_midway_keeps_the_rest_for_the_next_run_which_goes_on_in_ord
 
     assert first.returncode == 0, first.stderr
     assert 0 < kept < 40
-    assert f"stopped: {kept} messages kept" in first.stdout
+    assert f"stopped: {kept} message" in first.stdout
     assert second.returncode == 0, second.stderr
-    assert f"{kept} pending in 1 lanes" in second.stdout
+    assert f"{kept} pending in 1 lane;" in second.stdout
     assert [m.message_id for m in emulator.processed()] == [d["messageId"] for d in documents]
 
 

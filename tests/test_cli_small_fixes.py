@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -57,3 +58,42 @@ def test_send_refuses_a_timeout_that_is_not_a_positive_finite_number_of_seconds(
     assert repr(timeout) in result.stderr
     assert "Traceback" not in result.stderr
     assert not outbox.exists()
+
+
+UNREACHABLE = "http://127.0.0.1:1"
+"""Nothing listens on port 1: every request fails to connect, so messages stay pending."""
+
+
+def test_counts_of_one_read_in_the_singular(cli: CliRunner, tmp_path: Path) -> None:
+    lines = tmp_path / "one.jsonl"
+    lines.write_text('{"inputName": "motors", "payload": {"rpm": 1}}\n')
+    outbox = tmp_path / "outbox.db"
+
+    stored = cli("send", str(lines), "--outbox", str(outbox), "--no-wait")
+    timed_out = cli(
+        "send", str(lines), "--outbox", str(tmp_path / "other.db"),
+        "--endpoint-url", UNREACHABLE, "--timeout", "1",
+    )  # fmt: skip
+    run = subprocess.Popen(
+        [cli_command(), "run", "--outbox", str(outbox), "--endpoint-url", UNREACHABLE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert run.stdout is not None
+    started = run.stdout.readline()
+    run.send_signal(signal.SIGTERM)
+    rest, _ = run.communicate(timeout=30)
+
+    assert stored.returncode == 0, stored.stderr
+    assert f"stored 1 message from {lines}" in stored.stdout
+    assert f"1 message stored in {outbox}" in stored.stdout
+    assert timed_out.returncode == 1
+    assert "1 message not delivered (the timeout passed)" in timed_out.stdout
+    assert "1 pending in 1 lane;" in started
+    assert "stopped: 1 message kept" in rest
+    assert "(0 paused lanes, 0 dead letters)" in rest
+
+
+def cli_command() -> str:
+    return str(Path(sys.executable).parent / "ordered-sender")
