@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -97,3 +98,26 @@ def test_counts_of_one_read_in_the_singular(cli: CliRunner, tmp_path: Path) -> N
 
 def cli_command() -> str:
     return str(Path(sys.executable).parent / "ordered-sender")
+
+
+@pytest.mark.parametrize("port", ["-1", "65536", "70000"])
+def test_emulator_refuses_a_port_out_of_range_naming_option_and_value(
+    cli: CliRunner, port: str
+) -> None:
+    result = cli("emulator", f"--port={port}")
+    assert result.returncode == 2
+    assert "--port" in result.stderr
+    assert port in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_emulator_on_a_port_in_use_names_the_host_and_port(cli: CliRunner) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("emulator", "--host", "127.0.0.1", "--port", str(port))
+    assert result.returncode == 1
+    assert f"127.0.0.1:{port}" in result.stderr
+    assert "in use" in result.stderr
+    assert "Traceback" not in result.stderr

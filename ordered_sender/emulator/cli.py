@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -68,9 +70,32 @@ def _secrets(credentials: tuple[str, ...]) -> dict[str, str]:
     return secrets
 
 
+@contextmanager
+def _listening(emulator: Emulator, host: str, port: int) -> Iterator[Emulator]:
+    """``emulator`` started and stopped on the way out; a bind the OS refuses (the port is in
+    use, the host is not this machine's) is a usage error naming the address."""
+    try:
+        emulator.start()
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {error.strerror or error}; "
+            "pick another --port (0 picks a free one) or --host"
+        ) from error
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
 @click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=0, show_default=True, help="Port to bind; 0 picks a free one.")
+@click.option(
+    "--port",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to bind; 0 picks a free one.",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of shuffling and faults.")
 @click.option("--no-shuffle", is_flag=True, help="Process a request's messages in request order.")
 @click.option(
@@ -157,13 +182,17 @@ def emulator_command(
     # Restored on the way out so an in-process caller (CliRunner, a test) keeps its handlers.
     previous = {number: signal.signal(number, request_stop) for number in _STOP_SIGNALS}
     try:
-        with Emulator(
-            seed=seed,
-            faults=faults,
-            shuffle=not no_shuffle,
-            host=host,
-            port=port,
-            verify_signatures=secrets,
+        with _listening(
+            Emulator(
+                seed=seed,
+                faults=faults,
+                shuffle=not no_shuffle,
+                host=host,
+                port=port,
+                verify_signatures=secrets,
+            ),
+            host,
+            port,
         ) as emu:
             for name in input_names:
                 try:
