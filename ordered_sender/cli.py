@@ -11,7 +11,7 @@ import logging
 import math
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import botocore.exceptions
 import click
@@ -19,7 +19,7 @@ import structlog
 from rich.console import Console
 
 from ordered_sender.cli_demo import demo_command
-from ordered_sender.cli_jsonl import BadLine, Line, read_lines
+from ordered_sender.cli_jsonl import BadLine, Line, decoded_lines, read_lines
 from ordered_sender.cli_operate import (
     dead_letters_group,
     opened_store,
@@ -181,7 +181,7 @@ def open_sender(
 
 
 @main.command("send")
-@click.argument("files", nargs=-1, required=True, type=click.File("r", encoding="utf-8"))
+@click.argument("files", nargs=-1, required=True, type=click.File("rb"))
 @outbox_option
 @click.option("--input-name", help="Every line is a bare payload object for this input.")
 @click.option("--lane-key", help="Payload attribute that splits each input into lanes.")
@@ -199,7 +199,7 @@ def open_sender(
 )
 @policy_option
 def send_command(
-    files: tuple[TextIO, ...],
+    files: tuple[BinaryIO, ...],
     outbox: Path,
     input_name: str | None,
     lane_key: str | None,
@@ -249,7 +249,7 @@ def send_command(
 
 def put_files(
     target: Outbox | OrderedSender,
-    files: tuple[TextIO, ...],
+    files: tuple[BinaryIO, ...],
     input_name: str | None,
     config: SenderConfig,
     console: Console,
@@ -259,7 +259,7 @@ def put_files(
     for file in files:
         lines = read_lines(
             file.name,
-            file,
+            decoded_lines(file.name, file),
             input_name=input_name,
             check=config.lane,
             max_payload_bytes=config.max_payload_bytes_per_request,

@@ -9,7 +9,7 @@ stream it is given.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ordered_sender.errors import InvalidMessage
@@ -44,6 +44,26 @@ class BadLine(ValueError):
         self.number = number
         self.reason = reason
         super().__init__(f"{source}:{number}: {reason}")
+
+
+def decoded_lines(source: str, raw_lines: Iterable[bytes]) -> Iterator[str]:
+    """Each line of ``source`` decoded as UTF-8, or ``BadLine`` naming the line and the byte
+    that is not UTF-8 (a file saved as Latin-1, say) instead of a ``UnicodeDecodeError``."""
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            bad_byte = raw[error.start]
+            raise BadLine(
+                source,
+                number,
+                InvalidMessage(
+                    "line",
+                    raw.decode("utf-8", errors="backslashreplace").strip(),
+                    f"is not UTF-8 (byte 0x{bad_byte:02x} at column {error.start + 1}); "
+                    "save the file as UTF-8",
+                ),
+            ) from None
 
 
 def read_lines(

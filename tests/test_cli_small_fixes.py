@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from ordered_sender.store.sqlite import SqliteStore
+
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 """The ``cli`` fixture of conftest.py: runs ``ordered-sender ARGS...`` as a subprocess."""
 
@@ -121,3 +123,26 @@ def test_emulator_on_a_port_in_use_names_the_host_and_port(cli: CliRunner) -> No
     assert f"127.0.0.1:{port}" in result.stderr
     assert "in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_send_refuses_a_latin_1_file_naming_the_line_and_byte_and_stores_nothing(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    lines = tmp_path / "latin-1.jsonl"
+    lines.write_bytes(
+        '{"inputName": "motors", "payload": {"site": "Zurich"}}\n'
+        '{"inputName": "motors", "payload": {"site": "Z\u00fcrich"}}\n'.encode("latin-1")
+    )
+    outbox = tmp_path / "outbox.db"
+
+    result = cli("send", str(lines), "--outbox", str(outbox), "--no-wait")
+
+    assert result.returncode == 1
+    assert f"{lines}:2: line=" in result.stderr
+    assert "is not UTF-8 (byte 0xfc at column 47)" in result.stderr
+    assert "Traceback" not in result.stderr
+    store = SqliteStore(outbox)
+    try:
+        assert store.counts().pending == 0
+    finally:
+        store.close()
