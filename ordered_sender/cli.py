@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -85,7 +86,9 @@ def main(log_level: str, log_json: bool) -> None:
 def configure_logging(level: str, *, as_json: bool) -> None:
     """Library events to stderr, filtered by level, so stdout keeps the command's own output."""
     renderer: Any = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=stderr_wants_colors())
     )
     processors: list[Any] = [
         structlog.processors.add_log_level,
@@ -99,6 +102,12 @@ def configure_logging(level: str, *, as_json: bool) -> None:
         logger_factory=current_stderr_logger,
         cache_logger_on_first_use=False,
     )
+
+
+def stderr_wants_colors() -> bool:
+    """Colours only for a person at a terminal: not in a file or a pipe, and never when NO_COLOR
+    is set to anything (https://no-color.org)."""
+    return sys.stderr.isatty() and not os.environ.get("NO_COLOR")
 
 
 def current_stderr_logger(*args: Any) -> structlog.PrintLogger:

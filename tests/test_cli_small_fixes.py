@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import signal
 import socket
 import subprocess
@@ -146,3 +148,51 @@ def test_send_refuses_a_latin_1_file_naming_the_line_and_byte_and_stores_nothing
         assert store.counts().pending == 0
     finally:
         store.close()
+
+
+ANSI_ESCAPE = "\x1b["
+
+
+def stderr_of_an_undeliverable_send(tmp_path: Path, *, terminal: bool, no_color: bool) -> str:
+    """What ``send`` to an endpoint that refuses connections logs on stderr (a warning at the
+    default level), with stderr a pseudo-terminal or a pipe."""
+    lines = tmp_path / "one.jsonl"
+    lines.write_text('{"inputName": "motors", "payload": {"rpm": 1}}\n')
+    env = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
+    if no_color:
+        env["NO_COLOR"] = "1"
+    command = [
+        cli_command(), "send", str(lines), "--outbox", str(tmp_path / f"{terminal}{no_color}.db"),
+        "--endpoint-url", UNREACHABLE, "--timeout", "1",
+    ]  # fmt: skip
+    if not terminal:
+        return subprocess.run(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+        ).stderr
+    primary, secondary = pty.openpty()
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=secondary, env=env):
+        os.close(secondary)
+        written = b""
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # EIO: every writer closed the terminal
+                break
+            if not chunk:
+                break
+            written += chunk
+    os.close(primary)
+    return written.decode()
+
+
+@pytest.mark.parametrize(
+    ("terminal", "no_color", "coloured"),
+    [(False, False, False), (True, True, False), (True, False, True)],
+    ids=["pipe", "terminal-with-NO_COLOR", "terminal"],
+)
+def test_log_lines_are_coloured_only_on_a_terminal_without_no_color(
+    tmp_path: Path, terminal: bool, no_color: bool, coloured: bool
+) -> None:
+    stderr = stderr_of_an_undeliverable_send(tmp_path, terminal=terminal, no_color=no_color)
+    assert "endpoint.unavailable" in stderr
+    assert (ANSI_ESCAPE in stderr) is coloured
