@@ -6,8 +6,10 @@ import os
 import pty
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -196,3 +198,25 @@ def test_log_lines_are_coloured_only_on_a_terminal_without_no_color(
     stderr = stderr_of_an_undeliverable_send(tmp_path, terminal=terminal, no_color=no_color)
     assert "endpoint.unavailable" in stderr
     assert (ANSI_ESCAPE in stderr) is coloured
+
+
+def test_emulator_stays_quiet_when_a_client_resets_its_connection() -> None:
+    emulator = subprocess.Popen(
+        [cli_command(), "emulator"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert emulator.stdout is not None
+    endpoint = emulator.stdout.readline().strip()
+    host, port = endpoint.removeprefix("http://").split(":")
+    for _ in range(3):
+        with socket.create_connection((host, int(port))) as client:
+            client.sendall(b"POST /inputs HTTP/1.1\r\nHost: x\r\n")
+            # Linger 0: close() sends a reset while the server waits for the rest of the headers.
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    time.sleep(0.5)  # the server's threads reach the reset; nothing to wait on from outside
+    emulator.send_signal(signal.SIGTERM)
+    _, stderr = emulator.communicate(timeout=30)
+
+    assert emulator.returncode == 0
+    assert "emulator stopped" in stderr
+    assert "Traceback" not in stderr
+    assert "ConnectionResetError" not in stderr

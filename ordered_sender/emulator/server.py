@@ -10,6 +10,7 @@ SigV4 signatures are checked only when it is given a ``RequestCheck`` (emulator/
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -27,6 +28,10 @@ _SHUTDOWN_POLL_SECONDS = 0.05
 RequestCheck = Callable[[str, str, Iterable[tuple[str, str]], bytes], None]
 """Called before routing with the method, the path and query as sent, the headers and the body;
 raises ``ApiError`` to refuse the request (e.g. a bad signature)."""
+
+
+_CLIENT_GONE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+"""Errors that mean the client went away mid-request."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -74,7 +79,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(encoded)
-        except (BrokenPipeError, ConnectionResetError):
+        except _CLIENT_GONE:
             # The client gave up first (its read timeout passed during injected latency).
             self.close_connection = True
 
@@ -102,6 +107,16 @@ class _Server(ThreadingHTTPServer):
         self.router = router
         self.check = check
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that drops its connection (a reset, a closed pipe) is routine for a test
+        endpoint, not worth a traceback; anything else is a bug in the emulator and is logged
+        with its traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, _CLIENT_GONE):
+            _log.debug("client %s dropped the connection: %r", client_address, error)
+            return
+        _log.exception("emulator failed serving %s", client_address)
 
 
 class HttpServer:
