@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pty
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from ordered_sender.emulator import Emulator
 from ordered_sender.store.sqlite import SqliteStore
 
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
@@ -200,23 +202,22 @@ def test_log_lines_are_coloured_only_on_a_terminal_without_no_color(
     assert (ANSI_ESCAPE in stderr) is coloured
 
 
-def test_emulator_stays_quiet_when_a_client_resets_its_connection() -> None:
-    emulator = subprocess.Popen(
-        [cli_command(), "emulator"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert emulator.stdout is not None
-    endpoint = emulator.stdout.readline().strip()
-    host, port = endpoint.removeprefix("http://").split(":")
-    for _ in range(3):
-        with socket.create_connection((host, int(port))) as client:
-            client.sendall(b"POST /inputs HTTP/1.1\r\nHost: x\r\n")
-            # Linger 0: close() sends a reset while the server waits for the rest of the headers.
-            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    time.sleep(0.5)  # the server's threads reach the reset; nothing to wait on from outside
-    emulator.send_signal(signal.SIGTERM)
-    _, stderr = emulator.communicate(timeout=30)
-
-    assert emulator.returncode == 0
-    assert "emulator stopped" in stderr
+def test_emulator_stays_quiet_when_a_client_resets_its_connection(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="ordered_sender.emulator.server")
+    with Emulator() as emulator:
+        host, port = emulator.endpoint_url.removeprefix("http://").split(":")
+        for _ in range(3):
+            with socket.create_connection((host, int(port))) as client:
+                client.sendall(b"POST /inputs HTTP/1.1\r\nHost: x\r\n")
+                # Linger 0: close() sends a reset while the server waits for the rest.
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # The server says at debug level when it met each reset: wait for those three.
+        deadline = time.monotonic() + 30
+        while sum("dropped the connection" in r.getMessage() for r in caplog.records) < 3:
+            assert time.monotonic() < deadline, "the server never met the resets"
+            time.sleep(0.01)
+    stderr = capsys.readouterr().err
     assert "Traceback" not in stderr
     assert "ConnectionResetError" not in stderr
