@@ -145,7 +145,6 @@ def _decide_one(head: StoredMessage, outcome: Outcome, now: float, policy: Retry
             outcome.error_text or "",
             solo=head.solo,
             retry_age=head.retry_age,
-            last_attempt_at=now,
         )
     attempts = head.attempts + 1
     first_attempt_at = now if head.first_attempt_at is None else head.first_attempt_at
@@ -167,7 +166,6 @@ def _decide_one(head: StoredMessage, outcome: Outcome, now: float, policy: Retry
             solo=solo,
             retry_wait=wait,
             retry_age=age,
-            last_attempt_at=now,
         )
 
     def failed(error_code: str, error_text: str) -> Decision:

@@ -155,7 +155,6 @@ class Retry:
     solo: bool = False
     retry_wait: float = 0.0
     retry_age: float = 0.0
-    last_attempt_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
