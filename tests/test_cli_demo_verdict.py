@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from ordered_sender.cli_demo_verdict import (
+from ordered_sender.cli.demo.verdict import (
     EXIT_UNVERIFIED,
     EndpointRecord,
     PlannedMessage,

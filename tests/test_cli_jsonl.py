@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ordered_sender.cli_jsonl import BadLine, Line, read_lines
+from ordered_sender.cli.jsonl import BadLine, Line, read_lines
 from ordered_sender.errors import InvalidMessage
 from ordered_sender.lanes import ByInputAndKey
 from ordered_sender.limits import MAX_PAYLOAD_BYTES_PER_REQUEST

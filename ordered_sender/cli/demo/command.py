@@ -9,7 +9,7 @@ of what it processed, that every lane arrived complete, in order and without dup
 Then, on the same endpoint (faults off) unless ``--no-detectors``, it runs the motor comparison of
 ``ordered_sender.demos.motors``: a detector model fed the same readings in naive batches and in
 order; an endpoint without detector models skips it with the reason. The verdict lives in
-``cli_demo_verdict``; this module never sends anywhere it was not pointed at.
+``verdict``; this module never sends anywhere it was not pointed at.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ordered_sender.cli_demo_verdict import (
+from ordered_sender.cli.demo.verdict import (
     DEMO_INPUTS,
     LANE_KEY,
     EndpointRecord,
@@ -50,7 +50,7 @@ from ordered_sender.cli_demo_verdict import (
     remote_record,
     stats_since,
 )
-from ordered_sender.cli_progress import deliver_with_progress, interrupt_as_event
+from ordered_sender.cli.progress import deliver_with_progress, interrupt_as_event
 from ordered_sender.config import SenderConfig
 from ordered_sender.demos import motors
 from ordered_sender.demos.endpoint import Endpoint, EndpointUnfit, SendFailed

@@ -8,38 +8,18 @@ opens the file read-only, so it works on a read-only file or disk.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from ordered_sender.cli.options import opened_store, outbox_option
 from ordered_sender.lane_state import observed_state
 from ordered_sender.store import DeadLetter, LaneOverview, PausedLane
-from ordered_sender.store.sqlite import SqliteStore
 
 LANES_SHOWN = 50
 """Lanes listed by ``status``: paused ones first, then the oldest heads."""
-
-outbox_option = click.option(
-    "--outbox",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The outbox file (SQLite).",
-)
-
-
-@contextmanager
-def opened_store(outbox: Path, *, read_only: bool = False) -> Iterator[SqliteStore]:
-    """An existing outbox without the sender's lock, for reading and operating while a sender
-    runs."""
-    store = SqliteStore(outbox, create=False, read_only=read_only)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def when(timestamp: float | None) -> str:

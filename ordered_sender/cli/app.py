@@ -1,0 +1,106 @@
+"""The ``ordered-sender`` command: demo, send, run, status, resume and the local endpoint.
+
+The command is an application, so it is the one place that configures structlog (the library only
+logs). Every error a user can act on becomes a one-line message and a non-zero exit, never a
+traceback: ``OrderedSenderGroup.invoke`` translates them in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import botocore.exceptions
+import click
+import structlog
+
+from ordered_sender.cli.demo.command import demo_command
+from ordered_sender.cli.jsonl import BadLine
+from ordered_sender.cli.operate import dead_letters_group, resume_command, status_command
+from ordered_sender.cli.run import run_command
+from ordered_sender.cli.send import send_command
+from ordered_sender.emulator.cli import emulator_command
+from ordered_sender.errors import OrderedSenderError
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+HELP_OPTION_NAMES = ["-h", "--help"]
+"""Every command takes ``-h`` as well as ``--help``; subcommands inherit it from the group."""
+
+
+class OrderedSenderGroup(click.Group):
+    """The command group; turns errors a user can act on into a message and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (OrderedSenderError, BadLine) as error:
+            raise click.ClickException(str(error)) from error
+        except botocore.exceptions.NoRegionError as error:
+            raise click.ClickException(
+                "no AWS region is configured: pass --region or set AWS_DEFAULT_REGION"
+            ) from error
+        except OSError as error:
+            # A missing directory or a file without permission, named by the OS.
+            raise click.ClickException(f"{error.strerror}: {error.filename}") from error
+
+
+@click.group(cls=OrderedSenderGroup, context_settings={"help_option_names": HELP_OPTION_NAMES})
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS),
+    default="warning",
+    show_default=True,
+    help="Least severe library event written to stderr.",
+)
+@click.option("--log-json", is_flag=True, help="Write log events as JSON lines.")
+@click.version_option(package_name="ordered-sender")
+def main(log_level: str, log_json: bool) -> None:
+    """Send messages to AWS IoT Events in guaranteed per-lane order, durably.
+
+    Start with `ordered-sender demo`: it needs no AWS account.
+    """
+    configure_logging(log_level, as_json=log_json)
+
+
+def configure_logging(level: str, *, as_json: bool) -> None:
+    """Library events to stderr, filtered by level, so stdout keeps the command's own output."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=stderr_wants_colors())
+    )
+    processors: list[Any] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if as_json:
+        processors.append(structlog.processors.format_exc_info)
+    structlog.configure(
+        processors=[*processors, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=current_stderr_logger,
+        cache_logger_on_first_use=False,
+    )
+
+
+def stderr_wants_colors() -> bool:
+    """Colours only for a person at a terminal: not in a file or a pipe, and never when NO_COLOR
+    is set to anything (https://no-color.org)."""
+    return sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+
+
+def current_stderr_logger(*args: Any) -> structlog.PrintLogger:
+    # Looked up per event: while a rich progress bar is live, sys.stderr is rich's proxy, which
+    # prints a log line above the bar instead of through it.
+    return structlog.PrintLogger(sys.stderr)
+
+
+main.add_command(send_command)
+main.add_command(run_command)
+main.add_command(status_command)
+main.add_command(resume_command)
+main.add_command(dead_letters_group)
+main.add_command(demo_command)
+main.add_command(emulator_command)

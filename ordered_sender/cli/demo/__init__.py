@@ -1,0 +1,1 @@
+"""``ordered-sender demo``: the command (``command``) and its verdict (``verdict``)."""
