@@ -23,8 +23,9 @@ from ordered_sender import (
     Outbox,
     SenderConfig,
 )
-from ordered_sender.emulator import Emulator, Faults, ManualClock, TargetedFault
+from ordered_sender.emulator import Emulator, Faults, TargetedFault
 from ordered_sender.message import Message
+from ordered_sender.testing import ManualClock
 from ordered_sender.transport import BatchResponse, EntryError
 
 DEAD_LETTER = SenderConfig(

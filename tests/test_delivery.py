@@ -10,7 +10,8 @@ import pytest
 import tenacity
 
 from ordered_sender import LanePaused, OrderedSender, OutboxInUse, SenderClosed, SenderConfig
-from ordered_sender.emulator import Emulator, Faults, ManualClock, TargetedFault
+from ordered_sender.emulator import Emulator, Faults, TargetedFault
+from ordered_sender.testing import ManualClock
 
 FAST_RETRIES = SenderConfig(retry_wait=tenacity.wait_fixed(0.002))
 

@@ -18,7 +18,8 @@ import pytest
 import tenacity
 
 from ordered_sender import OrderedSender, SenderConfig
-from ordered_sender.emulator import Emulator, Faults, ManualClock, TargetedFault
+from ordered_sender.emulator import Emulator, Faults, TargetedFault
+from ordered_sender.testing import ManualClock
 from ordered_sender.transport import Transport
 from ordered_sender.transport.http import HttpTransport
 from ordered_sender.transport.iotevents import IotEventsTransport, build_client

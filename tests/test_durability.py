@@ -12,7 +12,8 @@ from freezegun import freeze_time
 from structlog.testing import capture_logs
 
 from ordered_sender import InvalidMessage, OrderedSender, SenderConfig
-from ordered_sender.emulator import Emulator, Faults, ManualClock, TargetedFault
+from ordered_sender.emulator import Emulator, Faults, TargetedFault
+from ordered_sender.testing import ManualClock
 
 BACKOFF = SenderConfig(retry_wait=tenacity.wait_fixed(60))
 

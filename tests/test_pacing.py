@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from ordered_sender import ByInputAndKey, InvalidConfig, OrderedSender, SenderConfig
-from ordered_sender.emulator import Emulator, ManualClock
-from ordered_sender.emulator.detector_examples import (
+from ordered_sender.emulator import Emulator
+from ordered_sender.emulator.detectors.examples import (
     MOTOR_DETECTOR_MODEL,
     MOTOR_INPUT,
     motor_payload,
 )
 from ordered_sender.health import Pace
-from ordered_sender.testing import MockTransport
+from ordered_sender.testing import ManualClock, MockTransport
 
 MOTORS = ("m1", "m2", "m3")
 READINGS = 25

@@ -28,7 +28,8 @@ import boto3
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from ordered_sender import LaneFunction, OrderedSender, SenderConfig
-from ordered_sender.emulator import Emulator, ManualClock
+from ordered_sender.emulator import Emulator
+from ordered_sender.testing import ManualClock
 
 BATCH_SIZE = 10
 """Messages per BatchPutMessage request: the documented maximum, which a naive client fills."""

@@ -39,7 +39,7 @@ from ordered_sender.demos.endpoint import (
     open_endpoint,
     ordered_run,
 )
-from ordered_sender.emulator.detector_examples import (
+from ordered_sender.emulator.detectors.examples import (
     MOTOR_DETECTOR_MODEL,
     MOTOR_INPUT,
     motor_payload,

@@ -21,7 +21,11 @@ actions it records instead of performing (``emu.detectors.actions()``, ``GET /_e
 Modules: ``wire`` (requests, responses, errors, route table), ``shapes`` (validation against the
 botocore service models), ``inputs`` (input registry and control plane), ``batch_put`` (the data
 plane), ``faults``, ``recording``, ``inspection`` (``/_emulator`` HTTP paths), ``server`` (the only
-module with threads), ``emulator`` (assembly), ``clock`` (``ManualClock``), ``cli``.
+module with threads), ``emulator`` (assembly), ``cli``; the subpackages ``expressions`` (the
+expression language, pure) and ``detectors`` (detector models, detectors, timers, the action
+log). The endpoint depends on nothing of the sender but the shared API limits
+(``ordered_sender.limits``); a test that drives its clock passes ``ordered_sender.testing``'s
+``ManualClock``.
 
 Seams for another module (e.g. a detector-model runtime) to plug in without editing these files:
 
@@ -39,8 +43,7 @@ Seams for another module (e.g. a detector-model runtime) to plug in without edit
 """
 
 from ordered_sender.emulator.batch_put import Gate, Processor
-from ordered_sender.emulator.clock import ManualClock
-from ordered_sender.emulator.detector_routes import DetectorService
+from ordered_sender.emulator.detectors.routes import DetectorService
 from ordered_sender.emulator.emulator import Emulator
 from ordered_sender.emulator.faults import ENTRY_ERROR_CODES, Faults, TargetedFault
 from ordered_sender.emulator.recording import (
@@ -63,7 +66,6 @@ __all__ = [
     "EntryError",
     "Faults",
     "Gate",
-    "ManualClock",
     "ProcessedMessage",
     "Processor",
     "RecordedRequest",

@@ -17,7 +17,7 @@ import boto3
 from botocore.config import Config
 
 from ordered_sender.emulator.batch_put import DataPlane, Gate, Processor
-from ordered_sender.emulator.detector_routes import DetectorService
+from ordered_sender.emulator.detectors.routes import DetectorService
 from ordered_sender.emulator.faults import FaultInjector, Faults
 from ordered_sender.emulator.inputs import InputApi, InputRegistry, InputResource
 from ordered_sender.emulator.inspection import InspectionApi

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from ordered_sender.emulator import Emulator, ManualClock
+from ordered_sender.emulator import Emulator
+from ordered_sender.testing import ManualClock
 
 INPUT = "PressureInput"
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from ordered_sender.emulator import Emulator, ManualClock
+from ordered_sender.emulator import Emulator
+from ordered_sender.testing import ManualClock
 
 INPUT = "PressureInput"
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
-from ordered_sender.emulator import Emulator, Faults, ManualClock, TargetedFault
+from ordered_sender.emulator import Emulator, Faults, TargetedFault
+from ordered_sender.testing import ManualClock
 
 INPUT = "PressureInput"
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from ordered_sender.emulator import ApiError, Emulator, ManualClock
+from ordered_sender.emulator import ApiError, Emulator
+from ordered_sender.testing import ManualClock
 
 DEFINITION = {"attributes": [{"jsonPath": "motorid"}, {"jsonPath": "sensorData.pressure"}]}
 

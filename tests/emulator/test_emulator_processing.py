@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from ordered_sender.emulator import Emulator, EntryError, ManualClock, ProcessedMessage
+from ordered_sender.emulator import Emulator, EntryError, ProcessedMessage
 from ordered_sender.limits import DEDUPLICATION_WINDOW_SECONDS
+from ordered_sender.testing import ManualClock
 
 INPUT = "PressureInput"
 

@@ -4,7 +4,7 @@
 routes every processed message to the detectors of the models that read its input (one detector
 per key value), fires timers when the clock passes them, enforces the optional per-detector
 message quota and keeps the log of actions aimed at other services. The evaluation rules live in
-``detector_runtime``; HTTP lives in ``detector_routes``.
+``runtime``; HTTP lives in ``routes``.
 
 Time is always passed in (``now``), never read here. All methods are safe from any thread: the
 data plane calls ``process`` under its own lock, the control plane and ``tick`` come from other
@@ -23,26 +23,26 @@ from typing import Any
 
 import structlog
 
-from ordered_sender.emulator.detector_models import (
+from ordered_sender.emulator.detectors.models import (
     DetectorModelError,
     DetectorModelVersion,
     EvaluationMethod,
     compile_definition,
     key_value_of,
 )
-from ordered_sender.emulator.detector_runtime import (
+from ordered_sender.emulator.detectors.runtime import (
     evaluate,
     expire_timer,
     fixed_timers,
     start_detector,
 )
-from ordered_sender.emulator.detector_state import (
+from ordered_sender.emulator.detectors.state import (
     ActionRecord,
     Detector,
     RunnableModel,
     Trigger,
 )
-from ordered_sender.emulator.expressions_context import TriggerType, VariableValue
+from ordered_sender.emulator.expressions.context import TriggerType, VariableValue
 from ordered_sender.emulator.inputs import ACCOUNT_ID
 from ordered_sender.emulator.wire import ApiError
 from ordered_sender.limits import MESSAGES_PER_SECOND_PER_DETECTOR

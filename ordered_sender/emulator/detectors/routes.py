@@ -14,8 +14,9 @@
 
 Timers fire lazily and exactly on time: before any message is evaluated and before any read is
 answered, every timer due on the emulator's clock fires, earliest first. So no thread is needed,
-and with a ``ManualClock`` a test advances the clock and then observes. Handlers parse and
-validate the request against the service model; ``DetectorRegistry`` does the rest.
+and with a ``ManualClock`` (``ordered_sender.testing``) a test advances the clock and then
+observes. Handlers parse and validate the request against the service model;
+``DetectorRegistry`` does the rest.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from ordered_sender.emulator.batch_put import Gate, Processor
-from ordered_sender.emulator.detector_registry import DetectorRegistry
-from ordered_sender.emulator.detector_state import (
+from ordered_sender.emulator.detectors.registry import DetectorRegistry
+from ordered_sender.emulator.detectors.state import (
     ActionRecord,
     Detector,
     variable_text,

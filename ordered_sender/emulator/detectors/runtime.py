@@ -44,7 +44,7 @@ from typing import Any
 
 import structlog
 
-from ordered_sender.emulator.detector_models import (
+from ordered_sender.emulator.detectors.models import (
     Action,
     ClearTimer,
     EvaluationMethod,
@@ -56,7 +56,7 @@ from ordered_sender.emulator.detector_models import (
     State,
     TransitionEvent,
 )
-from ordered_sender.emulator.detector_state import (
+from ordered_sender.emulator.detectors.state import (
     ActionRecord,
     Detector,
     RunnableModel,
@@ -64,7 +64,7 @@ from ordered_sender.emulator.detector_state import (
     Trigger,
 )
 from ordered_sender.emulator.expressions import EvaluationContext, Expression, ExpressionError
-from ordered_sender.emulator.expressions_context import TriggerType, Value, VariableValue
+from ordered_sender.emulator.expressions.context import TriggerType, Value, VariableValue
 
 TIMERS_PER_DETECTOR = 5
 """Developer guide quota: a detector holds at most five timers at a time."""

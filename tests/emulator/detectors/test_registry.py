@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from ordered_sender.emulator.detector_examples import MOTOR_DETECTOR_MODEL, motor_payload
-from ordered_sender.emulator.detector_registry import DetectorRegistry
+from ordered_sender.emulator.detectors.examples import MOTOR_DETECTOR_MODEL, motor_payload
+from ordered_sender.emulator.detectors.registry import DetectorRegistry
 from ordered_sender.emulator.wire import ApiError
 
 T0 = 1_700_000_000.0

@@ -2,7 +2,7 @@
 
 Nodes are frozen values built once by the parser and evaluated many times, so they hold no
 per-evaluation state: everything an evaluation reads comes from the ``EvaluationContext``.
-Function calls live in ``expressions_functions``, next to the functions themselves.
+Function calls live in ``functions``, next to the functions themselves.
 
 Where the documentation is silent we chose, and pin in tests:
 
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
-from ordered_sender.emulator.expressions_context import EvaluationContext, Value
-from ordered_sender.emulator.expressions_errors import ExpressionUndefinedError
-from ordered_sender.emulator.expressions_values import (
+from ordered_sender.emulator.expressions.context import EvaluationContext, Value
+from ordered_sender.emulator.expressions.errors import ExpressionUndefinedError
+from ordered_sender.emulator.expressions.values import (
     BinaryOperator,
     apply_binary,
     bitwise_not,

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from ordered_sender.emulator.expressions_errors import ExpressionSyntaxError
+from ordered_sender.emulator.expressions.errors import ExpressionSyntaxError
 
 
 class TokenKind(Enum):

@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ordered_sender.emulator.expressions_errors import ExpressionSyntaxError
-from ordered_sender.emulator.expressions_functions import Call, Function
-from ordered_sender.emulator.expressions_lexer import Scanner, Token, TokenKind
-from ordered_sender.emulator.expressions_nodes import (
+from ordered_sender.emulator.expressions.errors import ExpressionSyntaxError
+from ordered_sender.emulator.expressions.functions import Call, Function
+from ordered_sender.emulator.expressions.lexer import Scanner, Token, TokenKind
+from ordered_sender.emulator.expressions.nodes import (
     Binary,
     InputReference,
     Literal,
@@ -34,7 +34,7 @@ from ordered_sender.emulator.expressions_nodes import (
     UnaryOperator,
     VariableReference,
 )
-from ordered_sender.emulator.expressions_values import BinaryOperator, ConversionType
+from ordered_sender.emulator.expressions.values import BinaryOperator, ConversionType
 
 # Binary precedence levels, loosest first.
 _LEVELS: tuple[frozenset[str], ...] = (

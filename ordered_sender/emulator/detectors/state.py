@@ -1,6 +1,6 @@
 """The values of the detector runtime: models ready to run, triggers, detectors, actions.
 
-All are frozen; ``detector_runtime`` computes new ones from old ones. Nothing here does I/O.
+All are frozen; ``runtime`` computes new ones from old ones. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ordered_sender.emulator.detector_models import CompiledDefinition, EvaluationMethod
-from ordered_sender.emulator.expressions_context import TriggerType, VariableValue
+from ordered_sender.emulator.detectors.models import CompiledDefinition, EvaluationMethod
+from ordered_sender.emulator.expressions.context import TriggerType, VariableValue
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from ordered_sender.emulator.detector_examples import MOTOR_DETECTOR_MODEL
-from ordered_sender.emulator.detector_models import (
+from ordered_sender.emulator.detectors.examples import MOTOR_DETECTOR_MODEL
+from ordered_sender.emulator.detectors.models import (
     DetectorModelError,
     ExternalAction,
     SetTimer,

@@ -21,13 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from ordered_sender.emulator.expressions_context import EvaluationContext, TriggerType, Value
-from ordered_sender.emulator.expressions_errors import (
+from ordered_sender.emulator.expressions.context import EvaluationContext, TriggerType, Value
+from ordered_sender.emulator.expressions.errors import (
     ExpressionTypeError,
     ExpressionUndefinedError,
 )
-from ordered_sender.emulator.expressions_nodes import Node
-from ordered_sender.emulator.expressions_values import (
+from ordered_sender.emulator.expressions.nodes import Node
+from ordered_sender.emulator.expressions.values import (
     conversion_type,
     convert,
     describe,

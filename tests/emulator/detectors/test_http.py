@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from ordered_sender.emulator import Emulator, ManualClock
-from ordered_sender.emulator.detector_examples import (
+from ordered_sender.emulator import Emulator
+from ordered_sender.emulator.detectors.examples import (
     MOTOR_DETECTOR_MODEL,
     MOTOR_INPUT,
     motor_payload,
 )
-from ordered_sender.emulator.detector_routes import ACTIONS_PATH, DetectorService
+from ordered_sender.emulator.detectors.routes import ACTIONS_PATH, DetectorService
+from ordered_sender.testing import ManualClock
 
 MODEL = MOTOR_DETECTOR_MODEL["detectorModelName"]
 

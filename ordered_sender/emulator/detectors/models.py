@@ -7,7 +7,7 @@ service refuses beyond the shapes: an expression that does not parse, a duplicat
 than one, a ``setTimer`` without a duration, and a reference to an input that does not exist.
 Every refusal names where it is: state, lifecycle, event, field.
 
-This module only describes models; running them is ``detector_runtime``'s job. No I/O.
+This module only describes models; running them is ``runtime``'s job. No I/O.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from enum import Enum
 from typing import NoReturn, TypeGuard
 
-from ordered_sender.emulator.expressions_context import Value
-from ordered_sender.emulator.expressions_errors import (
+from ordered_sender.emulator.expressions.context import Value
+from ordered_sender.emulator.expressions.errors import (
     ExpressionEvaluationError,
     ExpressionTypeError,
 )

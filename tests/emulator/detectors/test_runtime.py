@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from ordered_sender.emulator.detector_models import EvaluationMethod, compile_definition
-from ordered_sender.emulator.detector_runtime import evaluate, expire_timer, start_detector
-from ordered_sender.emulator.detector_state import (
+from ordered_sender.emulator.detectors.models import EvaluationMethod, compile_definition
+from ordered_sender.emulator.detectors.runtime import evaluate, expire_timer, start_detector
+from ordered_sender.emulator.detectors.state import (
     Detector,
     RunnableModel,
     Trigger,

@@ -10,7 +10,7 @@ from ordered_sender.emulator.expressions import (
     ExpressionSyntaxError,
     parse,
 )
-from ordered_sender.emulator.expressions_parser import MAX_DEPTH, MAX_NESTING
+from ordered_sender.emulator.expressions.parser import MAX_DEPTH, MAX_NESTING
 
 
 @pytest.mark.parametrize(

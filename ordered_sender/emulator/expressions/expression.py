@@ -1,77 +1,29 @@
-"""The AWS IoT Events detector-model expression language: ``parse`` once, evaluate many times.
+"""``Expression`` (a parsed expression) and ``parse``, the entry point of the language.
 
-Follows the IoT Events developer guide ("Expressions to filter, transform, and process event
-data", its "Syntax", "Functions" and "Expression usage" pages). What it supports:
-
-- literals: integers, decimals, strings in single or double quotes, ``true``/``false``;
-- prefix ``!`` ``~`` ``-``; ``+ - * /``; bitwise ``| & ^``; ``== != < <= > >=``; ``&& ||``;
-  parentheses; there is no ``%`` (it is not documented);
-- ``$input.InputName.path.to[0].attribute``, ``$variable.name`` and backticked names for
-  anything outside ``[a-zA-Z][a-zA-Z0-9_]*`` (`` $input.`my-input`.`a-b` ``);
-- substitution templates ``'text ${expression} text'`` (single-quoted strings only, nestable);
-- the documented functions: ``timeout``, ``convert``, ``isNull``, ``isUndefined``,
-  ``triggerType``, ``currentInput``, ``startsWith``, ``endsWith``, ``contains``, ``bitor``,
-  ``bitand``, ``bitxor``, ``bitnot``.
-
-Documented rules it follows: only Integer and Decimal mix, so ``'a' + 1``, ``'a' * 2`` and
-``1 == '1'`` are type errors; ``+`` of two strings concatenates; ``/`` of two integers gives an
-integer; a ``||`` operand with undefined data counts as ``false``; a condition whose value is not
-a Boolean (including one with no valid value at all) counts as ``false``.
-
-Choices where the guide is silent (each pinned by a test):
-
-- integer division rounds toward zero (``-7 / 2`` is ``-3``), like the JVM the service ran on;
-- division by zero, integer or decimal, has no valid value (``ExpressionEvaluationError``);
-- integers are unbounded, decimals are Python floats and render with ``repr`` (``50.018``);
-- strings compare by code point; Booleans support only ``==`` and ``!=``;
-- JSON ``null``, objects and arrays can be read and tested (``isNull``) but no operator takes them;
-  a template renders them as compact JSON;
-- in strings, ``\\'`` ``\\"`` ``\\\\`` and ``\\$`` escape that character; no other escapes;
-- the guide's ``'123'  # Integer`` example describes action fields; inside an expression a
-  quoted ``'123'`` is a String, or ``'123'`` and ``'hello'`` could not be told apart.
-
-This module and its ``expressions_*`` siblings are pure: no I/O, no clock, no threads.
+An ``Expression`` is parsed once when a detector model is stored and evaluated many times, once
+per message or timer expiry; it also lists what it references (inputs, variables, timers) for
+the checks a detector model must pass.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ordered_sender.emulator.expressions_context import (
+from ordered_sender.emulator.expressions.context import (
     EvaluationContext,
-    TriggerType,
     Value,
-    VariableValue,
 )
-from ordered_sender.emulator.expressions_errors import (
-    ExpressionError,
+from ordered_sender.emulator.expressions.errors import (
     ExpressionEvaluationError,
-    ExpressionSyntaxError,
-    ExpressionTypeError,
-    ExpressionUndefinedError,
 )
-from ordered_sender.emulator.expressions_functions import Call, Function
-from ordered_sender.emulator.expressions_nodes import (
+from ordered_sender.emulator.expressions.functions import Call, Function
+from ordered_sender.emulator.expressions.nodes import (
     InputReference,
     Literal,
     Node,
     VariableReference,
 )
-from ordered_sender.emulator.expressions_parser import parse_tree
-
-__all__ = [
-    "EvaluationContext",
-    "Expression",
-    "ExpressionError",
-    "ExpressionEvaluationError",
-    "ExpressionSyntaxError",
-    "ExpressionTypeError",
-    "ExpressionUndefinedError",
-    "TriggerType",
-    "Value",
-    "VariableValue",
-    "parse",
-]
+from ordered_sender.emulator.expressions.parser import parse_tree
 
 
 @dataclass(frozen=True, slots=True)
