@@ -22,6 +22,7 @@ from ordered_sender.errors import (
     StoreError,
 )
 from ordered_sender.lanes import ByInput, ByInputAndKey, ByInputGroup, LaneFunction
+from ordered_sender.logs import configure_logging
 from ordered_sender.message import Message
 from ordered_sender.outbox import Outbox, Receipt
 from ordered_sender.sender import OrderedSender
@@ -52,4 +53,5 @@ __all__ = [
     "SenderClosed",
     "SenderConfig",
     "StoreError",
+    "configure_logging",
 ]

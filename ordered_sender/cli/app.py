@@ -7,14 +7,10 @@ traceback: ``OrderedSenderGroup.invoke`` translates them in one place.
 
 from __future__ import annotations
 
-import logging
-import os
-import sys
 from typing import Any
 
 import botocore.exceptions
 import click
-import structlog
 
 from ordered_sender.cli.demo.command import demo_command
 from ordered_sender.cli.jsonl import BadLine
@@ -23,6 +19,7 @@ from ordered_sender.cli.run import run_command
 from ordered_sender.cli.send import send_command
 from ordered_sender.emulator.cli import emulator_command
 from ordered_sender.errors import OrderedSenderError
+from ordered_sender.logs import configure_logging
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 HELP_OPTION_NAMES = ["-h", "--help"]
@@ -61,40 +58,7 @@ def main(log_level: str, log_json: bool) -> None:
 
     Start with `ordered-sender demo`: it needs no AWS account.
     """
-    configure_logging(log_level, as_json=log_json)
-
-
-def configure_logging(level: str, *, as_json: bool) -> None:
-    """Library events to stderr, filtered by level, so stdout keeps the command's own output."""
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if as_json
-        else structlog.dev.ConsoleRenderer(colors=stderr_wants_colors())
-    )
-    processors: list[Any] = [
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
-    if as_json:
-        processors.append(structlog.processors.format_exc_info)
-    structlog.configure(
-        processors=[*processors, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=current_stderr_logger,
-        cache_logger_on_first_use=False,
-    )
-
-
-def stderr_wants_colors() -> bool:
-    """Colours only for a person at a terminal: not in a file or a pipe, and never when NO_COLOR
-    is set to anything (https://no-color.org)."""
-    return sys.stderr.isatty() and not os.environ.get("NO_COLOR")
-
-
-def current_stderr_logger(*args: Any) -> structlog.PrintLogger:
-    # Looked up per event: while a rich progress bar is live, sys.stderr is rich's proxy, which
-    # prints a log line above the bar instead of through it.
-    return structlog.PrintLogger(sys.stderr)
+    configure_logging(json=log_json, level=log_level)
 
 
 main.add_command(send_command)
