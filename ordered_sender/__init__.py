@@ -26,6 +26,7 @@ from ordered_sender.logs import configure_logging
 from ordered_sender.message import Message
 from ordered_sender.outbox import Outbox, Receipt
 from ordered_sender.sender import OrderedSender
+from ordered_sender.stats import RequestLatency, SenderStats
 from ordered_sender.store import DeadLetter, LaneOverview, OutboxCounts, PausedLane
 
 __all__ = [
@@ -50,8 +51,10 @@ __all__ = [
     "OutboxInUse",
     "PausedLane",
     "Receipt",
+    "RequestLatency",
     "SenderClosed",
     "SenderConfig",
+    "SenderStats",
     "StoreError",
     "configure_logging",
 ]

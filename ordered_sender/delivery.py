@@ -31,6 +31,7 @@ from ordered_sender.health import Hold, Holds, Pace
 from ordered_sender.outbox import Clock, Outbox, poll_seconds
 from ordered_sender.outcomes import classify, endpoint_failed
 from ordered_sender.scheduler import Batch, RetryPolicy, decide, dispatcher_wait, plan_batches
+from ordered_sender.stats import StatsRecorder
 from ordered_sender.store import Decision
 from ordered_sender.store.lock import OutboxLock
 from ordered_sender.transport import BatchResponse, RequestError, RequestErrorKind, Transport
@@ -65,8 +66,10 @@ class Delivery:
         clock: Clock,
         *,
         create: bool,
+        stats: StatsRecorder,
     ) -> None:
         self.config = config
+        self.stats = stats
         self.clock = clock
         self._transport = transport
         self._changed = threading.Condition()
@@ -271,6 +274,7 @@ class Delivery:
             outcomes = classify(response, ids)
             self._judge(response, endpoint_failed(outcomes), now)
             decisions = decide(batch, outcomes, now, self._policy)
+            self.stats.request_decided(decisions, latency_ms)
             try:
                 self.outbox.store.apply(decisions, now)
             except StoreError as error:
@@ -327,6 +331,7 @@ class Delivery:
             self._requests_in_flight -= 1
             release_now = self._release_when_idle and self._requests_in_flight == 0
             self._changed.notify_all()
+        self.stats.request_finished()
         self._wake.set()
         if release_now:
             self._release()

@@ -17,6 +17,7 @@ from ordered_sender.config import SenderConfig
 from ordered_sender.delivery import Delivery
 from ordered_sender.errors import SenderClosed
 from ordered_sender.outbox import Clock, Outbox, PutItem, Receipt, wall_clock
+from ordered_sender.stats import SenderStats, StatsRecorder
 from ordered_sender.store import DeadLetter, OutboxCounts, PausedLane, Store
 from ordered_sender.transport import Transport
 from ordered_sender.transport.http import HttpTransport
@@ -61,7 +62,10 @@ class OrderedSender:
         self._transport = transport
         with ExitStack() as on_failure:
             on_failure.callback(self._close_transport)
-            self._delivery = Delivery(path, self.config, transport, clock, create=create)
+            self._stats = StatsRecorder()
+            self._delivery = Delivery(
+                path, self.config, transport, clock, create=create, stats=self._stats
+            )
             on_failure.pop_all()
         self.outbox: Outbox = self._delivery.outbox
         if autostart:
@@ -98,6 +102,7 @@ class OrderedSender:
     def put_many(self, items: Iterable[PutItem], *, timeout: float | None = None) -> list[Receipt]:
         self._check_open()
         receipts = self.outbox.put_many(items, timeout=timeout)
+        self._stats.enqueued(len(receipts))
         self._delivery.wake()
         return receipts
 
@@ -141,6 +146,12 @@ class OrderedSender:
         show progress many times a second)."""
         self._check_open()
         return self.outbox.store.pending_totals()
+
+    def stats(self) -> SenderStats:
+        """Counters since this sender was opened and gauges of its outbox now (see SenderStats).
+        Reads the store: fine every second, not for every message."""
+        self._check_open()
+        return self._stats.snapshot(self.outbox.store, self.clock())
 
     def wait_delivered(self, message_id: str, timeout: float | None = None) -> None:
         self.outbox.wait_delivered(message_id, timeout)

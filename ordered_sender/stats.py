@@ -1,0 +1,172 @@
+"""What a sender did and what its outbox holds: ``SenderStats``, from ``OrderedSender.stats()``.
+
+Counters are kept in memory by a ``StatsRecorder``, which delivery calls once per request (before
+the outcome is written, so a ``flush()`` that saw the outbox empty never reads an older count) and
+the sender once per put; they count in this process since the sender was opened. Gauges are read
+from the store when a snapshot is taken. Request latency keeps the last ``LATENCY_WINDOW``
+requests only, so memory stays bounded however long the sender runs.
+
+The recorder also tells waiters that a request finished (``wait_for_request``): the asyncio sender
+waits on it instead of polling. It does no I/O and decides nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from ordered_sender.store import Decision, Delivered, MoveToDeadLetters, Pause, Retry, Store
+
+LATENCY_WINDOW = 1024
+"""Request latency percentiles are taken over at most this many of the latest requests."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLatency:
+    """Seconds from sending a request to its answer (or its transport error), over the latest
+    ``samples`` requests (at most LATENCY_WINDOW). Each percentile is None before any request."""
+
+    samples: int
+    """Requests the percentiles are taken over."""
+    p50: float | None
+    """Median: half of those requests took at most this long."""
+    p90: float | None
+    p99: float | None
+    max: float | None
+    """The slowest of those requests."""
+
+
+@dataclass(frozen=True, slots=True)
+class SenderStats:
+    """Counters of this sender since it was opened, and gauges of its outbox now."""
+
+    enqueued: int
+    """Messages put through this sender (not those put by other Outbox objects or processes)."""
+    delivered: int
+    """Messages IoT Events acknowledged."""
+    retried: Mapping[str, int]
+    """Retries scheduled, by error code (``ThrottlingException``, ``ConnectionError``, ...)."""
+    dead_lettered: int
+    """Messages moved to the dead letters after a permanent failure."""
+    lanes_paused: int
+    """Times a lane was paused by a permanent failure."""
+    requests: int
+    """BatchPutMessage requests that came back, answered or failed."""
+    request_seconds: float
+    """Seconds spent in those requests, added up (with ``requests``: the mean latency)."""
+    request_latency: RequestLatency
+    """Latency percentiles of the latest requests."""
+    pending: int
+    """Gauge: messages in the outbox not yet delivered, in every lane."""
+    pending_bytes: int
+    """Gauge: payload bytes of the pending messages."""
+    lanes: int
+    """Gauge: lanes with pending messages."""
+    paused_lanes: int
+    """Gauge: lanes paused now, waiting for ``resume``."""
+    blocked: int
+    """Gauge: pending messages in paused lanes."""
+    dead_letters: int
+    """Gauge: messages in the dead letters now (``redrive`` or ``drop`` them)."""
+    oldest_pending_age: float | None
+    """Gauge: seconds since the oldest pending message was put; None when nothing is pending."""
+
+
+class StatsRecorder:
+    """Counts what delivery and puts report, from any thread; ``snapshot`` reads the store too."""
+
+    def __init__(self, window: int = LATENCY_WINDOW) -> None:
+        self._lock = threading.Lock()
+        self._finished = threading.Condition(self._lock)
+        self._enqueued = 0
+        self._delivered = 0
+        self._retried: Counter[str] = Counter()
+        self._dead_lettered = 0
+        self._lanes_paused = 0
+        self._requests = 0
+        self._request_seconds = 0.0
+        self._latencies: deque[float] = deque(maxlen=window)
+        self._requests_finished = 0
+
+    def enqueued(self, messages: int) -> None:
+        with self._lock:
+            self._enqueued += messages
+
+    def request_decided(self, decisions: Sequence[Decision], latency_ms: float) -> None:
+        """One request came back and these are the decisions for its messages."""
+        seconds = latency_ms / 1000
+        with self._lock:
+            self._requests += 1
+            self._request_seconds += seconds
+            self._latencies.append(seconds)
+            for decision in decisions:
+                if isinstance(decision, Delivered):
+                    self._delivered += 1
+                elif isinstance(decision, Retry):
+                    self._retried[decision.error_code] += 1
+                elif isinstance(decision, MoveToDeadLetters):
+                    self._dead_lettered += 1
+                elif isinstance(decision, Pause):
+                    self._lanes_paused += 1
+
+    def request_finished(self) -> None:
+        """A request is over and its outcome written (or kept for the store to write later)."""
+        with self._finished:
+            self._requests_finished += 1
+            self._finished.notify_all()
+
+    @property
+    def requests_finished(self) -> int:
+        with self._lock:
+            return self._requests_finished
+
+    def wait_for_request(self, seen: int, timeout: float) -> int:
+        """Wait until more than ``seen`` requests finished, at most ``timeout`` seconds; returns
+        how many have finished."""
+        with self._finished:
+            self._finished.wait_for(lambda: self._requests_finished != seen, timeout)
+            return self._requests_finished
+
+    def snapshot(self, store: Store, now: float) -> SenderStats:
+        """The counters now, and the gauges read from ``store`` (raises StoreError)."""
+        counts = store.counts()
+        # Paused lanes come first in the overview, then the oldest heads: one row past the
+        # paused ones holds the oldest pending message of the lanes that move.
+        heads = store.lanes_overview(counts.paused_lanes + 1) if counts.pending else []
+        oldest = min((head.oldest_enqueued_at for head in heads), default=None)
+        with self._lock:
+            latencies = sorted(self._latencies)  # at most LATENCY_WINDOW: microseconds
+            return SenderStats(
+                enqueued=self._enqueued,
+                delivered=self._delivered,
+                retried=MappingProxyType(dict(self._retried)),
+                dead_lettered=self._dead_lettered,
+                lanes_paused=self._lanes_paused,
+                requests=self._requests,
+                request_seconds=self._request_seconds,
+                request_latency=RequestLatency(
+                    samples=len(latencies),
+                    p50=_percentile(latencies, 0.50),
+                    p90=_percentile(latencies, 0.90),
+                    p99=_percentile(latencies, 0.99),
+                    max=latencies[-1] if latencies else None,
+                ),
+                pending=counts.pending,
+                pending_bytes=counts.pending_bytes,
+                lanes=counts.lanes,
+                paused_lanes=counts.paused_lanes,
+                blocked=counts.blocked,
+                dead_letters=counts.dead_letters,
+                oldest_pending_age=None if oldest is None else max(0.0, now - oldest),
+            )
+
+
+def _percentile(ordered: Sequence[float], fraction: float) -> float | None:
+    """Nearest rank: the smallest value with at least ``fraction`` of the values at or below it."""
+    if not ordered:
+        return None
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
