@@ -18,18 +18,24 @@ from ordered_sender.store import (
     Retry,
     Store,
 )
-from ordered_sender.store.sqlite import SqliteStore
+from ordered_sender.store.open import open_store as open_store_of
+from ordered_sender.store.open import outbox_target
 
 StoreFactory = Callable[[], Store]
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgres"])
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """Opens (and reopens) one store; reopening must see everything committed before."""
     opened: list[Store] = []
+    target = (
+        outbox_target(request.getfixturevalue("postgres_url"))
+        if request.param == "postgres"
+        else tmp_path / "contract.db"
+    )
 
     def factory() -> Store:
-        store: Store = SqliteStore(tmp_path / "contract.db")
+        store = open_store_of(target)
         opened.append(store)
         return store
 

@@ -1,0 +1,543 @@
+"""PostgresStore: the outbox in a PostgreSQL database, for producers and workers on many hosts.
+
+The tables and every statement are in ``postgres_schema``, created in a schema of their own on
+first use; ``postgres_errors`` turns every psycopg error into StoreError or NotAnOutbox, so no
+psycopg exception leaves this module as itself. The store takes no decisions and holds no
+threads; one lock serialises use of its connection, which is opened again after it was lost.
+``add_in_transaction`` puts on a caller's own connection, inside the caller's transaction (the
+transactional outbox). Producers' puts and other writers are noticed through LISTEN/NOTIFY.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg import sql as psql
+
+from ordered_sender.errors import InvalidMessage, LanePaused, NotAnOutbox, OutboxFull
+from ordered_sender.message import Message
+from ordered_sender.store import (
+    DeadLetter,
+    Decision,
+    Delivered,
+    LaneOverview,
+    MessageState,
+    MessageStatus,
+    MoveToDeadLetters,
+    NewEntry,
+    OutboxCounts,
+    Pause,
+    PausedLane,
+    PendingLimits,
+    Retry,
+    StoredMessage,
+)
+from ordered_sender.store import postgres_schema as sql
+from ordered_sender.store.open import redacted
+from ordered_sender.store.postgres_errors import translated_errors
+
+DEFAULT_SCHEMA = "ordered_sender"
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+
+class Statements:
+    """postgres_schema's statements with ``{schema}`` filled in, quoted, for one schema."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        self._identifier = psql.Identifier(schema)
+        self._cache: dict[str, psql.Composed] = {}
+
+    def __call__(self, template: LiteralString) -> psql.Composed:
+        composed = self._cache.get(template)
+        if composed is None:
+            composed = psql.SQL(template).format(schema=self._identifier)
+            self._cache[template] = composed
+        return composed
+
+
+class PostgresStore:
+    """The Store protocol on one schema of a PostgreSQL database."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        create: bool = True,
+        read_only: bool = False,
+    ) -> None:
+        """Open the outbox in ``schema`` of the database at ``url`` (a libpq URL or conninfo).
+        ``create=False`` refuses (NotAnOutbox) to make one; ``read_only`` opens it for reading
+        alone. A schema that exists but is not an outbox of this version is refused."""
+        if read_only and create:
+            raise ValueError("read_only=True cannot create an outbox; pass create=False")
+        self.url = url
+        self.location = redacted(url)
+        self.statements = Statements(schema)
+        self._read_only = read_only
+        self._channel = f"ordered_sender:{schema}"
+        self._lock = threading.RLock()
+        self._closed = False
+        self._listener: Connection | None = None
+        with translated_errors(self.location):
+            self._connection = self._connect()
+            try:
+                prepare_schema(self._connection, self.statements, self.location, create=create)
+            except BaseException:
+                self._connection.close()
+                raise
+
+    def _connect(self) -> Connection:
+        connection = psycopg.connect(self.url, autocommit=True)
+        if self._read_only:
+            connection.execute("SET default_transaction_read_only = on")
+        return connection
+
+    @contextmanager
+    def _using(self) -> Iterator[Connection]:
+        """The connection, alone, with psycopg's errors translated; one that was lost (the
+        server restarted, the network failed) is opened again first."""
+        with self._lock, translated_errors(self.location):
+            if self._connection.closed and not self._closed:
+                self._connection = self._connect()
+            yield self._connection
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self._using() as connection, connection.transaction():
+            yield connection
+
+    def add(
+        self, entries: Sequence[NewEntry], now: float, limits: PendingLimits | None = None
+    ) -> list[StoredMessage]:
+        with self._transaction() as connection:
+            return add_entries(connection, self.statements, entries, now, limits, self._channel)
+
+    def add_in_transaction(
+        self,
+        connection: Connection,
+        entries: Sequence[NewEntry],
+        now: float,
+        limits: PendingLimits | None = None,
+    ) -> list[StoredMessage]:
+        """Put the entries through the caller's ``connection``, inside the transaction it has
+        open: they commit, and become visible to workers, when the caller commits, and vanish
+        if it rolls back. A savepoint makes them all or none within that transaction."""
+        if connection.autocommit and connection.info.transaction_status is _IDLE:
+            raise ValueError(
+                "connection= must be in a transaction (`with connection.transaction():`, or "
+                "autocommit off); in autocommit with none open, the put would commit on its own"
+            )
+        with translated_errors(self.location), connection.transaction():
+            return add_entries(connection, self.statements, entries, now, limits, self._channel)
+
+    def changed_elsewhere(self) -> bool:
+        """True when another connection put, resumed or redrove since the last call: a look at
+        notifications already received, no round trip to the server."""
+        with self._lock, translated_errors(self.location):
+            if self._listener is None or self._listener.closed:
+                self._listener = psycopg.connect(self.url, autocommit=True)
+                self._listener.execute(psql.SQL("LISTEN {}").format(psql.Identifier(self._channel)))
+                return True
+            return any(True for _ in self._listener.notifies(timeout=0))
+
+    def pending_totals(self) -> tuple[int, int]:
+        with self._using() as connection:
+            pending, pending_bytes = _one(connection, self.statements(sql.PENDING_TOTALS))
+        return int(pending), int(pending_bytes)
+
+    def ready_heads(
+        self, now: float, exclude_lanes: Collection[str], limit: int
+    ) -> list[StoredMessage]:
+        with self._using() as connection:
+            rows = connection.execute(
+                self.statements(sql.READY_HEADS),
+                {"now": now, "exclude": list(exclude_lanes), "limit": limit},
+            ).fetchall()
+        return [_stored_message(row) for row in rows]
+
+    def next_attempt_at(self, exclude_lanes: Collection[str]) -> float | None:
+        with self._using() as connection:
+            (due,) = _one(
+                connection, self.statements(sql.NEXT_ATTEMPT_AT), {"exclude": list(exclude_lanes)}
+            )
+        return None if due is None else float(due)
+
+    def apply(self, decisions: Sequence[Decision], now: float) -> None:
+        statements = self.statements
+        with self._transaction() as connection:
+            seqs = [decision.seq for decision in decisions]
+            connection.execute(statements(sql.LOCK_LANES_OF), {"seqs": seqs})
+            delivered = [d for d in decisions if isinstance(d, Delivered)]
+            if delivered:
+                not_before = max(d.next_head_not_before for d in delivered)
+                _deliver_all(connection, statements, [d.seq for d in delivered], now, not_before)
+            for decision in decisions:
+                if not isinstance(decision, Delivered):
+                    _apply(connection, statements, decision, now)
+
+    def paused_lanes(self) -> list[PausedLane]:
+        with self._using() as connection:
+            rows = connection.execute(self.statements(sql.SELECT_PAUSED)).fetchall()
+        return [PausedLane(*row) for row in rows]
+
+    def resume(self, lane: str, now: float) -> bool:
+        with self._transaction() as connection:
+            row = connection.execute(
+                self.statements(sql.RESUME_LANE), {"lane": lane, "now": now}
+            ).fetchone()
+            if row is None:
+                return False
+            connection.execute(self.statements(sql.RESET_ATTEMPTS), {"now": now, "seq": row[0]})
+            connection.execute(sql.NOTIFY, {"channel": self._channel})
+            return True
+
+    def dead_letters(self, lane: str | None = None) -> list[DeadLetter]:
+        with self._using() as connection:
+            rows = connection.execute(
+                self.statements(sql.SELECT_DEAD_LETTERS), {"lane": lane}
+            ).fetchall()
+        return [DeadLetter(*row) for row in rows]
+
+    def redrive(self, message_id: str, now: float) -> str | None:
+        statements = self.statements
+        with self._transaction() as connection:
+            found = connection.execute(
+                statements(sql.SELECT_DEAD_LETTER), {"message_id": message_id}
+            ).fetchone()
+            if found is None:
+                return None
+            seq, lane = found
+            _, paused_at = _one(connection, statements(sql.LOCK_LANE), {"lane": lane})
+            if paused_at is not None:
+                raise LanePaused(
+                    message_id,
+                    lane,
+                    "its lane is paused at another message; resume the lane before redriving",
+                )
+            connection.execute(statements(sql.REDRIVE_MESSAGE), {"seq": seq, "now": now})
+            # Its seq is older than anything put into the lane after it, so it goes first.
+            _advance_lane(connection, statements, lane)
+            connection.execute(sql.NOTIFY, {"channel": self._channel})
+            return str(lane)
+
+    def drop(self, message_id: str, now: float) -> bool:
+        with self._using() as connection:
+            cursor = connection.execute(
+                self.statements(sql.DROP_DEAD_LETTER), {"message_id": message_id, "now": now}
+            )
+        return cursor.rowcount > 0
+
+    def clamp_retries(self, now: float) -> int:
+        with self._using() as connection:
+            cursor = connection.execute(self.statements(sql.CLAMP_RETRIES), {"now": now})
+        return cursor.rowcount
+
+    def status(self, message_id: str) -> MessageStatus | None:
+        with self._using() as connection:
+            row = connection.execute(
+                self.statements(sql.SELECT_STATUS), {"message_id": message_id}
+            ).fetchone()
+        if row is None:
+            return None
+        state = MessageState(row[3])
+        paused = state is MessageState.PENDING and bool(row[4])
+        return MessageStatus(row[0], row[1], row[2], state, paused)
+
+    def counts(self) -> OutboxCounts:
+        statements = self.statements
+        with self._transaction() as connection:
+            # One snapshot for every count.
+            connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            pending, pending_bytes = _one(connection, statements(sql.PENDING_TOTALS))
+            lanes, paused = _one(connection, statements(sql.COUNT_LANES))
+            (blocked,) = _one(connection, statements(sql.COUNT_BLOCKED))
+            (dead,) = _one(connection, statements(sql.COUNT_DEAD_LETTERS))
+        return OutboxCounts(
+            pending=pending,
+            blocked=blocked,
+            paused_lanes=paused,
+            lanes=lanes,
+            dead_letters=dead,
+            pending_bytes=int(pending_bytes),
+        )
+
+    def lanes_overview(self, limit: int) -> list[LaneOverview]:
+        with self._using() as connection:
+            rows = connection.execute(
+                self.statements(sql.LANES_OVERVIEW), {"limit": limit}
+            ).fetchall()
+        return [
+            LaneOverview(
+                lane, pending, oldest, head_id, attempts, due, code, text, paused=bool(paused)
+            )
+            for lane, pending, oldest, head_id, attempts, due, code, text, paused in rows
+        ]
+
+    def deliverable_lanes(self) -> int:
+        with self._using() as connection:
+            lanes, paused = _one(connection, self.statements(sql.COUNT_LANES))
+        return int(lanes - paused)
+
+    def forget_delivered(self, before: float) -> int:
+        with self._using() as connection:
+            cursor = connection.execute(self.statements(sql.FORGET_DELIVERED), {"before": before})
+        return cursor.rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._connection.close()
+            if self._listener is not None:
+                self._listener.close()
+
+
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+
+
+def prepare_schema(
+    connection: Connection, statements: Statements, location: str, *, create: bool
+) -> None:
+    """Create the outbox's schema on first use, or check that the one there is an outbox of
+    this version; NotAnOutbox otherwise, leaving it as it was. Creators wait for each other."""
+    name = statements.schema
+    where = f"outbox {location} (schema {name})"
+    with connection.transaction():
+        if not _read_only(connection):
+            connection.execute(sql.LOCK_FOR_CREATION, {"name": name})
+        if connection.execute(sql.SCHEMA_EXISTS, {"name": name}).fetchone() is None:
+            if not create:
+                raise NotAnOutbox(
+                    f"{where} does not exist; `ordered-sender send` or Outbox.put creates it; "
+                    "check the URL"
+                )
+            for statement in sql.CREATE_SCHEMA:
+                connection.execute(statements(statement))
+            connection.execute(statements(sql.INSERT_VERSION), {"version": sql.SCHEMA_VERSION})
+            return
+        table = psql.Identifier(name, "outbox_version").as_string(connection)
+        (has_version,) = _one(connection, sql.VERSION_TABLE, {"table": table})
+        if not has_version:
+            raise NotAnOutbox(
+                f"{where}: the schema exists but is not an ordered-sender outbox (it has no "
+                "outbox_version table); give the outbox a schema of its own. It was not changed."
+            )
+        versions = connection.execute(statements(sql.SELECT_VERSION)).fetchall()
+        if versions != [(sql.SCHEMA_VERSION,)]:
+            found = ", ".join(str(v) for (v,) in versions) or "none"
+            raise NotAnOutbox(
+                f"{where} has schema version {found} and this ordered-sender knows "
+                f"{sql.SCHEMA_VERSION}; use the ordered-sender release that wrote it (a newer "
+                "one: upgrade). It was not changed."
+            )
+
+
+def _read_only(connection: Connection) -> bool:
+    (setting,) = _one(connection, "SHOW transaction_read_only")
+    return bool(setting == "on")
+
+
+def add_entries(
+    connection: Connection,
+    statements: Statements,
+    entries: Sequence[NewEntry],
+    now: float,
+    limits: PendingLimits | None,
+    channel: str,
+) -> list[StoredMessage]:
+    """Store the entries, in order (the caller holds the transaction). Each lane's row is locked
+    first, lanes sorted, so each lane's seqs follow its commit order and puts never deadlock."""
+    new_lanes = set()
+    for lane in sorted({entry.lane for entry in entries}):
+        head_seq, _ = _one(connection, statements(sql.LOCK_LANE), {"lane": lane})
+        if head_seq is None:
+            new_lanes.add(lane)
+    if limits is not None:
+        _check_room(connection, statements, entries, limits)
+    stored: list[StoredMessage] = []
+    for entry in entries:
+        message = entry.message
+        try:
+            with connection.transaction():
+                (seq,) = _one(
+                    connection,
+                    statements(sql.INSERT_MESSAGE),
+                    {
+                        "message_id": message.message_id,
+                        "lane": entry.lane,
+                        "input_name": message.input_name,
+                        "payload": message.payload,
+                        "timestamp_ms": message.timestamp_ms,
+                        "enqueued_at": now,
+                    },
+                )
+        except psycopg.errors.UniqueViolation:
+            raise InvalidMessage(
+                "message_id",
+                message.message_id,
+                "is already used by a message in this outbox; message ids must be unique "
+                "(IoT Events would drop a reused id as a duplicate)",
+            ) from None
+        if entry.lane in new_lanes:
+            connection.execute(statements(sql.SET_NEW_HEAD), {"lane": entry.lane, "seq": seq})
+            new_lanes.discard(entry.lane)
+        stored.append(StoredMessage(seq, message, entry.lane, enqueued_at=now))
+    connection.execute(sql.NOTIFY, {"channel": channel})
+    return stored
+
+
+def _check_room(
+    connection: Connection,
+    statements: Statements,
+    entries: Sequence[NewEntry],
+    limits: PendingLimits,
+) -> None:
+    pending, pending_bytes = _one(connection, statements(sql.PENDING_TOTALS))
+    adding = len(entries)
+    adding_bytes = sum(len(entry.message.payload) for entry in entries)
+    if limits.messages is not None and pending + adding > limits.messages:
+        raise OutboxFull(
+            f"the outbox holds {pending} pending messages; {adding} more would pass "
+            f"max_pending_messages={limits.messages}"
+        )
+    if limits.payload_bytes is not None and pending_bytes + adding_bytes > limits.payload_bytes:
+        raise OutboxFull(
+            f"the outbox holds {pending_bytes} bytes of pending payload; {adding_bytes} more "
+            f"would pass max_pending_bytes={limits.payload_bytes}"
+        )
+
+
+def _deliver_all(
+    connection: Connection, statements: Statements, seqs: list[int], now: float, not_before: float
+) -> None:
+    """Mark the delivered heads of one request (distinct lanes, locked) and advance their lanes
+    in three statements; the next heads are not due before ``not_before``."""
+    rows = connection.execute(
+        statements(sql.MARK_ALL_DELIVERED), {"seqs": seqs, "now": now}
+    ).fetchall()
+    lanes = [lane for (lane,) in rows]
+    connection.execute(statements(sql.ADVANCE_LANES), {"lanes": lanes, "not_before": not_before})
+    connection.execute(statements(sql.DROP_EMPTY_LANES), {"lanes": lanes})
+
+
+def _apply(
+    connection: Connection,
+    statements: Statements,
+    decision: Retry | Pause | MoveToDeadLetters,
+    now: float,
+) -> None:
+    """Record one failure's decision; the caller holds the transaction and the lane's lock."""
+    if isinstance(decision, MoveToDeadLetters):
+        row = connection.execute(
+            statements(sql.MARK_DEAD_LETTER),
+            {
+                "seq": decision.seq,
+                "now": now,
+                "attempts": decision.attempts,
+                "first_attempt_at": decision.first_attempt_at,
+                "error_code": decision.error_code,
+                "error_text": decision.error_text,
+            },
+        ).fetchone()
+        if row is not None:
+            _advance_lane(connection, statements, row[0])
+        return
+    retry = decision if isinstance(decision, Retry) else None
+    due = now if retry is None else retry.next_attempt_at
+    retry_wait = 0.0 if retry is None else retry.retry_wait
+    connection.execute(
+        statements(sql.RECORD_ATTEMPT),
+        {
+            "seq": decision.seq,
+            "attempts": decision.attempts,
+            "first_attempt_at": decision.first_attempt_at,
+            "next_attempt_at": due,
+            "error_code": decision.error_code,
+            "error_text": decision.error_text,
+            "solo": retry is not None and retry.solo,
+            "retry_wait": retry_wait,
+            "retry_age": decision.retry_age,
+            "now": now,
+        },
+    )
+    connection.execute(
+        statements(sql.RESCHEDULE_LANE),
+        {"seq": decision.seq, "next_attempt_at": due, "retry_wait": retry_wait},
+    )
+    if isinstance(decision, Pause):
+        connection.execute(
+            statements(sql.PAUSE_LANE),
+            {
+                "seq": decision.seq,
+                "lane": decision.lane,
+                "error_code": decision.error_code,
+                "error_text": decision.error_text,
+                "now": now,
+            },
+        )
+
+
+def _advance_lane(connection: Connection, statements: Statements, lane: str) -> None:
+    """The lane's head left it (its row is locked): the next pending message is the head, or
+    the lane is gone."""
+    head = connection.execute(statements(sql.NEXT_HEAD), {"lane": lane}).fetchone()
+    if head is None:
+        connection.execute(statements(sql.DELETE_LANE), {"lane": lane})
+    else:
+        connection.execute(
+            statements(sql.MOVE_HEAD),
+            {"lane": lane, "seq": head[0], "due": head[1], "retry_wait": head[2]},
+        )
+
+
+def _one(
+    connection: Connection,
+    query: psql.Composed | LiteralString,
+    params: dict[str, Any] | None = None,
+) -> tuple[Any, ...]:
+    row = connection.execute(query, params).fetchone()
+    assert row is not None, "a statement that always returns a row returned none"
+    return row
+
+
+def _stored_message(row: tuple[Any, ...]) -> StoredMessage:
+    """The one place a row becomes a value."""
+    (
+        seq,
+        message_id,
+        lane,
+        input_name,
+        payload,
+        timestamp_ms,
+        enqueued_at,
+        attempts,
+        first_attempt_at,
+        next_attempt_at,
+        solo,
+        last_error_code,
+        last_error_text,
+        retry_wait,
+        retry_age,
+        last_attempt_at,
+    ) = row
+    return StoredMessage(
+        seq=seq,
+        message=Message(input_name, bytes(payload), message_id, timestamp_ms),
+        lane=lane,
+        enqueued_at=enqueued_at,
+        attempts=attempts,
+        first_attempt_at=first_attempt_at,
+        next_attempt_at=next_attempt_at,
+        solo=solo,
+        last_error_code=last_error_code,
+        last_error_text=last_error_text,
+        retry_wait=retry_wait,
+        retry_age=retry_age,
+        last_attempt_at=last_attempt_at,
+    )

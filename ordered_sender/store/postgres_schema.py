@@ -1,0 +1,299 @@
+"""The PostgreSQL outbox's schema and every statement PostgresStore runs, as named constants.
+Nothing here executes anything.
+
+Every table lives in one schema of its own (``ordered_sender`` unless told otherwise), written
+``{schema}`` below and filled in, quoted, by ``PostgresStore``; statements name their tables in
+full so that they also run on a caller's own connection (``put_many(..., connection=...)``),
+whatever its search_path.
+
+Tables, as in the SQLite outbox:
+- ``outbox_version``: one row, the schema's version; a schema of another version is refused.
+- ``messages``: pending, delivered, dead-lettered and dropped messages; delivered and dropped rows
+  keep only their id until older than the retention.
+- ``lanes``: one row per lane with pending messages: its head, when the head may next be sent,
+  and why the lane is paused.
+
+Many transactions write at once here, so lanes are locked by rule, which makes the order of each
+lane its commit order and keeps a lane's row from being dropped while a message is being put into
+it: a put locks the row of each lane it writes (``LOCK_LANE``, lanes sorted, before taking a seq)
+until it commits; whoever moves a lane's head locks the row first (``LOCK_LANES_OF``, sorted) and
+only then, in a new statement and so a new snapshot, looks for the next pending message.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SCHEMA_VERSION: Final = 1
+
+CREATE_SCHEMA: Final = (
+    "CREATE SCHEMA {schema}",
+    "CREATE TABLE {schema}.outbox_version (version integer NOT NULL)",
+    """
+CREATE TABLE {schema}.messages (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message_id text NOT NULL UNIQUE,
+    lane text NOT NULL,
+    input_name text NOT NULL,
+    payload bytea NOT NULL,
+    timestamp_ms bigint,
+    enqueued_at double precision NOT NULL,
+    state text NOT NULL DEFAULT 'pending'
+        CHECK (state IN ('pending', 'delivered', 'dead_letter', 'dropped')),
+    attempts integer NOT NULL DEFAULT 0,
+    first_attempt_at double precision,
+    next_attempt_at double precision NOT NULL DEFAULT 0,
+    solo boolean NOT NULL DEFAULT false,
+    last_error_code text,
+    last_error_text text,
+    delivered_at double precision,
+    retry_wait double precision NOT NULL DEFAULT 0,
+    retry_age double precision NOT NULL DEFAULT 0,
+    last_attempt_at double precision,
+    failed_at double precision
+)""",
+    "CREATE INDEX messages_pending_by_lane ON {schema}.messages (lane, seq) "
+    "WHERE state = 'pending'",
+    "CREATE INDEX messages_delivered_at ON {schema}.messages (delivered_at) "
+    "WHERE delivered_at IS NOT NULL",
+    "CREATE INDEX messages_dead_letters ON {schema}.messages (lane, seq) "
+    "WHERE state = 'dead_letter'",
+    """
+CREATE TABLE {schema}.lanes (
+    lane text PRIMARY KEY,
+    head_seq bigint,
+    next_attempt_at double precision NOT NULL DEFAULT 0,
+    paused_at double precision,
+    pause_code text,
+    pause_text text,
+    retry_wait double precision NOT NULL DEFAULT 0
+)""",
+    "CREATE INDEX lanes_by_head ON {schema}.lanes (head_seq) WHERE paused_at IS NULL",
+    "CREATE INDEX lanes_upcoming ON {schema}.lanes (next_attempt_at) WHERE paused_at IS NULL",
+)
+"""A new outbox, at SCHEMA_VERSION; ``INSERT_VERSION`` marks it."""
+
+INSERT_VERSION: Final = "INSERT INTO {schema}.outbox_version (version) VALUES (%(version)s)"
+
+# Creators of one schema in one database wait for each other; the key is the schema's name.
+LOCK_FOR_CREATION: Final = "SELECT pg_advisory_xact_lock(hashtext('ordered_sender:' || %(name)s))"
+
+SCHEMA_EXISTS: Final = "SELECT 1 FROM pg_namespace WHERE nspname = %(name)s"
+
+VERSION_TABLE: Final = "SELECT to_regclass(%(table)s) IS NOT NULL"
+
+SELECT_VERSION: Final = "SELECT version FROM {schema}.outbox_version"
+
+# Locks the lane's row for the put's transaction, creating it (head unknown) if the lane is new;
+# RETURNING says whether the lane already had a head.
+LOCK_LANE: Final = """
+INSERT INTO {schema}.lanes AS l (lane) VALUES (%(lane)s)
+ON CONFLICT (lane) DO UPDATE SET lane = l.lane
+RETURNING head_seq, paused_at
+"""
+
+INSERT_MESSAGE: Final = """
+INSERT INTO {schema}.messages (message_id, lane, input_name, payload, timestamp_ms, enqueued_at)
+VALUES (%(message_id)s, %(lane)s, %(input_name)s, %(payload)s, %(timestamp_ms)s, %(enqueued_at)s)
+RETURNING seq
+"""
+
+SET_NEW_HEAD: Final = "UPDATE {schema}.lanes SET head_seq = %(seq)s WHERE lane = %(lane)s"
+
+NOTIFY: Final = "SELECT pg_notify(%(channel)s, '')"
+
+PENDING_TOTALS: Final = """
+SELECT count(*), COALESCE(sum(length(payload)), 0) FROM {schema}.messages
+WHERE state = 'pending'
+"""
+
+MESSAGE_COLUMNS: Final = """
+    m.seq, m.message_id, m.lane, m.input_name, m.payload, m.timestamp_ms, m.enqueued_at,
+    m.attempts, m.first_attempt_at, m.next_attempt_at, m.solo, m.last_error_code,
+    m.last_error_text, m.retry_wait, m.retry_age, m.last_attempt_at
+"""
+
+# Oldest put first among due heads, as in the SQLite outbox.
+READY_HEADS: Final = (
+    "SELECT"
+    + MESSAGE_COLUMNS
+    + """
+FROM {schema}.lanes AS l JOIN {schema}.messages AS m ON m.seq = l.head_seq
+WHERE l.paused_at IS NULL AND l.next_attempt_at <= %(now)s
+    AND l.lane <> ALL(%(exclude)s::text[])
+ORDER BY l.head_seq
+LIMIT %(limit)s
+"""
+)
+
+NEXT_ATTEMPT_AT: Final = """
+SELECT min(next_attempt_at) FROM {schema}.lanes
+WHERE paused_at IS NULL AND head_seq IS NOT NULL AND lane <> ALL(%(exclude)s::text[])
+"""
+
+# Every lane a request's outcomes touch, locked in one order (so never a deadlock with a put).
+LOCK_LANES_OF: Final = """
+SELECT lane FROM {schema}.lanes
+WHERE lane IN (SELECT lane FROM {schema}.messages WHERE seq = ANY(%(seqs)s::bigint[]))
+ORDER BY lane
+FOR UPDATE
+"""
+
+MARK_ALL_DELIVERED: Final = """
+UPDATE {schema}.messages
+SET state = 'delivered', delivered_at = %(now)s, payload = '', attempts = attempts + 1
+WHERE seq = ANY(%(seqs)s::bigint[]) AND state = 'pending'
+RETURNING lane
+"""
+
+# Each lane whose head left it gets its next pending message as the head ...
+ADVANCE_LANES: Final = """
+UPDATE {schema}.lanes AS l
+SET head_seq = n.seq, next_attempt_at = GREATEST(n.next_attempt_at, %(not_before)s),
+    retry_wait = n.retry_wait
+FROM unnest(%(lanes)s::text[]) AS t(lane)
+CROSS JOIN LATERAL (
+    SELECT m.seq, m.next_attempt_at, m.retry_wait FROM {schema}.messages AS m
+    WHERE m.lane = t.lane AND m.state = 'pending' ORDER BY m.seq LIMIT 1
+) AS n
+WHERE l.lane = t.lane
+"""
+
+# ... or, with nothing left, is gone.
+DROP_EMPTY_LANES: Final = """
+DELETE FROM {schema}.lanes AS l
+WHERE l.lane = ANY(%(lanes)s::text[])
+    AND NOT EXISTS (
+        SELECT 1 FROM {schema}.messages AS m WHERE m.lane = l.lane AND m.state = 'pending'
+    )
+"""
+
+MARK_DEAD_LETTER: Final = """
+UPDATE {schema}.messages
+SET state = 'dead_letter', failed_at = %(now)s, attempts = %(attempts)s,
+    first_attempt_at = %(first_attempt_at)s, last_error_code = %(error_code)s,
+    last_error_text = %(error_text)s
+WHERE seq = %(seq)s AND state = 'pending'
+RETURNING lane
+"""
+
+RECORD_ATTEMPT: Final = """
+UPDATE {schema}.messages
+SET attempts = %(attempts)s, first_attempt_at = %(first_attempt_at)s,
+    next_attempt_at = %(next_attempt_at)s, last_error_code = %(error_code)s,
+    last_error_text = %(error_text)s, solo = %(solo)s, retry_wait = %(retry_wait)s,
+    retry_age = %(retry_age)s, last_attempt_at = %(now)s
+WHERE seq = %(seq)s AND state = 'pending'
+"""
+
+RESCHEDULE_LANE: Final = """
+UPDATE {schema}.lanes SET next_attempt_at = %(next_attempt_at)s, retry_wait = %(retry_wait)s
+WHERE head_seq = %(seq)s
+"""
+
+# The failed message is the head the lane stops at, even if a redrive slipped in before it while
+# it was in flight: the pause names the message that failed.
+PAUSE_LANE: Final = """
+UPDATE {schema}.lanes
+SET paused_at = %(now)s, pause_code = %(error_code)s, pause_text = %(error_text)s,
+    next_attempt_at = %(now)s, retry_wait = 0, head_seq = %(seq)s
+WHERE lane = %(lane)s
+"""
+
+RESUME_LANE: Final = """
+UPDATE {schema}.lanes
+SET paused_at = NULL, pause_code = NULL, pause_text = NULL, next_attempt_at = %(now)s,
+    retry_wait = 0
+WHERE lane = %(lane)s AND paused_at IS NOT NULL
+RETURNING head_seq
+"""
+
+RESET_ATTEMPTS: Final = """
+UPDATE {schema}.messages
+SET attempts = 0, first_attempt_at = NULL, next_attempt_at = %(now)s, retry_wait = 0,
+    retry_age = 0, last_attempt_at = NULL
+WHERE seq = %(seq)s
+"""
+
+SELECT_DEAD_LETTER: Final = """
+SELECT seq, lane FROM {schema}.messages
+WHERE message_id = %(message_id)s AND state = 'dead_letter'
+FOR UPDATE
+"""
+
+REDRIVE_MESSAGE: Final = """
+UPDATE {schema}.messages
+SET state = 'pending', attempts = 0, first_attempt_at = NULL, next_attempt_at = %(now)s,
+    retry_wait = 0, retry_age = 0, last_attempt_at = NULL, failed_at = NULL, solo = false
+WHERE seq = %(seq)s
+"""
+
+NEXT_HEAD: Final = """
+SELECT seq, next_attempt_at, retry_wait FROM {schema}.messages
+WHERE lane = %(lane)s AND state = 'pending' ORDER BY seq LIMIT 1
+"""
+
+MOVE_HEAD: Final = """
+UPDATE {schema}.lanes
+SET head_seq = %(seq)s, next_attempt_at = %(due)s, retry_wait = %(retry_wait)s
+WHERE lane = %(lane)s
+"""
+
+DELETE_LANE: Final = "DELETE FROM {schema}.lanes WHERE lane = %(lane)s"
+
+DROP_DEAD_LETTER: Final = """
+UPDATE {schema}.messages SET state = 'dropped', payload = '', delivered_at = %(now)s
+WHERE message_id = %(message_id)s AND state = 'dead_letter'
+"""
+
+SELECT_DEAD_LETTERS: Final = """
+SELECT lane, seq, message_id, input_name, last_error_code, last_error_text, attempts,
+    enqueued_at, failed_at
+FROM {schema}.messages
+WHERE state = 'dead_letter' AND (%(lane)s::text IS NULL OR lane = %(lane)s)
+ORDER BY seq
+"""
+
+CLAMP_RETRIES: Final = """
+UPDATE {schema}.lanes SET next_attempt_at = %(now)s + retry_wait
+WHERE paused_at IS NULL AND next_attempt_at > %(now)s + retry_wait
+"""
+
+SELECT_PAUSED: Final = """
+SELECT l.lane, l.head_seq, m.message_id, l.pause_code, l.pause_text, l.paused_at
+FROM {schema}.lanes AS l JOIN {schema}.messages AS m ON m.seq = l.head_seq
+WHERE l.paused_at IS NOT NULL
+ORDER BY l.paused_at, l.lane
+"""
+
+SELECT_STATUS: Final = """
+SELECT m.message_id, m.lane, m.seq, m.state, l.paused_at IS NOT NULL
+FROM {schema}.messages AS m LEFT JOIN {schema}.lanes AS l ON l.lane = m.lane
+WHERE m.message_id = %(message_id)s
+"""
+
+COUNT_LANES: Final = """
+SELECT count(*), count(paused_at) FROM {schema}.lanes WHERE head_seq IS NOT NULL
+"""
+
+COUNT_BLOCKED: Final = """
+SELECT count(*) FROM {schema}.messages AS m JOIN {schema}.lanes AS l ON l.lane = m.lane
+WHERE m.state = 'pending' AND l.paused_at IS NOT NULL
+"""
+
+COUNT_DEAD_LETTERS: Final = "SELECT count(*) FROM {schema}.messages WHERE state = 'dead_letter'"
+
+LANES_OVERVIEW: Final = """
+SELECT l.lane,
+    (SELECT count(*) FROM {schema}.messages AS p WHERE p.lane = l.lane AND p.state = 'pending'),
+    m.enqueued_at, m.message_id, m.attempts, l.next_attempt_at, m.last_error_code,
+    m.last_error_text, l.paused_at IS NOT NULL
+FROM {schema}.lanes AS l JOIN {schema}.messages AS m ON m.seq = l.head_seq
+ORDER BY l.paused_at IS NULL, l.head_seq
+LIMIT %(limit)s
+"""
+
+FORGET_DELIVERED: Final = """
+DELETE FROM {schema}.messages
+WHERE state IN ('delivered', 'dropped') AND delivered_at < %(before)s
+"""
