@@ -1,60 +1,79 @@
 """The example scripts, run as a user runs them: ``python examples/<name>.py``, in a subprocess.
 
-Each example sends the same messages naively (or with per-input lanes) and in order, to fresh
-detectors, and compares what the detectors hold with what a plain-Python replay of the model
-expects. These tests pin down that the in-order run matches the replay, that the naive run does
-not for the seeds the examples use, and that the replays follow the detector models' rules.
+Each example sends the same messages two ways to fresh detectors, reads the detectors back and
+prints a table: a row per detector with what was expected, what each way left, ``ok`` or
+``WRONG``, then a count of wrong detectors per way. These tests pin down that the in-order way
+got every detector right, that the other way went wrong where order matters, that an endpoint
+that cannot be used is a one-line error, and that the examples stay short programs that use
+only the library's public API, boto3 and the standard library.
 """
 
 from __future__ import annotations
 
-import importlib
+import ast
+import importlib.util
+import os
 import re
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from ordered_sender.demos import motors
+import ordered_sender
 from ordered_sender.emulator import Emulator
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+NAMES = ("motor_pressure", "hvac_timers", "two_inputs")
 
 
-def run_example(name: str, *arguments: str, status: int = 0) -> str:
-    """Run ``examples/<name>.py``, check its exit status; its standard output, or its standard
-    error when the status is not 0."""
-    finished = subprocess.run(
+def run_example(
+    name: str, *arguments: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``examples/<name>.py`` to its end, its output captured."""
+    return subprocess.run(
         [sys.executable, str(EXAMPLES / f"{name}.py"), *arguments],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env=env,
     )
-    assert finished.returncode == status, finished.stdout + finished.stderr
-    return finished.stdout if status == 0 else finished.stderr
+
+
+def output_of(name: str, *arguments: str) -> str:
+    """The standard output of an example that exits with status 0 and says nothing on stderr."""
+    finished = run_example(name, *arguments)
+    assert (finished.returncode, finished.stderr) == (0, ""), finished.stdout + finished.stderr
+    return finished.stdout
+
+
+def rows(output: str, prefix: str) -> list[list[str]]:
+    """The table rows of detectors whose key starts with ``prefix``, as lists of cells.
+
+    Cells are separated by two spaces or more; a detector's reading and its verdict by one.
+    """
+    return [
+        re.split(r"\s{2,}", line.strip()) for line in output.splitlines() if line.startswith(prefix)
+    ]
 
 
 def wrong_count(output: str, label: str) -> tuple[int, int]:
-    """``(wrong, total)`` from a summary line such as ``naive run:   3 of 20 motors wrong``."""
+    """``(wrong, total)`` from a summary line such as ``naive:   3 of 20 motors wrong``."""
     found = re.search(rf"^{re.escape(label)}:\s+(\d+) of (\d+) ", output, re.MULTILINE)
     assert found is not None, f"no summary line {label!r} in:\n{output}"
     return int(found[1]), int(found[2])
 
 
-def table_rows(output: str, prefix: str) -> list[str]:
-    return [line for line in output.splitlines() if line.startswith(prefix)]
-
-
-@pytest.fixture
-def import_example(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleType]:
-    """Imports an example by name, finding its neighbours as ``python examples/x.py`` does."""
-    monkeypatch.syspath_prepend(str(EXAMPLES))
-    return importlib.import_module
+def load_example(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture
@@ -65,110 +84,144 @@ def detector_endpoint() -> Iterator[Emulator]:
 
 
 def test_motor_pressure_gets_every_motor_right_in_order_and_some_wrong_in_naive_batches() -> None:
-    output = run_example("motor_pressure", "--motors", "8", "--readings", "20")
+    output = output_of("motor_pressure")
 
-    assert wrong_count(output, "ordered run") == (0, 8)
-    naive_wrong, _ = wrong_count(output, "naive run")
-    assert naive_wrong >= 1
-    rows = table_rows(output, "motor-")
-    assert len(rows) == 8
-    assert all(row.endswith("ok") for row in rows)
-    assert sum("WRONG" in row for row in rows) == naive_wrong
+    table = rows(output, "motor-")
+    assert len(table) == 20
+    # Cells: motor, expected, naive reading, its verdict, ordered reading, its verdict.
+    assert all(row[4:] == [row[1], "ok"] for row in table), output
+    naive_wrong = [row for row in table if row[2:4] != [row[1], "ok"]]
+    assert all(row[3] == "WRONG" for row in naive_wrong)
+    assert wrong_count(output, "naive") == (len(naive_wrong), 20)
+    assert len(naive_wrong) >= 1
+    assert wrong_count(output, "ordered") == (0, 20)
+    assert {row[1].split()[0] for row in table} == {"Normal", "Dangerous"}
 
 
 def test_motor_pressure_runs_against_another_endpoint_given_by_url(
     detector_endpoint: Emulator,
 ) -> None:
-    output = run_example(
-        "motor_pressure",
-        "--endpoint-url",
-        detector_endpoint.endpoint_url,
-        "--motors",
-        "5",
-        "--readings",
-        "20",
-    )
+    output = output_of("motor_pressure", "--endpoint-url", detector_endpoint.endpoint_url)
 
-    assert f"sent to {detector_endpoint.endpoint_url}" in output
-    assert wrong_count(output, "ordered run") == (0, 5)
-    # Both runs went to this endpoint: five motors times twenty readings, twice.
-    assert len(detector_endpoint.processed("PressureInput")) == 2 * 5 * 20
+    assert f"to IoT Events at {detector_endpoint.endpoint_url}" in output
+    assert wrong_count(output, "ordered") == (0, 20)
+    # Both ways went to this endpoint: twenty motors times thirty readings, twice.
+    assert len(detector_endpoint.processed("PressureInput")) == 2 * 20 * 30
 
 
-def test_hvac_timers_raise_the_expected_alarms_only_when_order_holds() -> None:
-    output = run_example("hvac_timers", "--units", "4", "--minutes", "30")
+def test_motor_expectation_follows_the_guide_dangerous_above_70_normal_after_three_below() -> None:
+    expected = load_example("motor_pressure").expected
 
-    assert wrong_count(output, "ordered run") == (0, 4)
-    naive_wrong, _ = wrong_count(output, "naive run")
-    assert naive_wrong >= 1
-    rows = table_rows(output, "hvac-0")
-    assert rows[0].split()[:3] == ["hvac-01", "12:45", "27:45"]
-    assert rows[0].endswith("12:45 27:45  ok")
-    assert any("false" in row for row in rows)
-    assert "on at 00:41, off at 00:55: uploaded together at 01:00" in output
-
-
-def test_two_inputs_keep_cross_input_order_only_in_a_grouped_lane() -> None:
-    output = run_example("two_inputs", "--rooms", "4", "--minutes", "30")
-
-    assert wrong_count(output, "grouped lane") == (0, 4)
-    per_input_wrong, _ = wrong_count(output, "per-input lanes")
-    assert per_input_wrong >= 1
-    [failing] = [row for row in table_rows(output, "room-") if "heating fails" in row]
-    assert failing.split()[-3:] == ["HeatingFault", "1", "ok"]
+    assert [expected([80, 60, 60, 60][:count]) for count in range(1, 5)] == [
+        "Dangerous 3",
+        "Dangerous 2",
+        "Dangerous 1",
+        "Normal 0",
+    ]
+    assert expected([80, 60, 75, 60]) == "Dangerous 2"
+    assert expected([70]) == "Normal 0"
 
 
-def test_an_example_refuses_a_size_below_one_naming_the_option() -> None:
-    error = run_example("two_inputs", "--rooms", "0", status=2)
+def test_hvac_timers_alarm_exactly_where_heating_stays_on_only_when_order_holds() -> None:
+    output = output_of("hvac_timers")
 
-    assert "--rooms: must be a whole number of at least 1, got '0'" in error
+    table = rows(output, "hvac-")
+    assert len(table) == 10
+    # Cells: unit, upload, expected, naive state, its verdict, ordered state, its verdict.
+    for unit, upload, expected, *_ in table:
+        assert expected == ("Alarm" if upload.endswith("on") else "Idle"), unit
+    assert all(row[5:] == [row[2], "ok"] for row in table), output
+    naive_wrong = [row for row in table if row[3:5] != [row[2], "ok"]]
+    assert wrong_count(output, "naive") == (len(naive_wrong), 10)
+    # The timer left running by an "on" processed after its "off": a false alarm.
+    assert ["on off", "Idle", "Alarm", "WRONG"] in [row[1:5] for row in naive_wrong], output
+    assert wrong_count(output, "ordered") == (0, 10)
 
 
-def test_an_example_says_when_nothing_answers_at_the_endpoint_url() -> None:
+def test_two_inputs_keep_a_room_right_only_with_its_inputs_in_one_lane() -> None:
+    output = output_of("two_inputs")
+
+    table = rows(output, "room-")
+    assert len(table) == 8
+    # Cells: room, story, expected, per-input reading, its verdict, grouped reading, its verdict.
+    assert all(row[5:] == [row[2], "ok"] for row in table), output
+    assert {row[1] for row in table} == {"aired", "heating fails", "quiet"}
+    failed = [row for row in table if row[1] == "heating fails"]
+    assert all(row[2] == "HeatingFault 1" for row in failed)
+    # Aired rooms: the door lane runs ahead, so cold readings taken with the door open count.
+    aired = [row for row in table if row[1] == "aired"]
+    assert all(row[3:5] == ["Comfortable 1", "WRONG"] for row in aired), output
+    assert wrong_count(output, "ByInput()") == (len(aired), 8)
+    assert wrong_count(output, "ByInputGroup") == (0, 8)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_example_says_in_one_line_when_nothing_answers_at_the_endpoint_url(name: str) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    error = run_example("hvac_timers", "--endpoint-url", url, status=1)
 
-    assert error.startswith(f"error: nothing answers at --endpoint-url {url} (")
-    assert "Traceback" not in error
+    finished = run_example(name, "--endpoint-url", url)
 
-
-def test_motor_replay_follows_the_guide_dangerous_at_80_normal_after_three_readings_of_60() -> None:
-    steps = [motors.expected_reading([80, 60, 60, 60][:count]) for count in range(1, 5)]
-
-    assert [str(step) for step in steps] == [
-        "Dangerous pressureThresholdBreached=3",
-        "Dangerous pressureThresholdBreached=2",
-        "Dangerous pressureThresholdBreached=1",
-        "Normal pressureThresholdBreached=0",
-    ]
+    assert finished.returncode == 1
+    assert finished.stderr.startswith(
+        f"error: IoT Events at {url}: Could not connect to the endpoint URL"
+    ), finished.stderr
+    assert len(finished.stderr.splitlines()) == 1
 
 
-def test_hvac_replay_alarms_after_the_overrun_unless_off_follows_in_the_same_upload(
-    import_example: Callable[[str], ModuleType],
+@pytest.mark.parametrize("name", NAMES)
+def test_an_example_refuses_an_endpoint_url_that_is_not_a_url(name: str) -> None:
+    finished = run_example(name, "--endpoint-url", "not-a-url")
+
+    assert finished.returncode == 1
+    assert finished.stderr == "error: --endpoint-url: Invalid endpoint: not-a-url\n"
+
+
+def test_an_example_says_a_local_endpoint_needs_credentials_of_any_value(
+    detector_endpoint: Emulator,
 ) -> None:
-    hvac = import_example("hvac_timers")
-    on, off = hvac.Heating.ON, hvac.Heating.OFF
-    long_run = [hvac.HeatingEvent("u", 10, on), hvac.HeatingEvent("u", 1500, off)]
-    short_run = [hvac.HeatingEvent("u", 10, on), hvac.HeatingEvent("u", 40, off)]
+    credentials = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    env = {name: value for name, value in os.environ.items() if name not in credentials}
 
-    # "on" is uploaded at 60 s; the timer expires at 60 + 630 s and is seen 15 s later.
-    assert hvac.expected_alarms(long_run, 30) == (60 + 630 + 15,)
-    assert hvac.expected_alarms(short_run, 30) == ()
+    finished = run_example("two_inputs", "--endpoint-url", detector_endpoint.endpoint_url, env=env)
+
+    assert finished.returncode == 1
+    assert finished.stderr == "error: no AWS credentials (any will do for a local endpoint)\n"
 
 
-def test_room_replay_counts_a_cold_reading_as_a_fault_only_with_the_door_closed(
-    import_example: Callable[[str], ModuleType],
+def test_the_tests_run_every_example() -> None:
+    assert sorted(path.stem for path in EXAMPLES.glob("*.py")) == sorted(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_example_is_a_short_program(name: str) -> None:
+    lines = (EXAMPLES / f"{name}.py").read_text().splitlines()
+
+    assert len(lines) < 150
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_example_imports_only_the_public_api_boto3_and_the_standard_library(
+    name: str,
 ) -> None:
-    rooms = import_example("two_inputs")
-    door_open = rooms.RoomEvent("r", 10, door="open")
-    cold = rooms.RoomEvent("r", 30, temperature=14.0)
-    door_closed = rooms.RoomEvent("r", 50, door="closed")
-
-    assert str(rooms.expected_reading([door_open, cold, door_closed])) == (
-        "Comfortable doorOpen=0 heatingFaults=0"
-    )
-    assert str(rooms.expected_reading([cold, door_open, door_closed])) == (
-        "HeatingFault doorOpen=0 heatingFaults=1"
-    )
+    allowed = {
+        "ordered_sender": set(ordered_sender.__all__),
+        # The emulator's entry point, to start a local endpoint when no URL is given.
+        "ordered_sender.emulator": {"Emulator"},
+    }
+    tree = ast.parse((EXAMPLES / f"{name}.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module in allowed:
+            names = {alias.name for alias in node.names}
+            assert names <= allowed[node.module], f"{node.module}: {names - allowed[node.module]}"
+            continue
+        elif isinstance(node, ast.ImportFrom):
+            modules = [node.module or ""]
+        else:
+            continue
+        for module in modules:
+            root = module.partition(".")[0]
+            assert root in sys.stdlib_module_names or root in {"boto3", "botocore"}, module
