@@ -15,8 +15,9 @@ fault injection and recordings that tests read::
 
 Detector models run in it too (``emu.detectors``, a ``DetectorService``): CreateDetectorModel and
 the rest of the detector control plane through boto3's ``iotevents`` client, DescribeDetector and
-ListDetectors through ``iotevents-data``, timers on the emulator's clock, and an action log of the
-actions it records instead of performing (``emu.detectors.actions()``, ``GET /_emulator/actions``).
+ListDetectors through ``iotevents-data``, timers on the emulator's clock, the ``iotEvents`` action
+performed (its message goes to the named input's detectors), and an action log of every action
+aimed at another service (``emu.detectors.actions()``, ``GET /_emulator/actions``).
 
 Modules: ``wire`` (requests, responses, errors, route table), ``shapes`` (validation against the
 botocore service models), ``inputs`` (input registry and control plane), ``batch_put`` (the data
@@ -39,6 +40,8 @@ Seams for another module (e.g. a detector-model runtime) to plug in without edit
 - ``emu.inputs``: the ``InputRegistry`` (``exists``, ``get``, ``all``, ``add_delete_guard`` so
   DeleteInput answers ResourceInUseException while a detector model uses the input);
 - ``emu.clock``: the injected clock, to read time from the same source;
+- ``emu.record_unusable(UnusableMessage)``: put in the endpoint's record what of a processed
+  message a plugged-in module could not use (read back with ``emu.unusable()``);
 - ``shapes.validate_input(service, operation, document)``: AWS-style validation of any operation.
 """
 
@@ -52,6 +55,7 @@ from ordered_sender.emulator.recording import (
     ProcessedMessage,
     RecordedRequest,
     RequestedMessage,
+    UnusableMessage,
 )
 from ordered_sender.emulator.wire import ApiError, ApiRequest, ApiResponse
 
@@ -71,4 +75,5 @@ __all__ = [
     "RecordedRequest",
     "RequestedMessage",
     "TargetedFault",
+    "UnusableMessage",
 ]

@@ -26,6 +26,7 @@ from ordered_sender.emulator.recording import (
     ProcessedMessage,
     RecordedRequest,
     Recorder,
+    UnusableMessage,
 )
 from ordered_sender.emulator.server import HttpServer
 from ordered_sender.emulator.shapes import validate_input
@@ -156,8 +157,9 @@ class Emulator:
     ) -> InputResource:
         """Create an input, validated as CreateInput is (``ApiError`` if refused), without HTTP.
 
-        The emulator does not filter payloads by the input's attributes, so the default
-        placeholder attribute is enough for sending messages.
+        Detectors see only the attributes an input declares (as on AWS), so declare every
+        attribute a detector model reads; for messages no detector reads, the default
+        placeholder attribute is enough.
         """
         document: dict[str, Any] = {
             "inputName": name,
@@ -186,6 +188,14 @@ class Emulator:
 
     def stats(self) -> EmulatorStats:
         return self._recorder.stats()
+
+    def unusable(self) -> list[UnusableMessage]:
+        """What detectors could not use of messages, oldest first (``GET /_emulator/unusable``)."""
+        return self._recorder.unusable()
+
+    def record_unusable(self, message: UnusableMessage) -> None:
+        """Put in the endpoint's record that detectors could not use (part of) a message."""
+        self._recorder.add_unusable(message)
 
     def add_processor(self, processor: Processor) -> None:
         """Hand every processed message (after de-duplication, in processing order) to it."""

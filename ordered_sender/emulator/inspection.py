@@ -7,6 +7,8 @@ that reads what it saw:
   (``payload`` base64-encoded, like the AWS wire format);
 - ``GET /_emulator/requests`` -> ``{"requests": [RecordedRequest, ...]}``;
 - ``GET /_emulator/stats`` -> ``EmulatorStats`` as an object;
+- ``GET /_emulator/unusable`` -> ``{"unusable": [UnusableMessage, ...]}``: what detectors could
+  not use of a message (not JSON, invalid key value, declared attributes missing...);
 - ``GET /_emulator/faults`` and ``PUT /_emulator/faults`` (body: ``Faults.to_json()`` shape,
   omitted fields default) to read and replace the active faults.
 
@@ -49,6 +51,7 @@ class InspectionApi:
         router.add("GET", f"{PREFIX}/processed", self.processed)
         router.add("GET", f"{PREFIX}/requests", self.requests)
         router.add("GET", f"{PREFIX}/stats", self.stats)
+        router.add("GET", f"{PREFIX}/unusable", self.unusable)
         router.add("GET", f"{PREFIX}/faults", self.faults)
         router.add("PUT", f"{PREFIX}/faults", self.replace_faults)
 
@@ -61,6 +64,9 @@ class InspectionApi:
 
     def stats(self, request: ApiRequest) -> ApiResponse:
         return ApiResponse(200, asdict(self._recorder.stats()))
+
+    def unusable(self, request: ApiRequest) -> ApiResponse:
+        return ApiResponse(200, {"unusable": [asdict(m) for m in self._recorder.unusable()]})
 
     def faults(self, request: ApiRequest) -> ApiResponse:
         return ApiResponse(200, self._get_faults().to_json())

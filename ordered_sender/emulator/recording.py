@@ -1,4 +1,5 @@
-"""What the emulator saw and did: processed messages, received requests, counters.
+"""What the emulator saw and did: processed messages, received requests, counters, and what of a
+processed message the detectors could not use.
 
 Tests read these to prove delivery properties (per-input processing order, that no request ever
 carried two messages of one lane, that a retry was de-duplicated). The recorder is the only
@@ -48,6 +49,27 @@ class EntryError:
 
 
 @dataclass(frozen=True, slots=True)
+class UnusableMessage:
+    """A message (processed, or sent by an ``iotEvents`` action) that detectors could not use.
+
+    AWS documents no answer for these, so the endpoint never drops them silently: each is
+    recorded here and logged as a warning (never with its payload).
+    """
+
+    message_id: str
+    input_name: str
+    detector_model_name: str | None
+    """The model that could not use it, or ``None`` when no model could."""
+    reason: str
+    """``payload_not_json``, ``key_value_invalid``, ``attributes_missing`` (none of the declared
+    attributes is there; evaluated with them undefined), ``input_missing`` or
+    ``chain_too_long`` (messages of ``iotEvents`` actions)."""
+    detail: str
+    at: float
+    """Emulator clock when it happened."""
+
+
+@dataclass(frozen=True, slots=True)
 class RecordedRequest:
     """A BatchPutMessage request and what the emulator answered."""
 
@@ -82,6 +104,7 @@ class Event(Enum):
     TARGETED_ERROR_INJECTED = "targeted_errors_injected"
     LATENCY_INJECTED = "latencies_injected"
     CONNECTION_DROPPED = "connections_dropped"
+    UNUSABLE = "unusable_messages"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +132,8 @@ class EmulatorStats:
     latencies_injected: int = 0
     """Requests answered with added latency above zero."""
     connections_dropped: int = 0
+    unusable_messages: int = 0
+    """``UnusableMessage`` records: what detectors could not use of a message."""
 
 
 class Recorder:
@@ -118,6 +143,7 @@ class Recorder:
         self._lock = threading.Lock()
         self._processed: list[ProcessedMessage] = []
         self._requests: list[RecordedRequest] = []
+        self._unusable: list[UnusableMessage] = []
         self._counts: Counter[Event] = Counter()
 
     def add_processed(self, message: ProcessedMessage) -> None:
@@ -129,6 +155,15 @@ class Recorder:
         with self._lock:
             self._requests.append(request)
             self._counts[Event.REQUEST] += 1
+
+    def add_unusable(self, message: UnusableMessage) -> None:
+        with self._lock:
+            self._unusable.append(message)
+            self._counts[Event.UNUSABLE] += 1
+
+    def unusable(self) -> list[UnusableMessage]:
+        with self._lock:
+            return list(self._unusable)
 
     def count(self, event: Event, amount: int = 1) -> None:
         with self._lock:

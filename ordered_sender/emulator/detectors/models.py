@@ -5,7 +5,8 @@ service model's shapes) into ``State`` objects whose expressions are parsed, and
 service refuses beyond the shapes: an expression that does not parse, a duplicate or unknown state
 (``initialStateName``, a transition's ``nextState``), an action object with no action or more
 than one, a ``setTimer`` without a duration, and a reference to an input that does not exist.
-Every refusal names where it is: state, lifecycle, event, field.
+Every refusal names where it is: state, lifecycle, event, field. The errors of AWS's detector
+model analysis that block publishing are checked on the compiled definition by ``analysis``.
 
 This module only describes models; running them is ``runtime``'s job. No I/O.
 """
@@ -80,6 +81,9 @@ class ExternalAction:
     """The parsed ``payload.contentExpression``; ``None`` means the default JSON payload."""
     payload_type: str | None
     """``"STRING"`` or ``"JSON"`` when a payload is configured."""
+    templates: Mapping[str, Expression]
+    """Fields evaluated when the action runs, by name: ``iotTopicPublish.mqttTopic`` is text
+    that may hold ``${...}`` substitutions of variables and input values."""
 
 
 Action = SetVariable | SetTimer | ResetTimer | ClearTimer | ExternalAction
@@ -117,7 +121,8 @@ class CompiledDefinition:
     states: Mapping[str, State]
     initial_state_name: str
     input_names: frozenset[str]
-    """Inputs the model's expressions reference; their messages are routed to the model."""
+    """Inputs the model's expressions reference with ``$input.<name>`` or
+    ``currentInput("<name>")``; their messages are routed to the model."""
 
 
 def compile_definition(
@@ -245,16 +250,27 @@ class _Compiler:
         if action_type == "clearTimer":
             return ClearTimer(body["timerName"])
         payload = body.get("payload")
+        content = None
+        if payload is not None:
+            content = self.content(payload, f"{where}.payload")
+        templates = {}
+        if action_type == "iotTopicPublish":
+            templates["mqttTopic"] = self.template(body["mqttTopic"], f"{where}.mqttTopic")
         return ExternalAction(
             action_type=action_type,
             parameters=dict(body),
-            content=None
-            if payload is None
-            else self.expression(
-                payload["contentExpression"], f"{where}.payload.contentExpression"
-            ),
+            content=content,
             payload_type=None if payload is None else payload["type"],
+            templates=templates,
         )
+
+    def content(self, payload: Mapping[str, Any], location: str) -> Expression:
+        return self.expression(payload["contentExpression"], f"{location}.contentExpression")
+
+    def template(self, text: str, location: str) -> Expression:
+        """Text with ``${...}`` substitutions, parsed as the single-quoted template it is."""
+        escaped = text.replace("\\", "\\\\").replace("'", "\\'")
+        return self.expression(f"'{escaped}'", location)
 
     def set_timer(self, body: Mapping[str, Any], location: str) -> SetTimer:
         seconds = body.get("seconds")
@@ -281,7 +297,8 @@ class _Compiler:
                 location, f"expression {text!r} does not parse: {error}", self.names
             ) from error
         self.input_references.extend(
-            (location, self.names, name) for name in expression.input_references()
+            (location, self.names, name)
+            for name in expression.input_references() | expression.current_input_references()
         )
         return expression
 
@@ -312,8 +329,13 @@ class DetectorModelVersion:
     creation_time: float
     last_update_time: float
 
-    def configuration(self) -> dict[str, Any]:
-        """The ``detectorModelConfiguration`` member of the API's responses."""
+    def configuration(self, status: str = "ACTIVE") -> dict[str, Any]:
+        """The ``detectorModelConfiguration`` member of the API's responses.
+
+        Create and Update answer ``ACTIVATING``, as the developer guide's CreateDetectorModel
+        responses show ("Example: HVAC temperature control", "Use detector model commands");
+        a model runs the moment it is stored, so Describe and List show ``ACTIVE``.
+        """
         configuration: dict[str, Any] = {
             "detectorModelName": self.name,
             "detectorModelVersion": self.version,
@@ -321,8 +343,7 @@ class DetectorModelVersion:
             "roleArn": self.role_arn,
             "creationTime": self.creation_time,
             "lastUpdateTime": self.last_update_time,
-            # Nothing is deployed: a model runs the moment it is stored.
-            "status": "ACTIVE",
+            "status": status,
             "evaluationMethod": self.evaluation_method.value,
         }
         if self.description is not None:
@@ -342,3 +363,30 @@ def key_value_of(document: Any, key: str) -> str | None:
     if isinstance(value, bool) or value is None or isinstance(value, dict | list):
         return None
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def declared_view(document: Any, json_paths: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
+    """What detectors see of a payload: only the attributes its input declares.
+
+    API reference, Attribute: "The attributes from the JSON payload that are made available by
+    the input ... Those attributes (and their paired values) specified here are available for
+    use in the condition expressions used by detectors." Each declared ``jsonPath`` present in
+    ``document`` is copied with its whole value (an object stays whole) at the same place; the
+    rest of the payload is not there. Returns the view and the declared paths that were absent.
+    """
+    view: dict[str, Any] = {}
+    missing: list[str] = []
+    for json_path in json_paths:
+        names = key_path(json_path)
+        value = document
+        for name in names:
+            if not isinstance(value, dict) or name not in value:
+                missing.append(json_path)
+                break
+            value = value[name]
+        else:
+            target = view
+            for name in names[:-1]:
+                target = target.setdefault(name, {})
+            target[names[-1]] = value
+    return view, missing

@@ -3,8 +3,29 @@
 ``DetectorRegistry`` is the stateful side of the detector runtime: it stores model versions,
 routes every processed message to the detectors of the models that read its input (one detector
 per key value), fires timers when the clock passes them, enforces the optional per-detector
-message quota and keeps the log of actions aimed at other services. The evaluation rules live in
-``runtime``; HTTP lives in ``routes``.
+message quota, performs the ``iotEvents`` action and keeps the log of actions aimed at other
+services. The evaluation rules live in ``runtime``; HTTP lives in ``routes``.
+
+Messages the detectors cannot use, and what it does with them:
+
+- a keyed model's key is not in the payload (or the payload is not JSON): refused before
+  processing with an ``InvalidRequestException`` entry (``admit``). AWS IoT Core developer
+  guide, "AWS IoT Events" rule action, Important: a payload "without the Input attribute Key,
+  or if the key isn't in the same JSON path specified in the key, ... will cause the IoT rule
+  to fail with the error Failed to send message to Iot Events";
+- undocumented, so processed and recorded (``UnusableMessage``, a warning, never silent): a
+  payload that is not JSON for a model without a key; a key value that DescribeDetector's
+  ``keyValue`` pattern would refuse (no detector is created for it); a payload holding none of
+  the attributes its input declares (evaluated with all of them undefined; a payload missing
+  only some is ordinary, ``isUndefined`` is there for it);
+- the detectors see only the attributes the input declares (``declared_view``).
+
+The ``iotEvents`` action sends its payload (the default JSON payload, or the evaluated content)
+to the named input, as BatchPutMessage would (developer guide, "Using AWS IoT Events to monitor
+your IoT devices": "Information about the detector model instance and the event that initiated
+the action are fed back into the system as an input with the name that you specify"). Such
+messages are evaluated after the message or timer that caused them, in the order sent, under
+the same lock; a chain longer than ``MAX_CHAINED_MESSAGES`` stops and is recorded.
 
 Time is always passed in (``now``), never read here. All methods are safe from any thread: the
 data plane calls ``process`` under its own lock, the control plane and ``tick`` come from other
@@ -17,17 +38,19 @@ import json
 import math
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
 
+from ordered_sender.emulator.detectors.analysis import check_publishable
 from ordered_sender.emulator.detectors.models import (
     DetectorModelError,
     DetectorModelVersion,
     EvaluationMethod,
     compile_definition,
+    declared_view,
     key_value_of,
 )
 from ordered_sender.emulator.detectors.runtime import (
@@ -44,6 +67,8 @@ from ordered_sender.emulator.detectors.state import (
 )
 from ordered_sender.emulator.expressions.context import TriggerType, VariableValue
 from ordered_sender.emulator.inputs import ACCOUNT_ID
+from ordered_sender.emulator.recording import UnusableMessage
+from ordered_sender.emulator.shapes import validate_input
 from ordered_sender.emulator.wire import ApiError
 from ordered_sender.limits import MESSAGES_PER_SECOND_PER_DETECTOR
 
@@ -56,20 +81,30 @@ DetectorId = tuple[str, str | None]
 """A detector's model name and key value (``None`` for a model without a key)."""
 
 
+MAX_CHAINED_MESSAGES = 100
+"""Most messages ``iotEvents`` actions may send in answer to one message or timer expiry."""
+
+InputAttributes = Callable[[str], Sequence[str] | None]
+"""The ``jsonPath`` attributes an input declares, or ``None`` when the input does not exist."""
+
+
 @dataclass(frozen=True, slots=True)
-class QuotaRefusal:
-    """Why a message was refused by the messages-per-detector quota."""
+class Refusal:
+    """Why a message is refused before processing, as a BatchPutMessage error entry."""
 
-    detector_model_name: str
-    key_value: str | None
+    error_code: str
+    message: str
 
-    def message(self) -> str:
-        key = "" if self.key_value is None else f" with key value {self.key_value!r}"
-        return (
-            f"The detector of model {self.detector_model_name!r}{key} already received "
-            f"{MESSAGES_PER_SECOND_PER_DETECTOR} messages in the last second (quota); "
-            "send more slowly"
-        )
+
+def _quota_refusal(detector_id: DetectorId) -> Refusal:
+    model_name, key_value = detector_id
+    key = "" if key_value is None else f" with key value {key_value!r}"
+    return Refusal(
+        "ThrottlingException",
+        f"The detector of model {model_name!r}{key} already received "
+        f"{MESSAGES_PER_SECOND_PER_DETECTOR} messages in the last second (quota); send more "
+        "slowly",
+    )
 
 
 class DetectorRegistry:
@@ -78,11 +113,13 @@ class DetectorRegistry:
     def __init__(
         self,
         *,
-        input_exists: Callable[[str], bool],
+        input_attributes: InputAttributes,
         region: str = "us-east-1",
         enforce_detector_quota: bool = False,
+        record_unusable: Callable[[UnusableMessage], None] = lambda message: None,
     ) -> None:
-        self._input_exists = input_exists
+        self._input_attributes = input_attributes
+        self._record_unusable = record_unusable
         self._region = region
         self.enforce_detector_quota = enforce_detector_quota
         """Refuse a message that would be the 11th within one second for one detector."""
@@ -91,6 +128,9 @@ class DetectorRegistry:
         self._detectors: dict[DetectorId, Detector] = {}
         self._arrivals: dict[DetectorId, deque[float]] = {}
         self._actions: list[ActionRecord] = []
+        self._outgoing: deque[ActionRecord] = deque()
+        """``iotEvents`` actions performed but whose message is not evaluated yet."""
+        self._sent_by_actions = 0
         self._earliest_expiry = math.inf
         """No timer expires before this; it may be earlier than the truth, never later."""
 
@@ -170,39 +210,108 @@ class DetectorRegistry:
 
     # Data plane ----------------------------------------------------------------------------
 
-    def admit(self, input_name: str, payload: bytes, now: float) -> QuotaRefusal | None:
-        """Whether a message may be processed under the messages-per-detector quota."""
-        if not self.enforce_detector_quota:
-            return None
+    def admit(self, input_name: str, payload: bytes, now: float) -> Refusal | None:
+        """Whether a message may be processed: its keys are there, and within the quota."""
         with self._lock:
-            for detector_id in self._detector_ids(input_name, _decoded(payload)):
+            document = _decoded(payload)
+            for name in self.models_reading(input_name):
+                key = self._versions[name][-1].key
+                if key is not None and key_value_of(document, key) is None:
+                    return Refusal(
+                        "InvalidRequestException",
+                        f"Detector model {name!r} reads input {input_name!r} and is keyed by "
+                        f"{key!r}, which the payload does not hold"
+                        + ("" if document is not None else " (the payload is not JSON)")
+                        + "; no detector can receive it",
+                    )
+            if not self.enforce_detector_quota or document is None:
+                return None
+            for detector_id in self._detector_ids(input_name, document, None, now):
                 arrivals = self._recent_arrivals(detector_id, now)
                 if len(arrivals) >= MESSAGES_PER_SECOND_PER_DETECTOR:
-                    return QuotaRefusal(*detector_id)
+                    return _quota_refusal(detector_id)
             return None
 
     def process(self, input_name: str, payload: bytes, message_id: str, now: float) -> None:
         """Evaluate a processed message in every detector of every model that reads its input."""
         with self._lock:
-            self.tick(now)
-            document = _decoded(payload)
-            if document is None:
-                _log.warning(
-                    "detector.payload_not_json", input_name=input_name, message_id=message_id
+            self._tick(now)
+            self._evaluate_message(input_name, payload, message_id, now)
+            self._send_outgoing(now)
+
+    def _evaluate_message(
+        self, input_name: str, payload: bytes, message_id: str, now: float
+    ) -> None:
+        if not self.models_reading(input_name):
+            return
+        document = _decoded(payload)
+        if document is None:
+            self._unusable(message_id, input_name, None, "payload_not_json", now)
+            return
+        declared = self._input_attributes(input_name) or ()
+        visible, missing = declared_view(document, declared)
+        if declared and len(missing) == len(declared):
+            self._unusable(
+                message_id,
+                input_name,
+                None,
+                "attributes_missing",
+                now,
+                f"none of the attributes input {input_name!r} declares ({list(declared)}) is in "
+                "the payload; detectors evaluate it with all of them undefined",
+            )
+        trigger = Trigger(TriggerType.MESSAGE, now, input_name, message_id, visible)
+        for detector_id in self._detector_ids(input_name, document, message_id, now):
+            self._recent_arrivals(detector_id, now).append(now)
+            runnable = self._runnable(detector_id[0])
+            existing = self._detectors.get(detector_id)
+            if existing is None:
+                self._store(detector_id, *start_detector(runnable, detector_id[1], trigger))
+            else:
+                self._store(detector_id, *evaluate(runnable, existing, trigger))
+
+    def _send_outgoing(self, now: float) -> None:
+        """Evaluate the messages of the ``iotEvents`` actions performed so far, in order."""
+        sent = 0
+        while self._outgoing:
+            record = self._outgoing.popleft()
+            target = str(record.parameters["inputName"])
+            self._sent_by_actions += 1
+            message_id = f"iotEvents-{self._sent_by_actions}"
+            if sent == MAX_CHAINED_MESSAGES:
+                self._unusable(
+                    message_id,
+                    target,
+                    record.model_name,
+                    "chain_too_long",
+                    now,
+                    f"iotEvents actions sent {MAX_CHAINED_MESSAGES} messages in answer to one "
+                    "message or timer; the rest are dropped",
                 )
+                self._outgoing.clear()
                 return
-            trigger = Trigger(TriggerType.MESSAGE, now, input_name, message_id, document)
-            for detector_id in self._detector_ids(input_name, document):
-                self._recent_arrivals(detector_id, now).append(now)
-                runnable = self._runnable(detector_id[0])
-                existing = self._detectors.get(detector_id)
-                if existing is None:
-                    self._store(detector_id, *start_detector(runnable, detector_id[1], trigger))
-                else:
-                    self._store(detector_id, *evaluate(runnable, existing, trigger))
+            sent += 1
+            if self._input_attributes(target) is None:
+                self._unusable(
+                    message_id,
+                    target,
+                    record.model_name,
+                    "input_missing",
+                    now,
+                    f"the iotEvents action of event {record.event_name!r} sends to input "
+                    f"{target!r}, which does not exist",
+                )
+                continue
+            self._evaluate_message(target, record.payload.encode(), message_id, now)
 
     def tick(self, now: float) -> int:
         """Fire every timer due at ``now``, earliest first; returns how many fired."""
+        with self._lock:
+            fired = self._tick(now)
+            self._send_outgoing(now)
+            return fired
+
+    def _tick(self, now: float) -> int:
         fired = 0
         with self._lock:
             # Every message ticks first; this keeps that cheap while no timer is due.
@@ -316,7 +425,11 @@ class DetectorRegistry:
         now: float,
     ) -> DetectorModelVersion:
         try:
-            compiled = compile_definition(request["detectorModelDefinition"], self._input_exists)
+            compiled = compile_definition(
+                request["detectorModelDefinition"],
+                lambda input_name: self._input_attributes(input_name) is not None,
+            )
+            check_publishable(compiled)
         except DetectorModelError as error:
             raise ApiError.invalid_request(str(error)) from error
         for input_name in sorted(compiled.input_names):
@@ -349,8 +462,11 @@ class DetectorRegistry:
         model = self._versions[model_name][-1]
         return RunnableModel(model.name, model.version, model.compiled, model.evaluation_method)
 
-    def _detector_ids(self, input_name: str, document: Any) -> list[DetectorId]:
-        """The detectors a message reaches; a keyed model is skipped when the key is missing."""
+    def _detector_ids(
+        self, input_name: str, document: Any, message_id: str | None, now: float
+    ) -> list[DetectorId]:
+        """The detectors a message reaches; a key value DescribeDetector would refuse reaches
+        none of its model (recorded when ``message_id`` is given)."""
         found: list[DetectorId] = []
         for name in self.models_reading(input_name):
             key = self._versions[name][-1].key
@@ -359,16 +475,48 @@ class DetectorRegistry:
                 continue
             key_value = key_value_of(document, key)
             if key_value is None:
-                _log.warning("detector.key_missing", detector_model_name=name, key=key)
-            else:
-                found.append((name, key_value))
+                continue
+            try:
+                validate_input(
+                    "iotevents-data",
+                    "DescribeDetector",
+                    {"detectorModelName": name, "keyValue": key_value},
+                )
+            except ApiError as error:
+                if message_id is not None:
+                    self._unusable(
+                        message_id, input_name, name, "key_value_invalid", now, error.message
+                    )
+                continue
+            found.append((name, key_value))
         return found
+
+    def _unusable(
+        self,
+        message_id: str,
+        input_name: str,
+        model_name: str | None,
+        reason: str,
+        now: float,
+        detail: str = "",
+    ) -> None:
+        _log.warning(
+            f"detector.{reason}",
+            input_name=input_name,
+            message_id=message_id,
+            detector_model_name=model_name,
+            detail=detail,
+        )
+        self._record_unusable(
+            UnusableMessage(message_id, input_name, model_name, reason, detail, now)
+        )
 
     def _store(
         self, detector_id: DetectorId, detector: Detector, records: tuple[ActionRecord, ...]
     ) -> None:
         self._detectors[detector_id] = detector
         self._actions.extend(records)
+        self._outgoing.extend(record for record in records if record.action_type == "iotEvents")
         timer = detector.next_expiry()
         if timer is not None:
             self._earliest_expiry = min(self._earliest_expiry, timer.expires_at)

@@ -21,6 +21,7 @@ observes. Handlers parse and validate the request against the service model;
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -33,7 +34,7 @@ from ordered_sender.emulator.detectors.state import (
     variable_value,
 )
 from ordered_sender.emulator.inputs import InputRegistry
-from ordered_sender.emulator.recording import EntryError, ProcessedMessage
+from ordered_sender.emulator.recording import EntryError, ProcessedMessage, UnusableMessage
 from ordered_sender.emulator.shapes import input_shape, validate_input
 from ordered_sender.emulator.wire import ApiError, ApiRequest, ApiResponse, Handler, JsonObject
 
@@ -52,6 +53,7 @@ class EmulatorSeams(Protocol):
     region: str
     inputs: InputRegistry
 
+    def record_unusable(self, message: UnusableMessage) -> None: ...
     def add_processor(self, processor: Processor) -> None: ...
     def add_gate(self, gate: Gate) -> None: ...
     def add_route(self, method: str, template: str, handler: Handler) -> None: ...
@@ -69,10 +71,19 @@ class DetectorService:
         cls, emulator: EmulatorSeams, *, enforce_detector_quota: bool = False
     ) -> DetectorService:
         """Plug detector models into ``emulator``: routes, processor, gate and delete guard."""
+        inputs = emulator.inputs
+
+        def input_attributes(input_name: str) -> tuple[str, ...] | None:
+            try:
+                return inputs.get(input_name).attribute_json_paths
+            except ApiError:
+                return None
+
         registry = DetectorRegistry(
-            input_exists=emulator.inputs.exists,
+            input_attributes=input_attributes,
             region=emulator.region,
             enforce_detector_quota=enforce_detector_quota,
+            record_unusable=emulator.record_unusable,
         )
         service = cls(registry, emulator.clock)
         for method, template, handler in service.routes():
@@ -133,7 +144,7 @@ class DetectorService:
         refusal = self.registry.admit(message.input_name, message.payload, message.processed_at)
         if refusal is None:
             return None
-        return EntryError(message.message_id, "ThrottlingException", refusal.message())
+        return EntryError(message.message_id, refusal.error_code, refusal.message)
 
     def input_in_use(self, input_name: str) -> str | None:
         readers = self.registry.models_reading(input_name)
@@ -145,13 +156,17 @@ class DetectorService:
         document = request.json_body()
         validate_input("iotevents", "CreateDetectorModel", document)
         model = self.registry.create_model(document, self._clock())
-        return ApiResponse(200, {"detectorModelConfiguration": model.configuration()})
+        return ApiResponse(
+            200, {"detectorModelConfiguration": model.configuration(status="ACTIVATING")}
+        )
 
     def update_detector_model(self, request: ApiRequest) -> ApiResponse:
         document = {**request.json_body(), **request.path_parameters}
         validate_input("iotevents", "UpdateDetectorModel", document)
         model = self.registry.update_model(document, self._clock())
-        return ApiResponse(200, {"detectorModelConfiguration": model.configuration()})
+        return ApiResponse(
+            200, {"detectorModelConfiguration": model.configuration(status="ACTIVATING")}
+        )
 
     def describe_detector_model(self, request: ApiRequest) -> ApiResponse:
         document = _query_document(request, "iotevents", "DescribeDetectorModel")
@@ -214,8 +229,9 @@ class DetectorService:
                 {"name": name, "value": variable_text(value)}
                 for name, value in sorted(detector.variables.items())
             ],
+            # Whole seconds, as the service shows them (the guide's DescribeDetector outputs).
             "timers": [
-                {"name": timer.name, "timestamp": timer.expires_at}
+                {"name": timer.name, "timestamp": math.floor(timer.expires_at)}
                 for timer in sorted(detector.timers.values(), key=lambda t: t.name)
             ],
         }

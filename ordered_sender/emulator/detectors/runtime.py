@@ -11,8 +11,12 @@ The rules, from the IoT Events developer guide ("Detector model restrictions and
 - a new detector enters the initial state and runs its ``onEnter`` events; the message that
   created it is then evaluated like any other;
 - per trigger: ``onInput`` events, then the first ``transitionEvents`` entry whose condition
-  holds; a transition runs ``onExit`` of the old state, the transition's actions, and ``onEnter``
-  of the new state (also when the new state is the old one);
+  holds; a transition runs its own actions, then ``onExit`` of the old state, then ``onEnter``
+  of the new state (also when the new state is the old one). The order of the transition's
+  actions and ``onExit`` is not stated in prose; the HVAC example ("Example: HVAC temperature
+  control", its Amazon SNS messages) shows the ``onExit`` event ``resetHeatCool`` of state
+  ``start`` sending variables (``rangeHigh`` 30.0, ``sensorCount`` 10) that only the
+  ``initialize`` transition's actions set, so the transition's actions run first;
 - a missing condition holds; a condition that is not Boolean, or has no valid value, does not;
 - BATCH (the default): within one group (``onEnter``, ``onInput`` with its transitions,
   ``onExit``) every condition sees the variables as they were when the group started; the
@@ -22,15 +26,22 @@ The rules, from the IoT Events developer guide ("Detector model restrictions and
   visible to the next condition; transitions come after the ``onInput`` events, so they see
   those updates;
 - an action whose expression has no valid value is skipped; the others still run;
-- ``timeout("t")`` is true only the first time it is checked after ``t`` expired;
+- ``timeout("t")`` is true only the first time it is checked after ``t`` expired; a check is a
+  ``timeout()`` actually evaluated, so one that ``&&`` short-circuits past is not (the analyser
+  recommends ``triggerType("MESSAGE") && timeout("awake")``: the expiry waits for a message);
+- a timer lasts 60 to 31,622,400 seconds: an evaluated duration is rounded down and one below
+  60 sets no timer (troubleshooting, "Amazon CloudWatch Logs action.setTimer errors": "less
+  than 60 ... Failed to set the timer");
 - ``resetTimer`` restarts a timer with its last evaluated duration; ``clearTimer`` deletes it; a
-  detector holds at most five timers.
+  detector holds at most five timers;
+- ``iotTopicPublish.mqttTopic`` may hold ``${...}`` templates of variables and input values
+  (API reference, IotTopicPublishAction): the action log records the evaluated topic.
 
 Choices where the guide is silent: the actions of one event (and of the events that fired in
-one group) run one after the other, each seeing the variables the previous ones set; a timer's
-``timeout()`` counts as checked once a condition that names it in ``timeout("...")`` was
-evaluated; an expired timer fires its own evaluation, with the expiry time as the time;
-``resetTimer`` of a timer that is not running does nothing.
+one group) run one after the other, each seeing the variables the previous ones set; the
+expiries checked during one trigger are consumed when it ends, so all the conditions of one
+trigger see the same expiries; an expired timer fires its own evaluation, with the expiry time
+as the time; ``resetTimer`` of a timer that is not running does nothing.
 """
 
 from __future__ import annotations
@@ -69,8 +80,13 @@ from ordered_sender.emulator.expressions.context import TriggerType, Value, Vari
 TIMERS_PER_DETECTOR = 5
 """Developer guide quota: a detector holds at most five timers at a time."""
 
-TIMER_SECONDS_RANGE = range(1, 31_622_400 + 1)
-"""Durations the API reference allows for ``setTimer`` (one second to 366 days)."""
+TIMER_SECONDS_RANGE = range(60, 31_622_400 + 1)
+"""Durations a ``setTimer`` may have: API reference, SetTimerAction: "The minimum value is 60
+seconds to ensure accuracy. The maximum value is 31622400 seconds." """
+
+BATCH_UPDATE_TIMER_SECONDS_RANGE = range(1, 31_622_400 + 1)
+"""What BatchUpdateDetector's TimerDefinition.seconds accepts: the service model documents no
+60-second minimum there, only the integer range of the shape it shares."""
 
 _ACTION_EXECUTION_NAMESPACE = uuid.UUID("5d7444df-a655-3587-a609-dbd7a0f55267")
 """Any fixed namespace makes ``actionExecutionId`` reproducible; this is the guide's example id."""
@@ -119,7 +135,7 @@ def fixed_timers(timer_seconds: Mapping[str, int], now: float) -> dict[str, Time
             f"got {len(timer_seconds)}: {sorted(timer_seconds)}"
         )
     for name, seconds in timer_seconds.items():
-        if seconds not in TIMER_SECONDS_RANGE:
+        if seconds not in BATCH_UPDATE_TIMER_SECONDS_RANGE:
             raise ValueError(f"timer {name!r}: seconds must be 1 to 31622400, got {seconds!r}")
     return {name: Timer(name, now + seconds, seconds) for name, seconds in timer_seconds.items()}
 
@@ -170,8 +186,8 @@ class _Evaluation:
                 self.perform(event.name, event.actions)
         if transition is None:
             return
-        self.run_group(state.on_exit)
         self.perform(transition.name, transition.actions)
+        self.run_group(state.on_exit)
         self.state_name = transition.next_state
         self.run_group(self.state.on_enter)
 
@@ -197,13 +213,13 @@ class _Evaluation:
 
     def value_of(self, expression: Expression, field: str) -> Value | None:
         """The expression's value; ``None`` (and a log event) when it has no valid value."""
-        self.checked_timers.update(expression.timer_references())
         context = EvaluationContext(
             variables=dict(self.variables),
             input_name=self.trigger.input_name,
             payload=self.trigger.payload,
             trigger_type=self.trigger.trigger_type,
             expired_timers=frozenset(self.expired_timers),
+            checked_timers=self.checked_timers,
             previous_payloads={
                 name: payload
                 for name, payload in self.detector.last_payloads.items()
@@ -261,7 +277,7 @@ class _Evaluation:
             self.report(
                 "detector.timer_not_set",
                 timer=action.timer_name,
-                error=f"the duration must be 1 to 31622400 seconds, got {seconds!r}",
+                error=f"the duration must be 60 to 31622400 seconds, got {seconds!r}",
             )
             return
         if action.timer_name not in self.timers and len(self.timers) >= TIMERS_PER_DETECTOR:
@@ -292,6 +308,12 @@ class _Evaluation:
             if value is None:
                 return
             payload = value if isinstance(value, str) else json.dumps(value)
+        parameters = dict(action.parameters)
+        for name, template in action.templates.items():
+            text = self.value_of(template, f"{action.action_type} {name}")
+            if not isinstance(text, str):
+                return
+            parameters[name] = text
         self.records += (
             ActionRecord(
                 model_name=self.model.name,
@@ -300,7 +322,7 @@ class _Evaluation:
                 state_name=self.state_name,
                 event_name=self.event_name,
                 action_type=action.action_type,
-                parameters=action.parameters,
+                parameters=parameters,
                 payload=payload,
                 time=self.trigger.time,
                 trigger_type=self.trigger.trigger_type,

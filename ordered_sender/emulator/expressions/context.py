@@ -41,10 +41,17 @@ class EvaluationContext:
     trigger_type: TriggerType | str = TriggerType.MESSAGE
     """``"Message"`` or ``"Timer"``: what ``triggerType(...)`` and ``currentInput(...)`` see."""
     expired_timers: frozenset[str] = frozenset()
-    """Timers that expired and are checked in this evaluation: ``timeout(name)`` is true for them.
+    """Timers that expired and were not checked since: ``timeout(name)`` is true for them.
 
     IoT Events makes ``timeout()`` true only the first time it is checked after expiry; the
     runtime keeps that bookkeeping and passes the names here."""
+    checked_timers: set[str] = field(default_factory=set)
+    """Where ``timeout(name)`` writes the name of each timer it actually checked.
+
+    Only a ``timeout()`` that is evaluated counts as a check: one that ``&&`` or ``||``
+    short-circuits past is not, so ``triggerType("MESSAGE") && timeout("t")`` (the form AWS's
+    analyser recommends) leaves the expiry for the next message. The one mutable member: the
+    runtime hands in a set it owns and reads it after the evaluation."""
     previous_payloads: Mapping[str, Any] = field(default_factory=dict)
     """Last payload this detector received on each other input, by input name.
 

@@ -18,12 +18,16 @@ from ordered_sender.emulator.expressions.errors import (
 )
 from ordered_sender.emulator.expressions.functions import Call, Function
 from ordered_sender.emulator.expressions.nodes import (
+    Binary,
     InputReference,
     Literal,
+    Logical,
     Node,
+    Unary,
     VariableReference,
 )
 from ordered_sender.emulator.expressions.parser import parse_tree
+from ordered_sender.emulator.expressions.values import BinaryOperator
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +78,46 @@ class Expression:
 
     def timer_references(self) -> frozenset[str]:
         """Timer names written as string literals in ``timeout("...")`` calls."""
+        return self._literal_arguments(Function.TIMEOUT)
+
+    def current_input_references(self) -> frozenset[str]:
+        """Input names written as string literals in ``currentInput("...")`` calls."""
+        return self._literal_arguments(Function.CURRENT_INPUT)
+
+    def is_never_a_string(self) -> bool:
+        """Whether the expression, whatever the data, evaluates to a number or a Boolean.
+
+        Decided from the form alone, as AWS's analyser does for a JSON payload's content: a
+        number or Boolean literal, a comparison, ``&&``/``||``, a prefix operator, or
+        arithmetic with a number literal. References and function calls may be strings.
+        """
+        return _never_a_string(self.tree)
+
+    def _literal_arguments(self, function: Function) -> frozenset[str]:
         return frozenset(
             node.arguments[0].value
             for node in _walk(self.tree)
             if isinstance(node, Call)
-            and node.function is Function.TIMEOUT
+            and node.function is function
             and isinstance(node.arguments[0], Literal)
             and isinstance(node.arguments[0].value, str)
         )
+
+
+_NOT_STRING_OPERATORS = frozenset(BinaryOperator) - {BinaryOperator.ADD}
+
+
+def _never_a_string(node: Node) -> bool:
+    if isinstance(node, Literal):
+        return not isinstance(node.value, str)
+    if isinstance(node, Logical | Unary):
+        return True
+    if isinstance(node, Binary):
+        if node.operator in _NOT_STRING_OPERATORS:
+            return True
+        # '+' concatenates only two strings: a number on either side makes it arithmetic.
+        return _never_a_string(node.left) or _never_a_string(node.right)
+    return False
 
 
 def _walk(node: Node) -> list[Node]:

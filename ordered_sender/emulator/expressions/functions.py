@@ -9,7 +9,8 @@ The documented rules they follow:
   conversion is done: we raise ``ExpressionUndefinedError``, so ``||`` treats it as ``false``;
 - ``isNull`` is true for a JSON ``null``; ``isUndefined`` for a reference that finds nothing
   (``isNull`` of undefined data is ``false``: it is not null, it is absent);
-- ``timeout("t")`` is true when ``t`` is in ``context.expired_timers``;
+- ``timeout("t")`` is true when ``t`` is in ``context.expired_timers``, and records in
+  ``context.checked_timers`` that ``t`` was checked (only when it is evaluated);
 - ``triggerType("Message"|"Timer")`` compares with ``context.trigger_type``, ignoring case
   because the guide itself writes ``triggerType("MESSAGE")``; any other name is a type error;
 - ``currentInput("In")`` is true when a message of input ``In`` triggered this evaluation.
@@ -104,7 +105,9 @@ class Call:
 
 
 def _timeout(call: Call, context: EvaluationContext) -> Value:
-    return call.string_argument(0, context) in context.expired_timers
+    name = call.string_argument(0, context)
+    context.checked_timers.add(name)
+    return name in context.expired_timers
 
 
 def _convert(call: Call, context: EvaluationContext) -> Value:

@@ -125,11 +125,23 @@ def _arithmetic(operator: BinaryOperator, left: Number, right: Number, position:
             f"division by zero: {render(left)} / {render(right)}", position=position
         )
     if isinstance(left, int) and isinstance(right, int):
-        # Documented: "a rounded integer value unless at least one operand is a decimal".
-        # Rounded toward zero, as the JVM the service ran on divides integers.
-        quotient = abs(left) // abs(right)
-        return quotient if (left < 0) == (right < 0) else -quotient
+        return _rounded_quotient(left, right)
     return left / right
+
+
+def _rounded_quotient(dividend: int, divisor: int) -> int:
+    """``dividend / divisor`` rounded to the nearest integer, halves away from zero.
+
+    Developer guide, "Expressions", Syntax > Operators > Arithmetic > Division: "The result of the
+    division is a rounded integer value unless at least one of the operands (divisor or
+    dividend) is a decimal value." Rounded, not truncated: ``7 / 2`` is ``4``, ``5 / 3`` is ``2``.
+    The guide does not say how halves go; away from zero keeps ``-7 / 2 == -(7 / 2)``. Exact
+    integer arithmetic, so large integers do not lose precision through a float.
+    """
+    quotient, remainder = divmod(abs(dividend), abs(divisor))
+    if 2 * remainder >= abs(divisor):
+        quotient += 1
+    return quotient if (dividend < 0) == (divisor < 0) else -quotient
 
 
 _BITWISE: dict[BinaryOperator, Callable[[int, int], int]] = {
@@ -244,25 +256,29 @@ def conversion_type(name: Value, position: int) -> ConversionType:
 
 
 def convert(target: ConversionType, value: Value, position: int) -> Value:
-    """``convert(target, value)``: Boolean/Decimal to String, String to Boolean/Decimal.
+    """``convert(target, value)``: only the four conversions the guide lists succeed.
 
-    Converting to a value's own type returns it unchanged; an Integer counts as a Decimal, the
-    one pair IoT Events calls compatible. Everything else fails, as documented.
+    Developer guide, "Expressions", Syntax > Functions > ``convert(type, expression)``: "Only the
+    following conversions succeed and return a valid value: Boolean -> string, Decimal -> string,
+    String -> Boolean, String -> decimal." An Integer counts as a Decimal there (the one pair the
+    guide calls compatible), so ``convert(String, 42)`` is ``"42"``; a conversion to a value's own
+    type, or from Integer to Decimal, is not in the list and fails like any other.
     """
-    if target is ConversionType.STRING and isinstance(value, bool | int | float | str):
+    if target is ConversionType.STRING and (isinstance(value, bool) or is_number(value)):
         return render(value)
-    if target is ConversionType.BOOLEAN:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-    if target is ConversionType.DECIMAL:
-        if is_number(value):
-            return float(value)
-        if isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value.strip()):
-            converted = float(value)
-            if math.isfinite(converted):
-                return converted
+    text = value if isinstance(value, str) else None
+    if target is ConversionType.BOOLEAN and text is not None and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if (
+        target is ConversionType.DECIMAL
+        and text is not None
+        and _DECIMAL_TEXT.fullmatch(text.strip())
+    ):
+        converted = float(text)
+        if math.isfinite(converted):
+            return converted
     raise ExpressionTypeError(
-        f"convert() cannot turn {describe(value)} into a {target.value}", position=position
+        f"convert() cannot turn {describe(value)} into a {target.value}: only Boolean and "
+        "Decimal to String, and String to Boolean or Decimal, are documented",
+        position=position,
     )

@@ -11,15 +11,28 @@ from structlog.testing import capture_logs
 
 from ordered_sender.emulator.detectors.examples import MOTOR_DETECTOR_MODEL, motor_payload
 from ordered_sender.emulator.detectors.registry import DetectorRegistry
+from ordered_sender.emulator.recording import UnusableMessage
 from ordered_sender.emulator.wire import ApiError
 
 T0 = 1_700_000_000.0
 MODEL = MOTOR_DETECTOR_MODEL["detectorModelName"]
 
 
+DECLARED = {
+    "PressureInput": ("motorid", "sensorData.pressure", "value", "device", "id", "wait"),
+    "Other": ("value", "id"),
+}
+"""The attributes each input of these tests declares; detectors see only these."""
+
+
 @pytest.fixture
-def registry() -> DetectorRegistry:
-    return DetectorRegistry(input_exists=lambda name: name in {"PressureInput", "Other"})
+def unusable() -> list[UnusableMessage]:
+    return []
+
+
+@pytest.fixture
+def registry(unusable: list[UnusableMessage]) -> DetectorRegistry:
+    return DetectorRegistry(input_attributes=DECLARED.get, record_unusable=unusable.append)
 
 
 def send(
@@ -105,17 +118,86 @@ def test_a_key_read_by_a_nested_and_backticked_path_routes_numbers_as_text(
     }
 
 
-def test_a_message_without_the_key_or_not_json_creates_no_detector(
+def test_a_message_without_the_key_or_not_json_is_refused_before_processing(
     registry: DetectorRegistry,
 ) -> None:
+    # AWS IoT Core developer guide, "AWS IoT Events" rule action, Important: a payload without
+    # the key "will cause the IoT rule to fail with the error Failed to send message to Iot
+    # Events": the message is refused (an error entry), not silently skipped.
     registry.create_model(MOTOR_DETECTOR_MODEL, T0)
 
+    without_key = registry.admit("PressureInput", b'{"sensorData": {"pressure": 80}}', T0)
+    not_json = registry.admit("PressureInput", b"not json", T0)
+    with_key = registry.admit("PressureInput", json.dumps(motor_payload("A", 80)).encode(), T0)
+
+    assert without_key is not None and not_json is not None
+    assert without_key.error_code == not_json.error_code == "InvalidRequestException"
+    assert "'motorid'" in without_key.message and MODEL in without_key.message
+    assert "not JSON" in not_json.message
+    assert with_key is None
+
+
+def test_a_payload_that_is_not_json_for_a_model_without_key_is_recorded_and_logged(
+    registry: DetectorRegistry, unusable: list[UnusableMessage]
+) -> None:
+    # Undocumented: BatchPutMessage accepts any payload bytes, so the message is processed and
+    # the endpoint's record says no detector could use it.
+    registry.create_model(counter_model("counter", "PressureInput"), T0)
+
     with capture_logs() as logs:
-        send(registry, {"sensorData": {"pressure": 80}})
         registry.process("PressureInput", b"not json", "m-raw", T0)
 
-    assert registry.detectors(MODEL) == []
-    assert [log["event"] for log in logs] == ["detector.key_missing", "detector.payload_not_json"]
+    assert registry.detectors("counter") == []
+    assert [(u.message_id, u.reason, u.detector_model_name) for u in unusable] == [
+        ("m-raw", "payload_not_json", None)
+    ]
+    assert [log["event"] for log in logs] == ["detector.payload_not_json"]
+    assert all("not json" not in str(log) for log in logs)
+
+
+def test_a_key_value_describe_detector_would_refuse_creates_no_detector_and_is_recorded(
+    registry: DetectorRegistry, unusable: list[UnusableMessage]
+) -> None:
+    # API reference (iotevents-data), DescribeDetector: keyValue matches ^[a-zA-Z0-9\-_:]+$,
+    # 1 to 128 characters. A detector under another key value could never be described.
+    registry.create_model(MOTOR_DETECTOR_MODEL, T0)
+
+    send(registry, motor_payload("motor 1", 80))
+    send(registry, motor_payload("m" * 129, 80), at=T0 + 1)
+    send(registry, motor_payload("motor-1:a_b", 80), at=T0 + 2)
+
+    assert [d.key_value for d in registry.detectors(MODEL)] == ["motor-1:a_b"]
+    assert [(u.reason, u.detector_model_name) for u in unusable] == [
+        ("key_value_invalid", MODEL),
+        ("key_value_invalid", MODEL),
+    ]
+
+
+def test_detectors_see_only_the_attributes_their_input_declares(
+    registry: DetectorRegistry, unusable: list[UnusableMessage]
+) -> None:
+    # API reference, Attribute: "Those attributes (and their paired values) specified here
+    # are available for use in the condition expressions used by detectors."
+    model = counter_model("reader", "Other")
+    events = model["detectorModelDefinition"]["states"][0]["onInput"]["events"]
+    events.append(
+        {
+            "eventName": "undeclared",
+            "condition": "currentInput('Other') && isUndefined($input.Other.secret)",
+            "actions": [{"setVariable": {"variableName": "hidden", "value": "true"}}],
+        }
+    )
+    registry.create_model(model, T0)
+
+    send(registry, {"value": 1, "secret": 7}, input_name="Other")
+    partly_declared = list(unusable)
+    send(registry, {"secret": 8}, input_name="Other", at=T0 + 1)
+
+    detector = registry.detector("reader")
+    assert detector.variables["hidden"] is True
+    assert detector.last_payloads["Other"] == {}
+    assert partly_declared == []
+    assert [(u.reason, u.message_id) for u in unusable] == [("attributes_missing", f"m{T0 + 1}")]
 
 
 def test_due_timers_fire_before_a_later_message_is_evaluated(registry: DetectorRegistry) -> None:
@@ -209,7 +291,8 @@ def test_the_detector_quota_is_off_by_default_and_counts_one_second_per_detector
 
     assert off is None
     assert on is not None
-    assert (on.detector_model_name, on.key_value) == (MODEL, "A")
+    assert on.error_code == "ThrottlingException"
+    assert f"{MODEL!r} with key value 'A'" in on.message
     assert other_motor is None
     assert a_second_after_the_first is None
 

@@ -109,9 +109,13 @@ def test_a_new_detector_runs_on_enter_of_the_initial_state_before_evaluating_its
     assert detector.variables["trace"] == "start,input"
 
 
-def test_a_transition_runs_on_input_events_on_exit_its_actions_then_on_enter_in_that_order() -> (
+def test_a_transition_runs_on_input_events_its_actions_on_exit_then_on_enter_in_that_order() -> (
     None
 ):
+    # Developer guide, "Example: HVAC temperature control": the Amazon SNS messages of the
+    # onExit event resetHeatCool (state "start") carry the variables that only the transition
+    # "initialize" sets, so the transition's actions run before onExit (see the runtime's
+    # module docstring; the guide states no order in prose).
     model = runnable(
         state(
             "A",
@@ -126,7 +130,7 @@ def test_a_transition_runs_on_input_events_on_exit_its_actions_then_on_enter_in_
     detector = run(model, message())
 
     assert detector.state_name == "B"
-    assert detector.variables["trace"] == "start,input,exit,transition,enter"
+    assert detector.variables["trace"] == "start,input,transition,exit,enter"
 
 
 def test_a_transition_to_the_same_state_exits_and_enters_it_again() -> None:
@@ -339,12 +343,17 @@ def test_a_duration_expression_is_evaluated_and_rounded_down_to_whole_seconds() 
     assert detector.timers["t"].expires_at == T0 + 60
 
 
-@pytest.mark.parametrize("duration", ["'sixty'", "0", "31622401", "$variable.undefined"])
+@pytest.mark.parametrize(
+    "duration", ["'sixty'", "0", "59", "$input.In.short", "31622401", "$variable.undefined"]
+)
 def test_a_timer_whose_duration_is_not_valid_is_not_set(duration: str) -> None:
+    # API reference, SetTimerAction: "The minimum value is 60 seconds ... The maximum value is
+    # 31622400 seconds"; troubleshooting, "Amazon CloudWatch Logs action.setTimer errors": an
+    # evaluated duration "less than 60" fails to set the timer. ($input.In.short is 59.9.)
     model = timer_model(set_timer("t", duration=duration))
 
     with capture_logs():
-        detector = run(model, message())
+        detector = run(model, message({"short": 59.9}))
 
     assert detector.timers == {}
 
@@ -411,6 +420,36 @@ def test_timeout_is_true_only_the_first_time_it_is_checked_after_expiry() -> Non
     detector, _ = evaluate(model, detector, message(at=T0 + 61, message_id="m2"))
 
     assert detector.variables["seen"] == 1
+
+
+def test_timeout_behind_a_false_and_is_not_checked_so_the_next_message_sees_the_expiry() -> None:
+    # Developer guide, "Detector model analysis and diagnostic information", structure: "An
+    # expiring timer can cause an unexpected amount of messages to be sent" recommends
+    # triggerType("MESSAGE") && timeout("awake"); "Expressions" > Functions: timeout() "returns
+    # true only the first time it's checked following the actual timer expiration". On the
+    # timer's own evaluation && stops at triggerType, so timeout() is not checked there.
+    model = runnable(
+        state(
+            "A",
+            on_enter=[event("init", None, set_variable("woke", "0"), set_timer("awake", 60))],
+            on_input=[
+                event(
+                    "wake",
+                    'triggerType("MESSAGE") && timeout("awake")',
+                    set_variable("woke", "$variable.woke + 1"),
+                )
+            ],
+        )
+    )
+    detector = run(model, message(at=T0))
+
+    detector, _ = expire_timer(model, detector, "awake", T0 + 60)
+    on_expiry = detector.variables["woke"]
+    detector, _ = evaluate(model, detector, message(at=T0 + 61, message_id="m2"))
+    on_next_message = detector.variables["woke"]
+    detector, _ = evaluate(model, detector, message(at=T0 + 62, message_id="m3"))
+
+    assert (on_expiry, on_next_message, detector.variables["woke"]) == (0, 1, 1)
 
 
 def test_timeout_checked_first_in_another_state_after_expiry_is_true_there() -> None:
@@ -514,6 +553,59 @@ def test_a_detector_remembers_the_last_payload_of_another_input_for_timer_evalua
     assert detector.variables["last"] == 5
 
 
+def test_on_exit_sends_the_variables_the_transition_set_in_the_old_state() -> None:
+    # Developer guide, "Example: HVAC temperature control": state "start" has the transition
+    # "initialize" (setVariable rangeHigh from seedTemperatureInput, nextState idle) and the
+    # onExit event resetHeatCool (sns, default payload); its SNS message shows stateName
+    # "start" and variables holding rangeHigh 30.0 and sensorCount 10.
+    model = runnable(
+        state(
+            "start",
+            on_enter=[event("prepare", None, set_variable("sensorId", "0"))],
+            transitions=[
+                transition(
+                    "initialize",
+                    "$input.In.sensorCount > 0",
+                    "idle",
+                    set_variable("rangeHigh", "$input.In.rangeHigh"),
+                    set_variable("sensorCount", "$input.In.sensorCount"),
+                )
+            ],
+            on_exit=[event("resetHeatCool", "true", sns())],
+        ),
+        state("idle"),
+    )
+
+    _, records = start_detector(
+        model, "Area51", message({"sensorCount": 10, "rangeHigh": 30.0}, message_id="00001")
+    )
+
+    [record] = records
+    payload = json.loads(record.payload)
+    assert (record.event_name, record.state_name) == ("resetHeatCool", "start")
+    assert payload["payload"]["state"]["stateName"] == "start"
+    assert payload["payload"]["state"]["variables"] == {
+        "sensorId": 0,
+        "rangeHigh": 30.0,
+        "sensorCount": 10,
+    }
+
+
+def test_an_mqtt_topic_template_is_recorded_evaluated() -> None:
+    # API reference, IotTopicPublishAction.mqttTopic: "You can use a string expression that
+    # includes variables ($variable.<variable-name>) and input values
+    # ($input.<input-name>.<path-to-datum>) as the topic string"; the HVAC example's plain
+    # topics ("hvac/Heating/Off") are text, so substitutions are written ${...}.
+    model = one_event(
+        set_variable("area", "'Area51'"),
+        {"iotTopicPublish": {"mqttTopic": "hvac/${$variable.area}/${$input.In.id}/it's"}},
+    )
+
+    _, records = start_detector(model, None, message({"id": "7"}))
+
+    assert records[0].parameters["mqttTopic"] == "hvac/Area51/7/it's"
+
+
 @pytest.mark.parametrize(
     "action",
     [
@@ -527,7 +619,7 @@ def test_a_detector_remembers_the_last_payload_of_another_input_for_timer_evalua
         {"dynamoDBv2": {"tableName": "motors"}},
     ],
 )
-def test_every_action_for_another_service_is_recorded_and_not_performed(
+def test_every_action_for_another_service_is_recorded_by_the_runtime(
     action: dict[str, Any],
 ) -> None:
     [(action_type, parameters)] = action.items()
