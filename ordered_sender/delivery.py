@@ -22,7 +22,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 from ordered_sender.config import SenderConfig
 from ordered_sender.errors import DeliveryError, StoreError
@@ -33,7 +32,7 @@ from ordered_sender.outcomes import classify, endpoint_failed
 from ordered_sender.scheduler import Batch, RetryPolicy, decide, dispatcher_wait, plan_batches
 from ordered_sender.stats import StatsRecorder
 from ordered_sender.store import Decision
-from ordered_sender.store.lock import OutboxLock
+from ordered_sender.store.open import DatabaseUrl, hold_for_delivery, outbox_target
 from ordered_sender.transport import BatchResponse, RequestError, RequestErrorKind, Transport
 from ordered_sender.upkeep import Upkeep
 
@@ -60,7 +59,7 @@ class Delivery:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | DatabaseUrl,
         config: SenderConfig,
         transport: Transport,
         clock: Clock,
@@ -74,6 +73,7 @@ class Delivery:
         self._transport = transport
         self._changed = threading.Condition()
         self._wake = threading.Event()
+        self._planning = threading.Lock()
         self._in_flight_lanes: set[str] = set()
         self._requests_in_flight = 0
         self._unrecorded: list[Unrecorded] = []
@@ -96,7 +96,7 @@ class Delivery:
             lane_spacing=_spacing(config.max_messages_per_second_per_lane),
         )
         with ExitStack() as acquired:
-            self._lock = OutboxLock(Path(path), create=create)
+            self._lock = hold_for_delivery(outbox_target(path), create=create)
             acquired.callback(self._lock.release)
             self.outbox = Outbox(path, config, clock=clock, create=create, changes=self)
             acquired.callback(self.outbox.close)
@@ -189,27 +189,34 @@ class Delivery:
             return until
 
     def _plan(self, free: int) -> list[Batch]:
+        return self._plan_more(free)[0]
+
+    def _plan_more(self, free: int) -> tuple[list[Batch], bool]:
+        """Plan up to ``free`` requests of due lane heads and mark their lanes in flight; also
+        says whether due heads may be left over. Planners (the dispatcher, a worker going on)
+        take turns, so no head is planned twice."""
         if free <= 0:
-            return []
-        now = self.clock()
-        with self._changed:
-            busy = frozenset(self._in_flight_lanes)
-        heads = self.outbox.store.ready_heads(
-            now, busy, free * self.config.max_messages_per_request
-        )
-        batches = plan_batches(
-            heads,
-            max_messages=self.config.max_messages_per_request,
-            max_payload_bytes=self.config.max_payload_bytes_per_request,
-            max_batches=free,
-        )
-        with self._changed:
-            for batch in batches:
-                self._in_flight_lanes.update(head.lane for head in batch)
-            self._requests_in_flight += len(batches)
-            if self._pace is not None and batches:
-                self._pace = self._pace.took(now, len(batches))
-        return batches
+            return [], False
+        limit = free * self.config.max_messages_per_request
+        with self._planning:
+            now = self.clock()
+            with self._changed:
+                busy = frozenset(self._in_flight_lanes)
+            heads = self.outbox.store.ready_heads(now, busy, limit)
+            batches = plan_batches(
+                heads,
+                max_messages=self.config.max_messages_per_request,
+                max_payload_bytes=self.config.max_payload_bytes_per_request,
+                max_batches=free,
+            )
+            with self._changed:
+                for batch in batches:
+                    self._in_flight_lanes.update(head.lane for head in batch)
+                self._requests_in_flight += len(batches)
+                if self._pace is not None and batches:
+                    self._pace = self._pace.took(now, len(batches))
+        planned = sum(len(batch) for batch in batches)
+        return batches, len(heads) == limit or planned < len(heads)
 
     def _dispatch_forever(self) -> None:
         while not self.closed and self.failure is None:
@@ -245,7 +252,7 @@ class Delivery:
         batches = self._plan(self._requests_allowed())
         self._store_recovered()  # it answered: if it had failed, say it works again
         for batch in batches:
-            self._workers.submit(self._deliver, batch)
+            self._workers.submit(self._work, batch)
         if batches:
             return 0.0
         with self._changed:
@@ -262,8 +269,36 @@ class Delivery:
             poll=self.config.idle_poll_seconds,
         )
 
-    def _deliver(self, batch: Batch) -> None:
-        """Send one request and record what came of it; the lanes are released only after that."""
+    def _work(self, batch: Batch) -> None:
+        """A worker: deliver a request; then, while the outcome was recorded and more is due,
+        plan the next request itself and deliver it too. A lane's next message so goes out as
+        soon as its head's outcome is stored, without a round through the dispatcher, which is
+        woken only when this worker stops or may have left due work behind."""
+        next_batch: Batch | None = batch
+        try:
+            while next_batch is not None:
+                recorded = self._deliver(next_batch, wake=False)
+                next_batch = self._next_request() if recorded else None
+        finally:
+            self._wake.set()
+
+    def _next_request(self) -> Batch | None:
+        """Plan one request for the worker that just finished one, when sending may go on."""
+        if self.closed or self.failure is not None:
+            return None
+        if time.monotonic() < self._store_hold.until:
+            return None
+        try:
+            batches, more = self._plan_more(min(1, self._requests_allowed()))
+        except StoreError:
+            return None  # the dispatcher meets it too, and holds
+        if more:
+            self._wake.set()
+        return batches[0] if batches else None
+
+    def _deliver(self, batch: Batch, *, wake: bool = True) -> bool:
+        """Send one request and record what came of it; the lanes are released only after that.
+        True when the outcome was recorded."""
         ids = [head.message.message_id for head in batch]
         recorded = False
         try:
@@ -281,12 +316,13 @@ class Delivery:
                 with self._changed:
                     self._unrecorded.append(Unrecorded(batch, decisions, now))
                 self._store_failed(error)
-                return
+                return False
             recorded = True
             self._store_recovered()
             log_request(batch, response, decisions, latency_ms, now)
         finally:
-            self._request_done(batch, release_lanes=recorded)
+            self._request_done(batch, release_lanes=recorded, wake=wake)
+        return True
 
     def _send(self, batch: Batch) -> BatchResponse:
         try:
@@ -324,7 +360,7 @@ class Delivery:
         if before.endpoint.failing and not after.endpoint.failing:
             log.warning("endpoint.available")
 
-    def _request_done(self, batch: Batch, *, release_lanes: bool) -> None:
+    def _request_done(self, batch: Batch, *, release_lanes: bool, wake: bool = True) -> None:
         with self._changed:
             if release_lanes:
                 self._in_flight_lanes.difference_update(head.lane for head in batch)
@@ -332,7 +368,8 @@ class Delivery:
             release_now = self._release_when_idle and self._requests_in_flight == 0
             self._changed.notify_all()
         self.stats.request_finished()
-        self._wake.set()
+        if wake:
+            self._wake.set()
         if release_now:
             self._release()
 

@@ -14,7 +14,6 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -38,7 +37,13 @@ from ordered_sender.store import (
     Store,
     StoredMessage,
 )
-from ordered_sender.store.sqlite import SqliteStore
+from ordered_sender.store.open import (
+    DatabaseUrl,
+    OutboxTarget,
+    add_in_transaction,
+    open_store,
+    outbox_target,
+)
 
 Clock = Callable[[], float]
 """Seconds since the Unix epoch; ``wall_clock`` unless a test injects its own."""
@@ -134,7 +139,7 @@ class Outbox:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | DatabaseUrl,
         config: SenderConfig | None = None,
         *,
         clock: Clock = wall_clock,
@@ -142,11 +147,11 @@ class Outbox:
         changes: Changes | None = None,
     ) -> None:
         self.config = config or SenderConfig()
-        self.path = Path(path)
+        self.path: OutboxTarget = outbox_target(path)
         self.clock = clock
         self._changes = changes or PolledChanges(self.config.idle_poll_seconds)
         self._closed = False
-        self.store: Store = SqliteStore(
+        self.store: Store = open_store(
             self.path, synchronous=self.config.synchronous, create=create
         )
 
@@ -162,13 +167,25 @@ class Outbox:
         """Commit one message and return once it is on disk (see ``put_many``)."""
         return self.put_many([(input_name, payload, message_id, timestamp_ms)], timeout=timeout)[0]
 
-    def put_many(self, items: Iterable[PutItem], *, timeout: float | None = None) -> list[Receipt]:
+    def put_many(
+        self,
+        items: Iterable[PutItem],
+        *,
+        timeout: float | None = None,
+        connection: object | None = None,
+    ) -> list[Receipt]:
         """Commit several messages in one transaction: all of them, in order, or none.
 
         Each item is ``(input_name, payload)``, optionally followed by ``message_id`` and
         ``timestamp_ms`` (None for either means: generate one, or use the time of the put). When
         the outbox is at its pending limit, blocks until delivery makes room (at most ``timeout``
         seconds, then OutboxFull), or raises OutboxFull at once with ``when_full="raise"``.
+
+        ``connection`` (a PostgreSQL outbox only): the caller's psycopg connection to the
+        outbox's database, in a transaction; the messages are put inside that transaction, so
+        they commit with the caller's own writes or vanish with them (the transactional outbox),
+        and the receipts mean something only once it committed. A full outbox then raises
+        OutboxFull at once: waiting would hold the caller's transaction open.
         """
         self._check_open()
         now = self.clock()
@@ -185,7 +202,11 @@ class Outbox:
             )
             entries.append(NewEntry(message, self.config.lane(message)))
         try:
-            stored = self._add_when_room(entries, now, timeout)
+            if connection is None:
+                stored = self._add_when_room(entries, now, timeout)
+            else:
+                limits = self.config.pending_limits
+                stored = add_in_transaction(self.path, self.store, connection, entries, now, limits)
         except StoreError:
             if self._closed:  # closed by another thread while this put waited or wrote
                 raise SenderClosed(f"the outbox {self.path} was closed during the put") from None

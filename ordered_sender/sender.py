@@ -9,7 +9,6 @@ import os
 import time
 from collections.abc import Iterable
 from contextlib import ExitStack
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -19,6 +18,7 @@ from ordered_sender.errors import SenderClosed
 from ordered_sender.outbox import Clock, Outbox, PutItem, Receipt, wall_clock
 from ordered_sender.stats import SenderStats, StatsRecorder
 from ordered_sender.store import DeadLetter, OutboxCounts, PausedLane, Store
+from ordered_sender.store.open import DatabaseUrl, OutboxTarget
 from ordered_sender.transport import Transport
 from ordered_sender.transport.http import HttpTransport
 from ordered_sender.transport.iotevents import IotEventsTransport
@@ -40,7 +40,7 @@ class OrderedSender:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | DatabaseUrl,
         client: Any = None,
         config: SenderConfig | None = None,
         *,
@@ -72,7 +72,7 @@ class OrderedSender:
             self._delivery.start()
 
     @property
-    def path(self) -> Path:
+    def path(self) -> OutboxTarget:
         return self.outbox.path
 
     @property
@@ -99,9 +99,15 @@ class OrderedSender:
         """Commit one message and return once it is on disk; see ``Outbox.put_many``."""
         return self.put_many([(input_name, payload, message_id, timestamp_ms)], timeout=timeout)[0]
 
-    def put_many(self, items: Iterable[PutItem], *, timeout: float | None = None) -> list[Receipt]:
+    def put_many(
+        self,
+        items: Iterable[PutItem],
+        *,
+        timeout: float | None = None,
+        connection: object | None = None,
+    ) -> list[Receipt]:
         self._check_open()
-        receipts = self.outbox.put_many(items, timeout=timeout)
+        receipts = self.outbox.put_many(items, timeout=timeout, connection=connection)
         self._stats.enqueued(len(receipts))
         self._delivery.wake()
         return receipts

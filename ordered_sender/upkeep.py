@@ -11,7 +11,7 @@ from ordered_sender.config import SenderConfig
 from ordered_sender.events import log
 from ordered_sender.outbox import Clock
 from ordered_sender.store import Store
-from ordered_sender.store.lock import OutboxLock
+from ordered_sender.store.open import OutboxHold
 
 EVERY_SECONDS = 1.0
 """How often the file and the clock are checked."""
@@ -24,7 +24,7 @@ CLOCK_JUMP_SECONDS = 1.0
 class Upkeep:
     """Checks for one delivering sender; ``run`` returns why delivery must stop, if it must."""
 
-    def __init__(self, lock: OutboxLock, store: Store, clock: Clock, config: SenderConfig) -> None:
+    def __init__(self, lock: OutboxHold, store: Store, clock: Clock, config: SenderConfig) -> None:
         self._lock = lock
         self._store = store
         self._clock = clock

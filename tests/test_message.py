@@ -104,6 +104,7 @@ def test_generated_ids_are_unique_and_match_the_documented_pattern() -> None:
 
 def test_payload_encodings(idle_sender: OrderedSender) -> None:
     transport = MockTransport()
+    assert isinstance(idle_sender.path, Path)  # an SQLite outbox, not a database URL
     sender = OrderedSender(
         idle_sender.path.with_name("other.db"), transport=transport, autostart=False
     )

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ordered_sender.store import Store
+from ordered_sender.store import NewEntry, PendingLimits, Store, StoredMessage
 
 DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -91,6 +92,35 @@ def hold_for_delivery(target: OutboxTarget, *, create: bool) -> OutboxHold:
     from ordered_sender.store.lock import OutboxLock
 
     return OutboxLock(target, create=create)
+
+
+def add_in_transaction(
+    target: OutboxTarget,
+    store: Store,
+    connection: object,
+    entries: Sequence[NewEntry],
+    now: float,
+    limits: PendingLimits | None,
+) -> list[StoredMessage]:
+    """Put ``entries`` into the store of ``target`` through the caller's open transaction on
+    ``connection`` (the transactional outbox, PostgreSQL only); ValueError naming the argument
+    and what was wrong otherwise."""
+    if not isinstance(target, DatabaseUrl):
+        raise ValueError(
+            f"connection=: puts inside the caller's PostgreSQL transaction, and the outbox "
+            f"{target} is an SQLite file; put without connection=, or use a postgresql:// outbox"
+        )
+    import psycopg
+
+    from ordered_sender.store.postgres import PostgresStore
+
+    if not isinstance(connection, psycopg.Connection):
+        raise ValueError(
+            f"connection={connection!r}: must be a psycopg 3 connection (psycopg.connect) to "
+            f"the outbox's database, {target}"
+        )
+    assert isinstance(store, PostgresStore)
+    return store.add_in_transaction(connection, entries, now, limits)
 
 
 def redacted(url: str) -> str:

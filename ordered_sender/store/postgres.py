@@ -18,8 +18,7 @@ from typing import Any, LiteralString
 import psycopg
 from psycopg import sql as psql
 
-from ordered_sender.errors import InvalidMessage, LanePaused, NotAnOutbox, OutboxFull
-from ordered_sender.message import Message
+from ordered_sender.errors import InvalidMessage, LanePaused, NotAnOutbox, StoreError
 from ordered_sender.store import (
     DeadLetter,
     Decision,
@@ -39,6 +38,7 @@ from ordered_sender.store import (
 from ordered_sender.store import postgres_schema as sql
 from ordered_sender.store.open import redacted
 from ordered_sender.store.postgres_errors import translated_errors
+from ordered_sender.store.rows import check_room, stored_message
 
 DEFAULT_SCHEMA = "ordered_sender"
 
@@ -104,7 +104,13 @@ class PostgresStore:
         """The connection, alone, with psycopg's errors translated; one that was lost (the
         server restarted, the network failed) is opened again first."""
         with self._lock, translated_errors(self.location):
-            if self._connection.closed and not self._closed:
+            if self._closed:
+                raise StoreError(
+                    self.location,
+                    "was closed by this process, so it can no longer be used; open the outbox "
+                    "again (a new Outbox or OrderedSender) to go on",
+                )
+            if self._connection.closed:
                 self._connection = self._connect()
             yield self._connection
 
@@ -129,13 +135,21 @@ class PostgresStore:
         """Put the entries through the caller's ``connection``, inside the transaction it has
         open: they commit, and become visible to workers, when the caller commits, and vanish
         if it rolls back. A savepoint makes them all or none within that transaction."""
-        if connection.autocommit and connection.info.transaction_status is _IDLE:
+        status = connection.info.transaction_status
+        if status is _IDLE and connection.autocommit:
             raise ValueError(
                 "connection= must be in a transaction (`with connection.transaction():`, or "
                 "autocommit off); in autocommit with none open, the put would commit on its own"
             )
-        with translated_errors(self.location), connection.transaction():
-            return add_entries(connection, self.statements, entries, now, limits, self._channel)
+        if status is psycopg.pq.TransactionStatus.INERROR:
+            raise ValueError("connection= is in a failed transaction; roll it back before putting")
+        with translated_errors(self.location):
+            if status is _IDLE:
+                # Autocommit off: psycopg begins the caller's transaction at its first statement;
+                # begin it now, or transaction() below would begin and commit one of its own.
+                connection.execute("SELECT 1")
+            with connection.transaction():
+                return add_entries(connection, self.statements, entries, now, limits, self._channel)
 
     def changed_elsewhere(self) -> bool:
         """True when another connection put, resumed or redrove since the last call: a look at
@@ -160,7 +174,7 @@ class PostgresStore:
                 self.statements(sql.READY_HEADS),
                 {"now": now, "exclude": list(exclude_lanes), "limit": limit},
             ).fetchall()
-        return [_stored_message(row) for row in rows]
+        return [stored_message(row) for row in rows]
 
     def next_attempt_at(self, exclude_lanes: Collection[str]) -> float | None:
         with self._using() as connection:
@@ -359,7 +373,8 @@ def add_entries(
         if head_seq is None:
             new_lanes.add(lane)
     if limits is not None:
-        _check_room(connection, statements, entries, limits)
+        pending, pending_bytes = _one(connection, statements(sql.PENDING_TOTALS))
+        check_room(pending, pending_bytes, entries, limits)
     stored: list[StoredMessage] = []
     for entry in entries:
         message = entry.message
@@ -390,27 +405,6 @@ def add_entries(
         stored.append(StoredMessage(seq, message, entry.lane, enqueued_at=now))
     connection.execute(sql.NOTIFY, {"channel": channel})
     return stored
-
-
-def _check_room(
-    connection: Connection,
-    statements: Statements,
-    entries: Sequence[NewEntry],
-    limits: PendingLimits,
-) -> None:
-    pending, pending_bytes = _one(connection, statements(sql.PENDING_TOTALS))
-    adding = len(entries)
-    adding_bytes = sum(len(entry.message.payload) for entry in entries)
-    if limits.messages is not None and pending + adding > limits.messages:
-        raise OutboxFull(
-            f"the outbox holds {pending} pending messages; {adding} more would pass "
-            f"max_pending_messages={limits.messages}"
-        )
-    if limits.payload_bytes is not None and pending_bytes + adding_bytes > limits.payload_bytes:
-        raise OutboxFull(
-            f"the outbox holds {pending_bytes} bytes of pending payload; {adding_bytes} more "
-            f"would pass max_pending_bytes={limits.payload_bytes}"
-        )
 
 
 def _deliver_all(
@@ -504,40 +498,3 @@ def _one(
     row = connection.execute(query, params).fetchone()
     assert row is not None, "a statement that always returns a row returned none"
     return row
-
-
-def _stored_message(row: tuple[Any, ...]) -> StoredMessage:
-    """The one place a row becomes a value."""
-    (
-        seq,
-        message_id,
-        lane,
-        input_name,
-        payload,
-        timestamp_ms,
-        enqueued_at,
-        attempts,
-        first_attempt_at,
-        next_attempt_at,
-        solo,
-        last_error_code,
-        last_error_text,
-        retry_wait,
-        retry_age,
-        last_attempt_at,
-    ) = row
-    return StoredMessage(
-        seq=seq,
-        message=Message(input_name, bytes(payload), message_id, timestamp_ms),
-        lane=lane,
-        enqueued_at=enqueued_at,
-        attempts=attempts,
-        first_attempt_at=first_attempt_at,
-        next_attempt_at=next_attempt_at,
-        solo=solo,
-        last_error_code=last_error_code,
-        last_error_text=last_error_text,
-        retry_wait=retry_wait,
-        retry_age=retry_age,
-        last_attempt_at=last_attempt_at,
-    )

@@ -24,10 +24,6 @@ _TRY_AGAIN: Final = "nothing of the failed call was stored; try again"
 POSTGRES_ERRORS: Final[Mapping[str, tuple[type[StoreError] | type[NotAnOutbox], str]]] = {
     # Exact SQLSTATEs first where they say more than their class (the first two characters).
     # {code} is the SQLSTATE, {detail} PostgreSQL's message (bound values never appear in it).
-    "3D000": (
-        NotAnOutbox,
-        "its database does not exist ({code}: {detail}); create it (createdb) or fix the URL",
-    ),
     "53100": (
         StoreError,
         "the server's disk is full ({code}); " + _TRY_AGAIN + " once space is freed there",
@@ -70,11 +66,6 @@ POSTGRES_ERRORS: Final[Mapping[str, tuple[type[StoreError] | type[NotAnOutbox], 
         "the connection to PostgreSQL failed ({code}: {detail}); check that the server runs and "
         "is reachable; the outbox is opened again at the next call",
     ),
-    "28": (
-        StoreError,
-        "the server refused the credentials ({code}: {detail}); check the user and password "
-        "(PGPASSWORD, ~/.pgpass) and pg_hba.conf",
-    ),
     "53": (StoreError, "the server ran out of a resource ({code}: {detail}); try again"),
     "54": (StoreError, "a limit of the server was passed ({code}: {detail}); " + _REPORT_IT),
     "57": (
@@ -105,17 +96,12 @@ def translate(error: psycopg.Error, where: str) -> StoreError | NotAnOutbox:
     detail = _first_line(error)
     if code is None:
         if isinstance(error, psycopg.OperationalError):
-            # No SQLSTATE: libpq failed before the server answered (refused, unknown host, ...).
+            # No SQLSTATE: the connection failed (refused, unknown host, no such database or
+            # user, credentials refused); libpq's message, kept whole, says which.
             return StoreError(
                 where,
-                f"cannot connect to PostgreSQL ({detail}); check that the server runs and the "
-                "host, port and user of the URL",
-            )
-        if isinstance(error, psycopg.InterfaceError) and "closed" in detail:
-            return StoreError(
-                where,
-                "was closed by this process, so it can no longer be used; open the outbox again "
-                "(a new Outbox or OrderedSender) to go on",
+                f"cannot connect to PostgreSQL ({detail}); check that the server runs, and the "
+                "host, port, database, user and password (PGPASSWORD, ~/.pgpass) of the URL",
             )
         return StoreError(
             where, f"psycopg refused a call ({type(error).__name__}: {detail}); {_REPORT_IT}"

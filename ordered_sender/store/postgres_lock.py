@@ -20,6 +20,8 @@ from ordered_sender.store.open import redacted
 from ordered_sender.store.postgres import DEFAULT_SCHEMA
 from ordered_sender.store.postgres_errors import translated_errors
 
+APPLICATION_NAME = "ordered-sender delivery lock"
+"""How the lock's connection shows in pg_stat_activity."""
 TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext('ordered_sender:deliver:' || %(schema)s))"
 UNLOCK = "SELECT pg_advisory_unlock(hashtext('ordered_sender:deliver:' || %(schema)s))"
 
@@ -32,7 +34,9 @@ class PostgresDeliveryLock:
         self._schema = schema
         self._released = False
         with translated_errors(self._location):
-            self._connection: psycopg.Connection[Any] = psycopg.connect(url, autocommit=True)
+            self._connection: psycopg.Connection[Any] = psycopg.connect(
+                url, autocommit=True, application_name=APPLICATION_NAME
+            )
             row = self._connection.execute(TRY_LOCK, {"schema": schema}).fetchone()
         if row is None or not row[0]:
             self._connection.close()

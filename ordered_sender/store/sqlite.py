@@ -14,10 +14,8 @@ import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from ordered_sender.errors import InvalidMessage, LanePaused, OutboxFull
-from ordered_sender.message import Message
+from ordered_sender.errors import InvalidMessage, LanePaused
 from ordered_sender.store import (
     DeadLetter,
     Decision,
@@ -36,6 +34,7 @@ from ordered_sender.store import (
 )
 from ordered_sender.store import sqlite_schema as sql
 from ordered_sender.store.group_commit import GroupCommit
+from ordered_sender.store.rows import check_room, stored_message
 from ordered_sender.store.sqlite_errors import translated_errors
 from ordered_sender.store.sqlite_file import open_outbox
 
@@ -112,7 +111,7 @@ class SqliteStore:
             rows = connection.execute(
                 sql.READY_HEADS, {"now": now, "limit": limit + len(exclude_lanes)}
             ).fetchall()
-        heads = [_stored_message(row) for row in rows if row[2] not in exclude_lanes]
+        heads = [stored_message(row) for row in rows if row[2] not in exclude_lanes]
         return heads[:limit]
 
     def next_attempt_at(self, exclude_lanes: Collection[str]) -> float | None:
@@ -252,7 +251,8 @@ def _add(
 ) -> list[StoredMessage]:
     """Store the entries, in order (the caller holds the transaction)."""
     if limits is not None:
-        _check_room(connection, entries, limits)
+        pending, pending_bytes = connection.execute(sql.SELECT_TOTALS).fetchone()
+        check_room(pending, pending_bytes, entries, limits)
     stored: list[StoredMessage] = []
     for entry in entries:
         message = entry.message
@@ -280,24 +280,6 @@ def _add(
         connection.execute(sql.INSERT_LANE, {"lane": entry.lane, "seq": seq})
         stored.append(StoredMessage(seq, message, entry.lane, enqueued_at=now))
     return stored
-
-
-def _check_room(
-    connection: sqlite3.Connection, entries: Sequence[NewEntry], limits: PendingLimits
-) -> None:
-    pending, pending_bytes = connection.execute(sql.SELECT_TOTALS).fetchone()
-    adding = len(entries)
-    adding_bytes = sum(len(entry.message.payload) for entry in entries)
-    if limits.messages is not None and pending + adding > limits.messages:
-        raise OutboxFull(
-            f"the outbox holds {pending} pending messages; {adding} more would pass "
-            f"max_pending_messages={limits.messages}"
-        )
-    if limits.payload_bytes is not None and pending_bytes + adding_bytes > limits.payload_bytes:
-        raise OutboxFull(
-            f"the outbox holds {pending_bytes} bytes of pending payload; {adding_bytes} more "
-            f"would pass max_pending_bytes={limits.payload_bytes}"
-        )
 
 
 def _deliver_all(
@@ -376,40 +358,3 @@ def _advance_lane(connection: sqlite3.Connection, lane: str) -> None:
         connection.execute(
             sql.MOVE_HEAD, {"lane": lane, "seq": head[0], "due": head[1], "retry_wait": head[2]}
         )
-
-
-def _stored_message(row: tuple[Any, ...]) -> StoredMessage:
-    """The one place a row becomes a value."""
-    (
-        seq,
-        message_id,
-        lane,
-        input_name,
-        payload,
-        timestamp_ms,
-        enqueued_at,
-        attempts,
-        first_attempt_at,
-        next_attempt_at,
-        solo,
-        last_error_code,
-        last_error_text,
-        retry_wait,
-        retry_age,
-        last_attempt_at,
-    ) = row
-    return StoredMessage(
-        seq=seq,
-        message=Message(input_name, bytes(payload), message_id, timestamp_ms),
-        lane=lane,
-        enqueued_at=enqueued_at,
-        attempts=attempts,
-        first_attempt_at=first_attempt_at,
-        next_attempt_at=next_attempt_at,
-        solo=bool(solo),
-        last_error_code=last_error_code,
-        last_error_text=last_error_text,
-        retry_wait=retry_wait,
-        retry_age=retry_age,
-        last_attempt_at=last_attempt_at,
-    )

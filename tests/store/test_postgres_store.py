@@ -1,0 +1,275 @@
+"""PostgresStore beyond the contract: its schema and version, its errors provoked for real, and
+lanes written by several transactions at once."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from ordered_sender import InvalidMessage, NotAnOutbox, StoreError
+from ordered_sender.message import Message
+from ordered_sender.store import Delivered, NewEntry
+
+psycopg = pytest.importorskip("psycopg", reason="pip install 'ordered-sender[postgres]'")
+
+from ordered_sender.store.postgres import PostgresStore  # noqa: E402
+from ordered_sender.store.postgres_errors import POSTGRES_ERRORS, translate  # noqa: E402
+
+WAIT_SECONDS = 10.0
+
+
+def entry(lane: str, message_id: str) -> NewEntry:
+    return NewEntry(Message(lane, b"{}", message_id, 1), lane)
+
+
+@pytest.fixture
+def store(postgres_url: str) -> Iterator[PostgresStore]:
+    opened = PostgresStore(postgres_url)
+    yield opened
+    opened.close()
+
+
+def admin(url: str) -> Any:
+    return psycopg.connect(url, autocommit=True)
+
+
+def wait_for_lock_waiters(url: str, count: int) -> None:
+    """Until ``count`` sessions of the database wait for a lock (a condition, looked at until a
+    deadline; the sessions are in other threads)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    with admin(url) as connection:
+        while time.monotonic() < deadline:
+            (waiting,) = connection.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if waiting >= count:
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"no {count} session(s) waited for a lock within {WAIT_SECONDS} s")
+
+
+# -- schema and version -----------------------------------------------------------------------
+
+
+def test_the_outbox_lives_in_a_schema_of_its_own_created_on_first_use(postgres_url: str) -> None:
+    PostgresStore(postgres_url).close()
+    with admin(postgres_url) as connection:
+        tables = connection.execute(
+            "SELECT schemaname, tablename FROM pg_tables "
+            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 2"
+        ).fetchall()
+        version = connection.execute("SELECT version FROM ordered_sender.outbox_version").fetchall()
+    assert tables == [
+        ("ordered_sender", "lanes"),
+        ("ordered_sender", "messages"),
+        ("ordered_sender", "outbox_version"),
+    ]
+    assert version == [(1,)]
+
+
+def test_create_false_refuses_a_database_without_an_outbox_and_creates_nothing(
+    postgres_url: str,
+) -> None:
+    with pytest.raises(NotAnOutbox, match=r"schema ordered_sender\) does not exist"):
+        PostgresStore(postgres_url, create=False)
+    with admin(postgres_url) as connection:
+        assert (
+            connection.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname = 'ordered_sender'"
+            ).fetchone()
+            is None
+        )
+
+
+def test_a_schema_of_another_version_is_refused_and_left_as_it_was(postgres_url: str) -> None:
+    PostgresStore(postgres_url).close()
+    with admin(postgres_url) as connection:
+        connection.execute("UPDATE ordered_sender.outbox_version SET version = 2")
+    with pytest.raises(NotAnOutbox, match="schema version 2 and this ordered-sender knows 1"):
+        PostgresStore(postgres_url)
+    with admin(postgres_url) as connection:
+        assert connection.execute(
+            "SELECT version FROM ordered_sender.outbox_version"
+        ).fetchall() == [(2,)]
+
+
+def test_a_schema_of_that_name_that_is_no_outbox_is_refused(postgres_url: str) -> None:
+    with admin(postgres_url) as connection:
+        connection.execute("CREATE SCHEMA ordered_sender")
+        connection.execute("CREATE TABLE ordered_sender.orders (id int)")
+    with pytest.raises(NotAnOutbox, match="exists but is not an ordered-sender outbox"):
+        PostgresStore(postgres_url)
+
+
+def test_openers_racing_on_a_new_database_create_the_schema_once(postgres_url: str) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: PostgresStore(postgres_url), range(4)))
+    for opened in stores:
+        opened.close()
+    with admin(postgres_url) as connection:
+        assert connection.execute(
+            "SELECT count(*) FROM ordered_sender.outbox_version"
+        ).fetchone() == (1,)
+
+
+# -- errors, provoked for real ------------------------------------------------------------------
+
+
+def test_an_unreachable_server_is_a_store_error_that_never_shows_the_password() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(StoreError, match="cannot connect to PostgreSQL") as raised:
+        PostgresStore(f"postgresql://someone:s3cret@127.0.0.1:{port}/db")
+    assert "s3cret" not in str(raised.value)
+    assert f"postgresql://someone@127.0.0.1:{port}/db" in str(raised.value)
+
+
+def test_a_missing_database_is_named_in_the_error(postgres_url: str) -> None:
+    missing = postgres_url.rsplit("/", 1)[0] + "/no_such_database"
+    with pytest.raises(StoreError, match='database "no_such_database" does not exist'):
+        PostgresStore(missing)
+
+
+def test_a_lost_connection_is_a_store_error_and_the_next_call_connects_again(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    store.add([entry("a", "a1")], now=1.0)
+    with admin(postgres_url) as connection:
+        connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(StoreError, match="opened again"):
+        store.counts()
+    assert store.counts().pending == 1
+
+
+def test_a_user_without_rights_is_told_what_to_grant(postgres_url: str) -> None:
+    with admin(postgres_url) as connection:
+        connection.execute("CREATE ROLE clerk LOGIN")
+    clerk = postgres_url.replace("postgres@", "clerk@")
+    with pytest.raises(StoreError, match="grant the user CREATE on the database"):
+        PostgresStore(clerk)
+
+
+def test_a_database_that_takes_no_writes_is_named_so(postgres_url: str) -> None:
+    PostgresStore(postgres_url).close()
+    database = postgres_url.rsplit("/", 1)[1]
+    with admin(postgres_url) as connection:
+        connection.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
+    with PostgresStoreClosing(postgres_url) as opened:
+        assert opened.counts().pending == 0  # reading still works
+        with pytest.raises(StoreError, match="accepts no writes"):
+            opened.add([entry("a", "a1")], now=1.0)
+
+
+def test_a_store_closed_here_says_so(store: PostgresStore) -> None:
+    store.close()
+    with pytest.raises(StoreError, match="closed by this process"):
+        store.counts()
+
+
+def test_a_reused_id_is_refused_as_the_message_id(store: PostgresStore) -> None:
+    store.add([entry("a", "a1")], now=1.0)
+    with pytest.raises(InvalidMessage) as raised:
+        store.add([entry("b", "a1")], now=2.0)
+    assert raised.value.field == "message_id"
+
+
+def test_every_entry_of_the_table_names_a_real_sqlstate_or_class() -> None:
+    for code, (error_class, problem) in POSTGRES_ERRORS.items():
+        sample = code if len(code) == 5 else code + "000"
+        translated = translate(psycopg.errors.lookup(sample)("detail"), "postgresql://h/db")
+        assert isinstance(translated, error_class), code
+        assert problem.split("(")[0] in str(translated)
+    unknown = translate(psycopg.errors.lookup("P0001")("raised"), "postgresql://h/db")
+    assert "please report it" in str(unknown)
+
+
+class PostgresStoreClosing(PostgresStore):
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- lanes written by several transactions at once ---------------------------------------------
+
+
+def test_a_put_waits_for_an_open_put_into_its_lane_so_the_lane_follows_commit_order(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    store.add([entry("a", "a0")], now=1.0)
+    with ThreadPoolExecutor(1) as pool, admin(postgres_url) as business:
+        business.autocommit = False
+        store.add_in_transaction(business, [entry("a", "first")], now=2.0)
+        second: Future[Any] = pool.submit(store.add, [entry("a", "second")], 3.0)
+        wait_for_lock_waiters(postgres_url, 1)
+        assert not second.done()
+        business.commit()
+        second.result(timeout=WAIT_SECONDS)
+    delivered = []
+    while heads := store.ready_heads(100.0, frozenset(), 10):
+        delivered.append(heads[0].message.message_id)
+        store.apply([Delivered(heads[0].seq)], now=100.0)
+    assert delivered == ["a0", "first", "second"]
+
+
+def test_a_message_put_while_its_lane_empties_is_not_stranded(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    (head,) = store.add([entry("a", "a0")], now=1.0)
+    with ThreadPoolExecutor(1) as pool, admin(postgres_url) as business:
+        business.autocommit = False
+        store.add_in_transaction(business, [entry("a", "a1")], now=2.0)
+        # The worker records a0 delivered while a1 is put but not committed: it must wait, or it
+        # would see the lane empty and drop it, leaving a1 with no head to be found by.
+        recorded = pool.submit(store.apply, [Delivered(head.seq)], 3.0)
+        wait_for_lock_waiters(postgres_url, 1)
+        business.commit()
+        recorded.result(timeout=WAIT_SECONDS)
+    assert [h.message.message_id for h in store.ready_heads(100.0, frozenset(), 10)] == ["a1"]
+
+
+def test_producers_on_many_threads_lose_nothing_and_keep_each_producers_order(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    lanes = ["a", "b", "c"]
+
+    def produce(producer: int) -> None:
+        with PostgresStoreClosing(postgres_url) as own:
+            for n in range(30):
+                lane = lanes[(producer + n) % 3]
+                own.add([entry(lane, f"p{producer}-{n:02d}")], now=float(n))
+
+    stop = threading.Event()
+    delivered: list[tuple[str, str]] = []
+
+    def deliver() -> None:
+        while not stop.is_set() or store.deliverable_lanes():
+            for head in store.ready_heads(1e9, frozenset(), 10):
+                store.apply([Delivered(head.seq)], now=1.0)
+                delivered.append((head.lane, head.message.message_id))
+
+    with ThreadPoolExecutor(5) as pool:
+        worker = pool.submit(deliver)
+        for producing in [pool.submit(produce, p) for p in range(4)]:
+            producing.result()
+        stop.set()
+        worker.result(timeout=60)
+    assert sorted(m for _, m in delivered) == sorted(
+        f"p{p}-{n:02d}" for p in range(4) for n in range(30)
+    )
+    for producer in range(4):
+        for lane in lanes:
+            mine = [m for on, m in delivered if on == lane and m.startswith(f"p{producer}-")]
+            assert mine == sorted(mine)
