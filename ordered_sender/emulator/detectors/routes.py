@@ -40,6 +40,13 @@ from ordered_sender.emulator.wire import ApiError, ApiRequest, ApiResponse, Hand
 
 ACTIONS_PATH = "/_emulator/actions"
 
+BATCH_UPDATE_MAX_VARIABLES = 10
+"""Developer guide, "Example: HVAC temperature control", BatchUpdateDetector example: a request
+setting 13 variables is answered "An error occurred (InvalidRequestException) when calling the
+BatchUpdateDetector operation: Number of variables in the detector exceeds the limit 10" (the
+whole request, not an error entry). The same example's detector holds 13 variables set by
+setVariable, so the limit is read as one of BatchUpdateDetector, not of detectors."""
+
 _DEFAULT_PAGE_SIZE = 250
 """Page size when a List request gives no ``maxResults`` (the service model's maximum)."""
 
@@ -252,6 +259,14 @@ class DetectorService:
     def batch_update_detector(self, request: ApiRequest) -> ApiResponse:
         document = request.json_body()
         validate_input("iotevents-data", "BatchUpdateDetector", document)
+        for position, entry in enumerate(document["detectors"], start=1):
+            count = len(entry["state"]["variables"])
+            if count > BATCH_UPDATE_MAX_VARIABLES:
+                raise ApiError.invalid_request(
+                    "Number of variables in the detector exceeds the limit "
+                    f"{BATCH_UPDATE_MAX_VARIABLES}: detectors.{position} (messageId "
+                    f"{entry['messageId']!r}) sets {count}"
+                )
         self.tick()
         now = self._clock()
 

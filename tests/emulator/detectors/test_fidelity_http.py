@@ -11,6 +11,7 @@ import urllib.request
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from ordered_sender.emulator import Emulator
 from ordered_sender.emulator.detectors.examples import (
@@ -295,3 +296,37 @@ def test_iot_events_actions_feeding_their_own_input_stop_after_a_hundred_message
 
     assert seen(data) == "101"
     assert [u.reason for u in emu.unusable()] == ["chain_too_long"]
+
+
+def test_batch_update_detector_with_more_than_ten_variables_is_refused_whole(
+    control: Any, data: Any
+) -> None:
+    # Developer guide, "Example: HVAC temperature control", BatchUpdateDetector example: 13
+    # variables are answered "An error occurred (InvalidRequestException) when calling the
+    # BatchUpdateDetector operation: Number of variables in the detector exceeds the limit 10".
+    control.create_detector_model(**MOTOR_DETECTOR_MODEL)
+    put(data, "m1", json.dumps(motor_payload("A32", 60)).encode())
+
+    def update(message_id: str, variables: int) -> dict[str, Any]:
+        return {
+            "messageId": message_id,
+            "detectorModelName": MODEL,
+            "keyValue": "A32",
+            "state": {
+                "stateName": "Dangerous",
+                "variables": [{"name": f"v{n}", "value": "1"} for n in range(variables)],
+                "timers": [],
+            },
+        }
+
+    with pytest.raises(ClientError) as refused:
+        data.batch_update_detector(detectors=[update("ok", 10), update("many", 13)])
+    ten = data.batch_update_detector(detectors=[update("ten", 10)])
+
+    error = refused.value.response["Error"]
+    assert error["Code"] == "InvalidRequestException"
+    assert error["Message"].startswith("Number of variables in the detector exceeds the limit 10")
+    assert "'many'" in error["Message"]
+    assert ten["batchUpdateDetectorErrorEntries"] == []
+    state = data.describe_detector(detectorModelName=MODEL, keyValue="A32")["detector"]["state"]
+    assert (state["stateName"], len(state["variables"])) == ("Dangerous", 10)
