@@ -128,7 +128,7 @@ def test_demo_that_runs_out_of_time_reports_the_incomplete_lane_and_fails() -> N
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert "the timeout passed" in result.stdout
-    assert "FAILED: lanes not complete and in order: PressureInput/device-001" in result.stdout
+    assert "FAILED: lanes not complete and in order: FlowInput/device-001" in result.stdout
 
 
 def test_demo_checks_order_through_the_record_of_another_emulator(emulator: Emulator) -> None:
@@ -149,7 +149,7 @@ def test_demo_against_an_unreachable_endpoint_fails_with_a_message_not_a_traceba
     result = run_command("demo", "--endpoint-url", url)
 
     assert result.returncode == 1
-    assert f"could not create input 'PressureInput' at {url}" in result.stderr
+    assert f"could not create input 'FlowInput' at {url}" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -258,7 +258,7 @@ def test_status_and_resume_show_and_restart_a_lane_paused_by_a_permanent_fault(
     sent_again = send_file(emulator, Path(os.devnull), outbox)
 
     assert sent.returncode == 1
-    assert "3 messages not delivered (paused lanes: 1)" in sent.stdout
+    assert "3 messages not delivered (1 paused lane)" in sent.stdout
     assert status.returncode == 0, status.stderr
     paused_row = next(line for line in status.stdout.splitlines() if "m-002" in line)
     assert "PressureInput" in paused_row
@@ -365,7 +365,7 @@ def test_run_delivers_the_outbox_and_stops_cleanly_on_sigterm(
     daemon = run_until(emulator, outbox, lambda: len(emulator.processed()) == 30, "all 30 arrived")
 
     assert daemon.returncode == 0, daemon.stderr
-    assert "stopped: 0 messages kept" in daemon.stdout
+    assert "stopped: 30 messages delivered; 0 messages kept in" in daemon.stdout
     assert pending_in(outbox) == 0
     assert_processed_in_file_order(emulator, documents)
 
@@ -390,9 +390,9 @@ def test_run_stopped_midway_keeps_the_rest_for_the_next_run_which_goes_on_in_ord
 
     assert first.returncode == 0, first.stderr
     assert 0 < kept < 40
-    assert f"stopped: {kept} message" in first.stdout
+    assert f"messages delivered; {kept} messages kept in" in first.stdout
     assert second.returncode == 0, second.stderr
-    assert f"{kept} pending in 1 lane;" in second.stdout
+    assert f"{kept} messages pending in 1 lane;" in second.stdout
     assert [m.message_id for m in emulator.processed()] == [d["messageId"] for d in documents]
 
 

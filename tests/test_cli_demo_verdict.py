@@ -30,7 +30,7 @@ def test_plan_spreads_messages_round_robin_and_numbers_them_within_each_lane() -
     planned = plan_demo(7, 3, "run1")
 
     assert [m.lane.name for m in planned[:3]] == [
-        "PressureInput/device-001",
+        "FlowInput/device-001",
         "TemperatureInput/device-002",
         "VibrationInput/device-003",
     ]

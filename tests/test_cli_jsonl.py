@@ -41,16 +41,17 @@ def refusal(lines: list[str], **options: Any) -> str:
 def test_envelope_lines_keep_file_order_ids_timestamps_and_line_numbers() -> None:
     parsed = read(
         [
-            '{"inputName": "A", "payload": {"n": 1}, "messageId": "m-1", "timestamp": 5}',
+            '{"inputName": "A", "payload": {"n": 1}, "messageId": "m-1", '
+            '"timestamp": 1700000000005}',
             "",
-            '{"inputName": "B", "payload": {"n": 2}, "timestamp": {"timeInMillis": 7}}',
+            '{"inputName": "B", "payload": {"n": 2}, "timestamp": {"timeInMillis": 1700000000007}}',
         ]
     )
 
     assert [line.number for line in parsed] == [1, 3]
-    assert parsed[0].message == Message("A", b'{"n":1}', "m-1", 5)
+    assert parsed[0].message == Message("A", b'{"n":1}', "m-1", 1700000000005)
     assert parsed[1].message.input_name == "B"
-    assert parsed[1].message.timestamp_ms == 7
+    assert parsed[1].message.timestamp_ms == 1700000000007
 
 
 def test_a_line_without_message_id_gets_one_before_it_is_stored() -> None:
@@ -77,7 +78,18 @@ def test_with_input_name_every_line_is_the_payload_itself() -> None:
         ('{"inputName": "-A", "payload": {}}', "in.jsonl:2: inputName='-A': must match"),
         ('{"inputName": "A", "payload": {}, "messageId": "a b"}', "messageId='a b': must match"),
         ('{"inputName": "A", "payload": {}, "timestamp": "soon"}', "timestamp='soon': must be"),
-        ('{"inputName": "A", "payload": 3}', "in.jsonl:2: payload='<int>'"),
+        ('{"inputName": "A", "payload": 3}', "in.jsonl:2: payload=3: must be a JSON object"),
+        ('{"inputName": "A", "payload": "hello"}', "payload='hello': must be a JSON object"),
+        ('{"inputName": "A", "payload": [1, 2]}', "payload=[1, 2]: must be a JSON object"),
+        (
+            '{"inputName": "A", "payload": {}, "timestamp": 1700000000}',
+            "timestamp=1700000000: is too small for milliseconds since the Unix epoch (before "
+            "1973): it looks like seconds; give milliseconds (1700000000000)",
+        ),
+        (
+            '{"inputName": "A", "payload": {}, "timestamp": {"timeInMillis": 1700000000}}',
+            "in.jsonl:2: timestamp=1700000000: is too small",
+        ),
     ],
 )
 def test_a_bad_line_is_refused_naming_file_line_field_and_value(line: str, expected: str) -> None:

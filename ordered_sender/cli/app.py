@@ -36,8 +36,13 @@ class OrderedSenderGroup(click.Group):
             raise click.ClickException(str(error)) from error
         except botocore.exceptions.NoRegionError as error:
             raise click.ClickException(
-                "no AWS region is configured: pass --region or set AWS_DEFAULT_REGION"
+                "no AWS region is configured: pass --region or set AWS_REGION (or "
+                "AWS_DEFAULT_REGION, or the profile's region)"
             ) from error
+        except botocore.exceptions.BotoCoreError as error:
+            # The AWS configuration itself is wrong (a profile that refers to a missing one,
+            # partial credentials, an unknown service): botocore's message names what.
+            raise click.ClickException(f"AWS configuration: {error}") from error
         except OSError as error:
             # A missing directory or a file without permission, named by the OS.
             raise click.ClickException(f"{error.strerror}: {error.filename}") from error

@@ -18,6 +18,10 @@ from ordered_sender.message import Message, build_message
 ENVELOPE_FIELDS = ("inputName", "payload", "messageId", "timestamp")
 """Keys of a line that wraps its payload; ``inputName`` and ``payload`` are required."""
 
+SMALLEST_MILLISECONDS = 100_000_000_000
+"""Timestamps below this (1973-03-03 in milliseconds; the year 5138 in seconds) are refused: a
+timestamp in seconds since the epoch would be taken as a moment in January 1970."""
+
 LINE_FIELD_NAMES = {
     "input_name": "inputName",
     "message_id": "messageId",
@@ -144,8 +148,26 @@ def _fields(text: str, input_name: str | None) -> dict[str, object]:
                 "<missing>",
                 "is required (or pass --input-name when every line is a bare payload)",
             )
+    payload = document["payload"]
+    if not isinstance(payload, dict):
+        raise InvalidMessage(
+            "payload",
+            payload,
+            "must be a JSON object: IoT Events inputs read the attributes of an object",
+        )
     timestamp = document.get("timestamp")
     # The service's own {"timeInMillis": n} shape is accepted besides plain milliseconds.
     if isinstance(timestamp, dict) and set(timestamp) == {"timeInMillis"}:
-        document["timestamp"] = timestamp["timeInMillis"]
+        timestamp = document["timestamp"] = timestamp["timeInMillis"]
+    if (
+        isinstance(timestamp, int)
+        and not isinstance(timestamp, bool)
+        and 0 < timestamp < SMALLEST_MILLISECONDS
+    ):
+        raise InvalidMessage(
+            "timestamp",
+            timestamp,
+            "is too small for milliseconds since the Unix epoch (before 1973): it looks like "
+            f"seconds; give milliseconds ({timestamp * 1000})",
+        )
     return document

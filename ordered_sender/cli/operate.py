@@ -8,6 +8,7 @@ opens the file read-only, so it works on a read-only file or disk.
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -15,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ordered_sender.cli.options import opened_store, outbox_option
-from ordered_sender.lane_state import observed_state
+from ordered_sender.cli.output import output_option, print_json, stdout_console
+from ordered_sender.lane_state import LaneState, observed_state
 from ordered_sender.store import DeadLetter, LaneOverview, PausedLane
 
 LANES_SHOWN = 50
@@ -33,14 +35,39 @@ def seconds_from_now(timestamp: float, now: float) -> str:
 
 @click.command("status")
 @outbox_option
-def status_command(outbox: Path) -> None:
+@click.option(
+    "--lanes",
+    "lanes_shown",
+    type=click.IntRange(0),
+    default=LANES_SHOWN,
+    show_default=True,
+    help="Lanes listed: paused ones first, then the oldest heads.",
+)
+@output_option
+def status_command(outbox: Path, lanes_shown: int, output: str) -> None:
     """Show pending messages, each lane's head (attempts, next attempt, last error), paused lanes
-    and dead letters of an outbox (works while `run` runs, and on a read-only outbox)."""
+    and dead letters of an outbox (works while `run` runs, and on a read-only outbox).
+
+    With --output json: {"outbox", "counts", "lanes", "lanes_total", "paused_lanes"}, times in
+    seconds since the Unix epoch, each lane with its state (ready, backing_off, paused).
+    """
     with opened_store(outbox, read_only=True) as store:
         counts = store.counts()
-        lanes = store.lanes_overview(LANES_SHOWN)
+        lanes = store.lanes_overview(lanes_shown)
         paused = store.paused_lanes()
-    console = Console()
+    if output == "json":
+        now = time.time()
+        print_json(
+            {
+                "outbox": str(outbox),
+                "counts": counts,
+                "lanes": [{**asdict(lane), "state": lane_state(lane, now).value} for lane in lanes],
+                "lanes_total": counts.lanes,
+                "paused_lanes": paused,
+            }
+        )
+        return
+    console = stdout_console()
     summary = Table(title=f"Outbox {outbox}", show_header=False)
     summary.add_row("pending messages", str(counts.pending))
     summary.add_row("pending payload bytes", str(counts.pending_bytes))
@@ -53,6 +80,17 @@ def status_command(outbox: Path) -> None:
     print_paused(console, paused)
 
 
+def lane_state(lane: LaneOverview, now: float) -> LaneState:
+    """The state of a lane as seen from outside the sender (nothing is known in flight)."""
+    return observed_state(
+        pending=True,
+        paused=lane.paused,
+        in_flight=False,
+        next_attempt_at=lane.next_attempt_at,
+        now=now,
+    )
+
+
 def print_lanes(console: Console, lanes: list[LaneOverview], *, shown_of: int) -> None:
     if not lanes:
         return
@@ -63,13 +101,7 @@ def print_lanes(console: Console, lanes: list[LaneOverview], *, shown_of: int) -
         table.add_column(column, overflow="fold")
     table.add_column("last error", overflow="fold")
     for lane in lanes:
-        state = observed_state(
-            pending=True,
-            paused=lane.paused,
-            in_flight=False,
-            next_attempt_at=lane.next_attempt_at,
-            now=now,
-        )
+        state = lane_state(lane, now)
         error = "-" if lane.last_error_code is None else lane.last_error_code
         if lane.last_error_text:
             error = f"{error}: {lane.last_error_text}"
@@ -131,14 +163,19 @@ def dead_letters_group() -> None:
 @dead_letters_group.command("list")
 @outbox_option
 @click.option("--lane", help="Only this lane's dead letters.")
-def list_dead_letters(outbox: Path, lane: str | None) -> None:
-    """List dead letters, oldest put first."""
+@output_option
+def list_dead_letters(outbox: Path, lane: str | None, output: str) -> None:
+    """List dead letters, oldest put first (with --output json: a JSON list, times in seconds
+    since the Unix epoch; payloads are never shown)."""
     with opened_store(outbox, read_only=True) as store:
         letters = store.dead_letters(lane)
+    if output == "json":
+        print_json(letters)
+        return
     if not letters:
         click.echo("no dead letters")
         return
-    print_dead_letters(Console(), letters)
+    print_dead_letters(stdout_console(), letters)
 
 
 def print_dead_letters(console: Console, letters: list[DeadLetter]) -> None:

@@ -7,10 +7,15 @@ usage error naming the option, before anything is opened or stored.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import os
+import urllib.parse
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
+import botocore.session
+import botocore.utils
 import click
 
 from ordered_sender.config import SenderConfig
@@ -19,6 +24,21 @@ from ordered_sender.store.sqlite import SqliteStore
 from ordered_sender.transport import Transport
 from ordered_sender.transport.http import HttpTransport
 from ordered_sender.transport.iotevents import IotEventsTransport, build_client
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ENDPOINT_HELP = (
+    "IoT Events endpoint, e.g. the URL `ordered-sender emulator` prints. Default: the configured "
+    "one (AWS_ENDPOINT_URL_IOTEVENTS_DATA, AWS_ENDPOINT_URL, the profile's endpoint_url), else "
+    "AWS for the region."
+)
+PROGRESS_LINE_SECONDS = 10.0
+"""Default interval of the progress lines written where stdout is not a terminal."""
+NO_CREDENTIALS = (
+    "no AWS credentials found (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, --profile or "
+    "AWS_PROFILE, ~/.aws/credentials); a local endpoint such as `ordered-sender emulator` takes "
+    "any: export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test"
+)
 
 
 class PositiveSeconds(click.ParamType[float, "str | float"]):
@@ -38,13 +58,68 @@ class PositiveSeconds(click.ParamType[float, "str | float"]):
         return seconds
 
 
-endpoint_option = click.option(
-    "--endpoint-url",
-    help="IoT Events endpoint, e.g. the URL `ordered-sender emulator` prints. Default: the "
-    "configured one (AWS_ENDPOINT_URL_IOTEVENTS_DATA, AWS_ENDPOINT_URL, the profile's "
-    "endpoint_url), else AWS for the region.",
+class EndpointUrl(click.ParamType[str, str]):
+    """An http(s) URL with a host, checked as botocore checks an endpoint, so that a bad one is
+    a usage error naming the option instead of botocore's ValueError."""
+
+    name = "url"
+
+    def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if not is_endpoint_url(value):
+            self.fail(
+                f"{value!r} is not an endpoint URL; give scheme and host, e.g. "
+                "http://127.0.0.1:4566 or https://data.iotevents.us-east-1.amazonaws.com",
+                param,
+                ctx,
+            )
+        return value
+
+
+def is_endpoint_url(value: str) -> bool:
+    """Whether botocore would take ``value`` as an endpoint, with an http or https scheme."""
+    scheme = urllib.parse.urlsplit(value).scheme
+    valid = botocore.utils.is_valid_endpoint_url(
+        value
+    ) or botocore.utils.is_valid_ipv6_endpoint_url(value)
+    return scheme in ("http", "https") and bool(valid)
+
+
+def endpoint_option(help_text: str = ENDPOINT_HELP) -> Callable[[F], F]:
+    return click.option("--endpoint-url", type=EndpointUrl(), help=help_text)
+
+
+def use_profile(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Check that the named profile exists, then make it the process's AWS profile, so that every
+    botocore session the command opens (transport, demo clients) reads it."""
+    if value is None:
+        return None
+    profiles = botocore.session.Session().available_profiles
+    if value not in profiles:
+        raise click.BadParameter(
+            f"no AWS profile {value!r} in the AWS config or credentials files "
+            f"(profiles: {', '.join(sorted(profiles)) or 'none'})",
+            ctx,
+            param,
+        )
+    os.environ["AWS_PROFILE"] = value
+    return value
+
+
+profile_option = click.option(
+    "--profile",
+    envvar="AWS_PROFILE",
+    show_envvar=True,
+    callback=use_profile,
+    expose_value=False,
+    is_eager=True,
+    help="AWS profile of the config and credentials files.",
 )
-region_option = click.option("--region", help="AWS region. Default: from the environment.")
+region_option = click.option(
+    "--region",
+    envvar="AWS_REGION",
+    show_envvar=True,
+    help="AWS region. Default: AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region.",
+)
 TRANSPORTS = ("http", "boto3")
 transport_option = click.option(
     "--transport",
@@ -78,6 +153,29 @@ def open_sender(
     """A sender on ``outbox`` with a ``transport`` (one of TRANSPORTS) to the endpoint;
     ``deliver=False`` sends nothing, ``create=False`` refuses a file that is not an outbox
     already."""
+    require_credentials()
+    try:
+        sends = build_transport(endpoint_url, region, config, transport)
+    except ValueError as error:
+        # botocore's "Invalid endpoint: ..." for an endpoint URL from the environment or profile
+        # (one given with --endpoint-url was checked as the option was read).
+        raise click.ClickException(
+            f"{error}; check AWS_ENDPOINT_URL_IOTEVENTS_DATA, AWS_ENDPOINT_URL and the "
+            "profile's endpoint_url"
+        ) from error
+    return OrderedSender(outbox, config=config, transport=sends, autostart=deliver, create=create)
+
+
+def require_credentials() -> None:
+    """Fail before anything is stored or sent when botocore finds no credentials at all: every
+    request would be refused, and the sender would hold and wait for them forever."""
+    if botocore.session.Session().get_credentials() is None:
+        raise click.ClickException(NO_CREDENTIALS)
+
+
+def build_transport(
+    endpoint_url: str | None, region: str | None, config: SenderConfig, transport: str
+) -> Transport:
     sends: Transport
     if transport == "boto3":
         client = build_client(
@@ -91,7 +189,7 @@ def open_sender(
             timeout=config.request_timeout,
             max_connections=config.concurrency,
         )
-    return OrderedSender(outbox, config=config, transport=sends, autostart=deliver, create=create)
+    return sends
 
 
 outbox_option = click.option(
@@ -111,3 +209,13 @@ def opened_store(outbox: Path, *, read_only: bool = False) -> Iterator[SqliteSto
         yield store
     finally:
         store.close()
+
+
+progress_option = click.option(
+    "--progress-every",
+    type=PositiveSeconds(),
+    default=PROGRESS_LINE_SECONDS,
+    show_default=True,
+    help="Where stdout is not a terminal, a progress line at most this often (a terminal shows "
+    "a live line instead).",
+)

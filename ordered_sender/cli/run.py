@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+import time
 from pathlib import Path
 
 import click
@@ -12,57 +15,85 @@ from ordered_sender.cli.options import (
     opened_store,
     outbox_option,
     policy_option,
+    profile_option,
+    progress_option,
     region_option,
     transport_option,
 )
-from ordered_sender.cli.progress import counted, interrupt_as_event
+from ordered_sender.cli.output import stdout_console
+from ordered_sender.cli.progress import (
+    ProgressDisplay,
+    counted,
+    interrupt_as_event,
+    state_line,
+    waiting_reason,
+)
 from ordered_sender.config import SenderConfig
 
 RUN_CHECK_SECONDS = 0.5
-"""How often ``run`` looks whether its sender stopped for good."""
+"""How often ``run`` looks whether its sender stopped for good, and refreshes its display."""
 
 
 @click.command("run")
 @outbox_option
-@endpoint_option
+@endpoint_option()
 @region_option
+@profile_option
 @transport_option
 @policy_option
+@progress_option
 def run_command(
     outbox: Path,
     endpoint_url: str | None,
     region: str | None,
     transport: str,
     on_permanent_failure: str,
+    progress_every: float,
 ) -> None:
     """Deliver the outbox until SIGTERM or Ctrl-C, then stop cleanly.
 
     Requests in flight finish; everything else stays in the outbox for the next run. The outbox
-    must exist (`send` or an `Outbox` creates it). If the file is deleted or replaced while it
-    runs, it stops and exits with status 1.
+    must exist (`send` or an `Outbox` creates it). On a terminal a live line shows what was
+    delivered and why the rest waits; elsewhere (a pipe, a log file) the same as a line every
+    --progress-every seconds while it changes.
+
+    Exit status: 0 after a clean stop on SIGTERM (how a service manager stops it), 130 after
+    Ctrl-C (SIGINT), 1 if the outbox file is deleted or replaced while it runs.
     """
     config = SenderConfig(on_permanent_failure=on_permanent_failure)  # type: ignore[arg-type]
+    console = stdout_console()
     with interrupt_as_event() as stop:
         sender = open_sender(
             outbox, endpoint_url, region, config, deliver=True, create=False, transport=transport
         )
         before = sender.counts()
-        click.echo(
-            f"delivering {outbox}: {before.pending} pending in {counted(before.lanes, 'lane')}; "
-            "stop with Ctrl-C or SIGTERM"
+        console.print(
+            f"delivering {outbox}: {counted(before.pending, 'message')} pending in "
+            f"{counted(before.lanes, 'lane')}; stop with Ctrl-C or SIGTERM",
+            highlight=False,
         )
-        while not stop.wait(RUN_CHECK_SECONDS) and sender.failure is None:
-            pass
+        started = time.monotonic()
+        with ProgressDisplay(console, total=None, line_seconds=progress_every) as display:
+            while not stop.wait(RUN_CHECK_SECONDS) and sender.failure is None:
+                stats = sender.stats()
+                reason = waiting_reason(sender.store) if stats.pending else None
+                display.show(state_line(stats, time.monotonic() - started, reason))
+        delivered = sender.stats().delivered
         failure = sender.failure
-        click.echo("stopping: finishing requests in flight")
+        console.print("stopping: finishing requests in flight")
         sender.close()
+        sender.wait_closed()
     if failure is not None:
         raise click.ClickException(failure)
     # Counted after close, so the outcomes of the requests that were in flight are included.
     with opened_store(outbox, read_only=True) as store:
         after = store.counts()
-    click.echo(
-        f"stopped: {counted(after.pending, 'message')} kept in {outbox} "
+    console.print(
+        f"stopped: {counted(delivered, 'message')} delivered; "
+        f"{counted(after.pending, 'message')} kept in {outbox} "
         f"({counted(after.paused_lanes, 'paused lane')}, "
-        f"{counted(after.dead_letters, 'dead letter')})"
+        f"{counted(after.dead_letters, 'dead letter')})",
+        highlight=False,
     )
+    if stop.signal_number == signal.SIGINT:
+        sys.exit(stop.exit_status)

@@ -191,12 +191,27 @@ class Endpoint:
             except ClientError as error:
                 if _error_code(error) != "ResourceAlreadyExistsException":
                     raise
+                self._check_existing_input(request)
         try:
             self.control.delete_detector_model(detectorModelName=model["detectorModelName"])
         except ClientError as error:
             if _error_code(error) != "ResourceNotFoundException":
                 raise
         self.control.create_detector_model(**model)
+
+    def _check_existing_input(self, request: Payload) -> None:
+        """An input of that name already there must declare the attributes the model reads:
+        a detector model sees only the declared attributes of its inputs."""
+        name = request["inputName"]
+        wanted = _attributes(request["inputDefinition"])
+        found = self.control.describe_input(inputName=name)["input"]["inputDefinition"]
+        if not wanted <= _attributes(found):
+            raise EndpointUnfit(
+                f"input {name!r} already exists at {self.url} without the attributes "
+                f"{', '.join(sorted(wanted - _attributes(found)))} that the detector model "
+                "reads; delete that input there, or leave out --endpoint-url to use the "
+                "embedded endpoint"
+            )
 
     def reading(self, model_name: str, key_value: str) -> DetectorReading:
         """One detector's state and variables, through DescribeDetector."""
@@ -296,3 +311,7 @@ def ordered_run(
 
 def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _attributes(input_definition: Payload) -> set[str]:
+    return {attribute["jsonPath"] for attribute in input_definition.get("attributes", ())}

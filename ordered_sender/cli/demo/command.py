@@ -18,7 +18,6 @@ import functools
 import os
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -50,7 +49,20 @@ from ordered_sender.cli.demo.verdict import (
     remote_record,
     stats_since,
 )
-from ordered_sender.cli.progress import deliver_with_progress, interrupt_as_event
+from ordered_sender.cli.options import (
+    PositiveSeconds,
+    endpoint_option,
+    profile_option,
+    region_option,
+)
+from ordered_sender.cli.output import stdout_console
+from ordered_sender.cli.progress import (
+    StopRequest,
+    counted,
+    deliver_with_progress,
+    interrupt_as_event,
+    outcome_after_close,
+)
 from ordered_sender.config import SenderConfig
 from ordered_sender.demos import motors
 from ordered_sender.demos.endpoint import Endpoint, EndpointUnfit, SendFailed
@@ -138,10 +150,18 @@ def embedded_target(stack: ExitStack, emulator: Emulator, input_names: Sequence[
 
 
 def remote_target(
-    endpoint_url: str, region: str | None, input_names: Sequence[str], timeout: float
+    console: Console,
+    stack: ExitStack,
+    endpoint_url: str,
+    region: str | None,
+    input_names: Sequence[str],
+    timeout: float,
 ) -> Target:
-    """Another endpoint, with the demo inputs created there if they are missing."""
-    create_inputs(endpoint_url, region, input_names)
+    """Another endpoint, with the demo inputs created there if they are missing; those it
+    created are deleted again when ``stack`` closes, so the endpoint is left as it was."""
+    control = control_client(endpoint_url, region)
+    created = create_inputs(control, endpoint_url, input_names)
+    stack.callback(delete_inputs, console, control, created)
     return Target(
         endpoint_url=endpoint_url,
         client=build_client(timeout=timeout, endpoint_url=endpoint_url, region_name=region),
@@ -151,21 +171,32 @@ def remote_target(
     )
 
 
-def create_inputs(endpoint_url: str, region: str | None, names: Sequence[str]) -> None:
-    """Create the demo inputs on another endpoint; an input that exists already is fine."""
-    control = boto3.session.Session().client(
+def control_client(endpoint_url: str, region: str | None) -> Any:
+    """An ``iotevents`` client (inputs, detector models) for another endpoint."""
+    return boto3.session.Session().client(
         "iotevents",
         endpoint_url=endpoint_url,
         region_name=region,
         config=botocore.config.Config(retries={"total_max_attempts": 1}, connect_timeout=5.0),
     )
+
+
+def error_code(error: botocore.exceptions.ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code"))
+
+
+def create_inputs(control: Any, endpoint_url: str, names: Sequence[str]) -> list[str]:
+    """Create the demo inputs on another endpoint; an input that exists already is fine.
+    Returns the names it created."""
+    created = []
     for name in names:
         try:
             control.create_input(
                 inputName=name, inputDefinition={"attributes": [{"jsonPath": LANE_KEY}]}
             )
+            created.append(name)
         except botocore.exceptions.ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ResourceAlreadyExistsException":
+            if error_code(error) != "ResourceAlreadyExistsException":
                 raise click.ClickException(
                     f"could not create input {name!r} at {endpoint_url}: {error}"
                 ) from error
@@ -174,6 +205,28 @@ def create_inputs(endpoint_url: str, region: str | None, names: Sequence[str]) -
             raise click.ClickException(
                 f"could not create input {name!r} at {endpoint_url}: {error}"
             ) from error
+    return created
+
+
+def delete_inputs(console: Console, control: Any, names: Sequence[str]) -> None:
+    """Delete inputs the demo created."""
+    for name in names:
+        delete_if_present(console, f"input {name!r}", control.delete_input, inputName=name)
+
+
+def delete_if_present(
+    console: Console, what: str, delete: Callable[..., object], **parameters: str
+) -> None:
+    """Clean up after the demo: one already gone (or an endpoint without such things) is fine,
+    and a failure is said, never raised, so that it cannot hide the demo's verdict."""
+    try:
+        delete(**parameters)
+    except botocore.exceptions.ClientError as error:
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if error_code(error) != "ResourceNotFoundException" and status != 404:
+            console.print(Text(f"could not delete {what}: {error}", style="yellow"))
+    except botocore.exceptions.BotoCoreError as error:
+        console.print(Text(f"could not delete {what}: {error}", style="yellow"))
 
 
 @click.command("demo")
@@ -182,13 +235,18 @@ def create_inputs(endpoint_url: str, region: str | None, names: Sequence[str]) -
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of faults, shuffles.")
 @click.option("--no-faults", is_flag=True, help="Run the local endpoint without faults.")
 @click.option("--no-detectors", is_flag=True, help="Skip the motor comparison on a detector model.")
-@click.option(
-    "--endpoint-url",
-    help="Send to this endpoint instead of the embedded one (e.g. `ordered-sender emulator`).",
+@endpoint_option(
+    "Send to this endpoint instead of the embedded one (e.g. `ordered-sender emulator`); what "
+    "the demo creates there it deletes when done."
 )
-@click.option("--region", help="AWS region for --endpoint-url. Default: from the environment.")
+@region_option
+@profile_option
 @click.option(
-    "--timeout", type=float, default=300.0, show_default=True, help="Seconds to wait for delivery."
+    "--timeout",
+    type=PositiveSeconds(),
+    default=300.0,
+    show_default=True,
+    help="Seconds to wait for delivery.",
 )
 def demo_command(
     messages: int,
@@ -205,8 +263,11 @@ def demo_command(
     Needs no AWS account: by default it runs a local IoT Events endpoint that fails about one
     request in five and one message in ten, drops connections and shuffles every batch. Then
     it feeds a detector model the same readings naively and in order, and compares.
+
+    Exit status: 0 when every part came out right, 1 when one failed, 3 when the endpoint keeps
+    no record to check the order with, 130 or 143 when stopped by Ctrl-C or SIGTERM.
     """
-    console = Console()
+    console = stdout_console()
     input_names = DEMO_INPUTS[: min(lanes, len(DEMO_INPUTS))]
     config = SenderConfig(lane=ByInputAndKey(LANE_KEY), retry_wait=DEMO_RETRY_WAIT)
     with ExitStack() as stack:
@@ -216,7 +277,9 @@ def demo_command(
             console.print(f"local IoT Events endpoint at {target.endpoint_url}")
             console.print(describe_faults(faults, seed))
         else:
-            target = remote_target(endpoint_url, region, input_names, config.request_timeout)
+            target = remote_target(
+                console, stack, endpoint_url, region, input_names, config.request_timeout
+            )
             console.print(f"sending to {endpoint_url}")
         with interrupt_as_event() as stop:
             delivery = deliver_in_order(console, target, config, messages, lanes, timeout, stop)
@@ -224,7 +287,11 @@ def demo_command(
         if no_detectors or stop.is_set():
             detectors = Verdict.SKIPPED
         else:
-            detectors = compare_motors(console, target, seed, timeout)
+            detectors = compare_motors(
+                console, target, seed, timeout, remote=endpoint_url is not None
+            )
+    if stop.is_set():
+        sys.exit(stop.exit_status)
     sys.exit(exit_status(delivery, detectors))
 
 
@@ -235,19 +302,20 @@ def deliver_in_order(
     messages: int,
     lanes: int,
     timeout: float,
-    stop: threading.Event,
+    stop: StopRequest,
 ) -> Verdict:
     """The first part: the planned messages through faults, then the check of every lane;
     ``stop`` ends the delivery early."""
     planned = plan_demo(messages, lanes, uuid.uuid4().hex[:8])
     with (
         tempfile.TemporaryDirectory(prefix="ordered-sender-demo-") as directory,
-        OrderedSender(Path(directory) / "outbox.db", target.client, config) as sender,
+        OrderedSender(outbox := Path(directory) / "outbox.db", target.client, config) as sender,
     ):
         input_names = dict.fromkeys(message.lane.input_name for message in planned)
         console.print(
-            f"putting {messages} messages into {lanes} lanes ({', '.join(input_names)} "
-            f"split by payload attribute {LANE_KEY!r}) in a temporary outbox"
+            f"putting {counted(messages, 'message')} into {counted(lanes, 'lane')} "
+            f"({', '.join(input_names)} split by payload attribute {LANE_KEY!r}) "
+            "in a temporary outbox"
         )
         started = time.monotonic()
         for start in range(0, len(planned), PUT_CHUNK):
@@ -255,10 +323,16 @@ def deliver_in_order(
                 (m.lane.input_name, {LANE_KEY: m.lane.device, "n": m.position}, m.message_id)
                 for m in planned[start : start + PUT_CHUNK]
             )
-        outcome = deliver_with_progress(sender, console, total=messages, timeout=timeout, stop=stop)
-        elapsed = time.monotonic() - started
+        ending, _ = deliver_with_progress(
+            sender,
+            console,
+            total=messages,
+            timeout=timeout,
+            stop=stop,
+        )
+        outcome = outcome_after_close(sender, outbox, ending, time.monotonic() - started)
     record = target.read_record()
-    console.print(outcome.summary)
+    console.print(outcome.summary(kept_in=None))
     if record is None:
         console.print(
             f"[yellow]in-order check unavailable: {target.endpoint_url} keeps no /_emulator "
@@ -270,25 +344,34 @@ def deliver_in_order(
             record.processed_ids, record.sent_ids, stats_since(target.before.stats, record.stats)
         )
     reports = check_lanes(planned, record)
-    print_report(console, planned, reports, record, elapsed)
+    delivered = len(planned) - outcome.pending
+    print_report(console, planned, reports, record, outcome.elapsed_seconds, delivered)
     return Verdict.RIGHT if all(report.complete for report in reports) else Verdict.FAILED
 
 
-def compare_motors(console: Console, target: Target, seed: int, timeout: float) -> Verdict:
-    """The second part: the guide's motor model fed naive batches, then in order."""
+def compare_motors(
+    console: Console, target: Target, seed: int, timeout: float, *, remote: bool
+) -> Verdict:
+    """The second part: the guide's motor model fed naive batches, then in order; on a
+    ``remote`` endpoint, what it created there is deleted afterwards."""
     console.print()
     console.print(
         "[bold]Why order matters to a detector model[/bold]: the developer guide's motor "
         "model, fed the same pressure readings twice, each time afresh"
     )
+    endpoint = target.detector_endpoint()
     try:
-        result = motors.compare(
-            target.detector_endpoint(),
-            motors=DEMO_MOTORS,
-            readings=DEMO_READINGS,
-            seed=seed,
-            timeout=timeout,
-        )
+        with ExitStack() as cleanup:
+            if remote:
+                delete_input = not input_exists(endpoint, motors.INPUT_NAME)
+                cleanup.callback(remove_motor_model, console, endpoint, delete_input=delete_input)
+            result = motors.compare(
+                endpoint,
+                motors=DEMO_MOTORS,
+                readings=DEMO_READINGS,
+                seed=seed,
+                timeout=timeout,
+            )
     except EndpointUnfit as error:
         console.print(Text(f"motor comparison skipped: {error}", style="yellow"))
         return Verdict.SKIPPED
@@ -310,12 +393,41 @@ def compare_motors(console: Console, target: Target, seed: int, timeout: float) 
     return Verdict.FAILED
 
 
+def input_exists(endpoint: Endpoint, name: str) -> bool:
+    """Whether the endpoint has input ``name``; True when it cannot tell, so that nothing the
+    demo did not create is deleted."""
+    try:
+        endpoint.control.describe_input(inputName=name)
+    except botocore.exceptions.ClientError as error:
+        return error_code(error) != "ResourceNotFoundException"
+    return True
+
+
+def remove_motor_model(console: Console, endpoint: Endpoint, *, delete_input: bool) -> None:
+    """Delete the motor model (and its input when the demo created it): left on a standalone
+    endpoint, the model would evaluate, and warn about, every later message to that input."""
+    delete_if_present(
+        console,
+        f"detector model {motors.MODEL_NAME!r}",
+        endpoint.control.delete_detector_model,
+        detectorModelName=motors.MODEL_NAME,
+    )
+    if delete_input:
+        delete_if_present(
+            console,
+            f"input {motors.INPUT_NAME!r}",
+            endpoint.control.delete_input,
+            inputName=motors.INPUT_NAME,
+        )
+
+
 def print_report(
     console: Console,
     planned: Sequence[PlannedMessage],
     reports: Sequence[LaneReport],
     record: EndpointRecord,
     elapsed: float,
+    delivered: int,
 ) -> None:
     lanes = Table(title="Per lane, from the endpoint's own record of what it processed")
     for column in ("lane", "put", "processed", "in order?", "duplicates"):
@@ -345,7 +457,8 @@ def print_report(
     survived.add_column(justify="right")
     survived.add_row("requests sent", str(stats.requests))
     survived.add_row("message sends", str(attempts))
-    survived.add_row("retries (sends beyond one per message)", str(attempts - len(planned)))
+    first_sends = len({message_id for message_id in record.sent_ids if message_id in ours})
+    survived.add_row("retries (sends beyond one per message)", str(attempts - first_sends))
     survived.add_row("request errors injected (429/500/503)", str(stats.request_errors_injected))
     survived.add_row(
         "entry errors injected", str(stats.entry_errors_injected + stats.targeted_errors_injected)
@@ -353,7 +466,7 @@ def print_report(
     survived.add_row("connections dropped after processing", str(stats.connections_dropped))
     survived.add_row("duplicates ignored by messageId", str(stats.duplicates_ignored))
     survived.add_row("elapsed", f"{elapsed:.1f} s")
-    survived.add_row("throughput", f"{len(planned) / elapsed:.0f} messages/s")
+    survived.add_row("throughput", f"{delivered / elapsed:.0f} messages delivered/s")
     console.print(survived)
     failed = [report.lane.name for report in reports if not report.complete]
     if failed:

@@ -18,7 +18,9 @@ from typing import Any
 from ordered_sender.emulator import EmulatorStats
 from ordered_sender.emulator.emulator import Emulator
 
-DEMO_INPUTS = ("PressureInput", "TemperatureInput", "VibrationInput")
+DEMO_INPUTS = ("FlowInput", "TemperatureInput", "VibrationInput")
+"""Inputs of the first part; none is the motor comparison's PressureInput, whose detector
+model reads attributes these inputs do not declare."""
 LANE_KEY = "device"
 """Payload attribute that splits each demo input into lanes (one per device)."""
 
