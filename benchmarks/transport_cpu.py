@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import botocore
 
@@ -102,7 +103,7 @@ def main() -> None:
         "emulator in its own process"
     )
     print(f"{'transport':<22} {'calls/CPU s (median)':>21} {'calls/wall s (median)':>22}")
-    summary = {}
+    summary: dict[str, dict[str, Any]] = {}
     for row, figures in results.items():
         cpu, wall = statistics.median(figures["cpu"]), statistics.median(figures["wall"])
         summary[row] = {"calls_per_cpu_second": cpu, "calls_per_wall_second": wall, **figures}

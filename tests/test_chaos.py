@@ -88,7 +88,12 @@ def test_messages_of_other_inputs_are_not_judged() -> None:
 
 def test_faults_are_counted_by_kind_and_a_request_processed_in_another_order_is_shuffled() -> None:
     def request(number: int, ids: list[str], **answer: Any) -> dict[str, Any]:
-        fields = {"status": 200, "error_code": None, "error_entries": [], "dropped": False}
+        fields: dict[str, Any] = {
+            "status": 200,
+            "error_code": None,
+            "error_entries": [],
+            "dropped": False,
+        }
         return {
             "number": number,
             "messages": [{"message_id": i} for i in ids],

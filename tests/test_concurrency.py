@@ -92,11 +92,11 @@ def test_puts_racing_from_threads_into_one_lane_arrive_in_commit_order(
     processed = emulator.processed("Shared")
     by_seq = [r.message_id for r in sorted(receipts, key=lambda r: r.seq)]
     assert [p.message_id for p in processed] == by_seq
-    for thread in range(6):
+    for number in range(6):
         indexes = [
             json.loads(p.payload)["index"]
             for p in processed
-            if json.loads(p.payload)["thread"] == thread
+            if json.loads(p.payload)["thread"] == number
         ]
         assert indexes == list(range(40))
 

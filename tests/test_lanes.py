@@ -63,7 +63,7 @@ def test_grouped_inputs_share_one_lane_and_others_keep_their_own() -> None:
         (lambda: ByInputAndKey(""), "lane.key=''"),
         (lambda: ByInputAndKey("a..b"), "dotted attribute path"),
         (lambda: ByInputGroup({"g": ()}), "non-empty tuple"),
-        (lambda: ByInputGroup({"g": "Door"}), "non-empty tuple"),
+        (lambda: ByInputGroup({"g": "Door"}), "non-empty tuple"),  # type: ignore[dict-item]
         (lambda: ByInputGroup({"g": ("bad name",)}), "not a valid input name"),
         (lambda: ByInputGroup({"g": ("A",), "h": ("A",)}), "already in group 'g'"),
     ],

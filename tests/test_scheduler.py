@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 import tenacity
 from hypothesis import given
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 
 from ordered_sender.message import Message
 from ordered_sender.outcomes import DELIVERED, Outcome, OutcomeKind
-from ordered_sender.scheduler import RetryPolicy, decide, plan_batches
+from ordered_sender.scheduler import AttemptFailed, RetryPolicy, decide, plan_batches
 from ordered_sender.store import Delivered, MoveToDeadLetters, Pause, Retry, StoredMessage
 
 
@@ -86,7 +88,12 @@ def test_retry_stop_turns_a_forever_transient_message_into_a_pause() -> None:
 def test_stop_after_delay_reads_the_age_kept_in_the_store() -> None:
     policy = RetryPolicy(wait=tenacity.wait_fixed(1), stop=tenacity.stop_after_delay(60))
     outcome = Outcome(OutcomeKind.TRANSIENT, "InternalFailureException")
-    tried = {"attempts": 5, "retry_age": 58.0, "last_attempt_at": 158.0, "retry_wait": 1.0}
+    tried: dict[str, Any] = {
+        "attempts": 5,
+        "retry_age": 58.0,
+        "last_attempt_at": 158.0,
+        "retry_wait": 1.0,
+    }
     young = decide((head(1, "a", **tried),), {"id1": outcome}, 159.0, policy)
     old = decide((head(1, "a", **tried),), {"id1": outcome}, 160.0, policy)
     assert isinstance(young[0], Retry) and young[0].retry_age == 59.0
@@ -98,7 +105,12 @@ def test_a_clock_jumping_forward_ages_a_message_by_one_bounded_step_only() -> No
         wait=tenacity.wait_fixed(5), stop=tenacity.stop_after_delay(3600), step_slack=11.0
     )
     outcome = Outcome(OutcomeKind.TRANSIENT, "InternalFailureException")
-    tried = {"attempts": 3, "retry_age": 100.0, "last_attempt_at": 1_000.0, "retry_wait": 5.0}
+    tried: dict[str, Any] = {
+        "attempts": 3,
+        "retry_age": 100.0,
+        "last_attempt_at": 1_000.0,
+        "retry_wait": 5.0,
+    }
     two_hours_later = 1_000.0 + 7_200.0
     (decision,) = decide((head(1, "a", **tried),), {"id1": outcome}, two_hours_later, policy)
     assert isinstance(decision, Retry)
@@ -109,7 +121,12 @@ def test_a_clock_jumping_forward_ages_a_message_by_one_bounded_step_only() -> No
 def test_a_clock_jumping_back_adds_no_age() -> None:
     policy = RetryPolicy(wait=tenacity.wait_fixed(5), stop=tenacity.stop_after_delay(60))
     outcome = Outcome(OutcomeKind.TRANSIENT, "InternalFailureException")
-    tried = {"attempts": 3, "retry_age": 30.0, "last_attempt_at": 10_000.0, "retry_wait": 5.0}
+    tried: dict[str, Any] = {
+        "attempts": 3,
+        "retry_age": 30.0,
+        "last_attempt_at": 10_000.0,
+        "retry_wait": 5.0,
+    }
     (decision,) = decide((head(1, "a", **tried),), {"id1": outcome}, 50.0, policy)
     assert isinstance(decision, Retry) and decision.retry_age == 30.0
 
@@ -177,7 +194,7 @@ def test_credential_refusals_are_not_attempts_so_they_never_bring_a_message_to_i
 
 def test_wait_strategies_can_read_the_error_code() -> None:
     slow_for_throttling = tenacity.wait_exception(
-        lambda error: 30 if error.error_code == "ThrottlingException" else 1
+        lambda error: 30 if cast(AttemptFailed, error).error_code == "ThrottlingException" else 1
     )
     policy = RetryPolicy(wait=slow_for_throttling, stop=tenacity.stop_never)
     throttled = decide(

@@ -82,7 +82,8 @@ def test_writes_that_wait_together_share_one_commit_and_each_keeps_its_fate(
     ]
     for queued, follower in enumerate(followers, start=1):
         follower.start()
-        wait_until(lambda queued=queued: writes.waiting == queued)  # arrival order is kept
+        # Arrival order is kept.
+        wait_until(lambda queued=queued: writes.waiting == queued)  # type: ignore[misc]
     release.set()
     for thread in (leader, *followers):
         thread.join(timeout=10)
