@@ -1,4 +1,4 @@
-"""HVAC timers: a timer started by an event that was processed out of order raises a false alarm.
+"""HVAC timers: events processed out of order leave a timer running, or a heater without one.
 
 The model (detector_models/hvac_timers.json), one detector per ``unitid``: heating "on" moves
 Idle to Heating and starts a two-minute ``overrun`` timer; "off" clears it, back to Idle; when
@@ -65,14 +65,14 @@ def main() -> int:
 
             create_fresh_detector_model(iotevents)
             # One lane per unit: each detector (key unitid) needs its own events in order, and
-            # units need no order between them, so one request carries the next event of ten.
+            # units need no order between them, so a request carries the next event of ten units.
             config = SenderConfig(lane=ByInputAndKey("unitid"))
             # A real program keeps its outbox where it lasts: undelivered events survive a
             # restart there. This example starts afresh each time.
             directory = stack.enter_context(tempfile.TemporaryDirectory())
             with OrderedSender(Path(directory) / "outbox.db", data, config) as sender:
                 for unit, switches in uploads.items():
-                    sender.put_many(("HvacInput", {"unitid": unit, "heating": s}) for s in switches)
+                    sender.put_many(("HvacInput", {"unitid": unit, "heating": h}) for h in switches)
                 if not sender.flush(timeout=60):
                     sys.exit(f"error: not delivered within 60 s: {sender.counts()}")
             wait_for_timers(clock)
