@@ -52,6 +52,7 @@ from ordered_sender.emulator.faults import ENTRY_ERROR_CODES, Faults, TargetedFa
 from ordered_sender.emulator.recording import (
     EmulatorStats,
     EntryError,
+    InjectedFault,
     ProcessedMessage,
     RecordedRequest,
     RequestedMessage,
@@ -70,6 +71,7 @@ __all__ = [
     "EntryError",
     "Faults",
     "Gate",
+    "InjectedFault",
     "ProcessedMessage",
     "Processor",
     "RecordedRequest",

@@ -31,6 +31,8 @@ from ordered_sender.emulator.inputs import InputRegistry
 from ordered_sender.emulator.recording import (
     EntryError,
     Event,
+    FaultKind,
+    InjectedFault,
     ProcessedMessage,
     RecordedRequest,
     Recorder,
@@ -92,6 +94,17 @@ class _Message:
     timestamp_ms: int | None
 
 
+@dataclass(slots=True)
+class _Notes:
+    """What the record keeps of one request beyond its answer: faults injected, duplicates."""
+
+    injected: list[InjectedFault]
+    duplicates: list[str]
+
+    def fault(self, kind: FaultKind, message_id: str | None, detail: str) -> None:
+        self.injected.append(InjectedFault(kind.value, message_id, detail))
+
+
 class DataPlane:
     """The BatchPutMessage handler and the state it needs across requests."""
 
@@ -137,6 +150,7 @@ class DataPlane:
             self._request_count += 1
             number = self._request_count
             now = self._clock()
+            notes = _Notes([], [])
             requested: tuple[RequestedMessage, ...] = ()
             try:
                 document = request.json_body()
@@ -144,21 +158,22 @@ class DataPlane:
                 messages = self._validated(document)
             except ApiError as error:
                 self._recorder.count(Event.REQUEST_REFUSED)
-                return self._answer_error(error, number, now, requested)
+                return self._answer_error(error, number, now, requested, notes)
             self._recorder.count(Event.MESSAGE_RECEIVED, len(messages))
             fault = self._faults.request_error()
             if fault is not None:
                 self._recorder.count(Event.REQUEST_ERROR_INJECTED)
-                return self._answer_error(fault, number, now, requested)
+                notes.fault(FaultKind.REQUEST_ERROR, None, fault.code)
+                return self._answer_error(fault, number, now, requested, notes)
             order = list(messages)
             if self._shuffle:
                 self._order_random.shuffle(order)
             entries = [
                 entry
                 for message in order
-                if (entry := self._process(message, number, now)) is not None
+                if (entry := self._process(message, number, now, notes)) is not None
             ]
-            return self._answer(number, now, requested, entries)
+            return self._answer(number, now, requested, entries, notes)
 
     def _validated(self, document: dict[str, Any]) -> list[_Message]:
         validate_input("iotevents-data", "BatchPutMessage", document)
@@ -195,14 +210,18 @@ class DataPlane:
             )
         return messages
 
-    def _process(self, message: _Message, number: int, now: float) -> EntryError | None:
+    def _process(
+        self, message: _Message, number: int, now: float, notes: _Notes
+    ) -> EntryError | None:
         """Process one message; the entry error to report, or ``None`` on success."""
         if self._window.contains(message.message_id, now):
             self._recorder.count(Event.DUPLICATE_IGNORED)
+            notes.duplicates.append(message.message_id)
             return None
         fault = self._faults.entry_error(message.message_id, message.input_name)
         if fault is not None and fault.targeted:
             self._recorder.count(Event.TARGETED_ERROR_INJECTED)
+            notes.fault(FaultKind.TARGETED_ERROR, message.message_id, fault.error_code)
             return EntryError(message.message_id, fault.error_code, fault.error_message)
         if not self._inputs.exists(message.input_name):
             self._recorder.count(Event.INPUT_NOT_FOUND)
@@ -213,6 +232,7 @@ class DataPlane:
             )
         if fault is not None:
             self._recorder.count(Event.ENTRY_ERROR_INJECTED)
+            notes.fault(FaultKind.ENTRY_ERROR, message.message_id, fault.error_code)
             return EntryError(message.message_id, fault.error_code, fault.error_message)
         candidate = ProcessedMessage(
             sequence=self._sequence + 1,
@@ -243,12 +263,14 @@ class DataPlane:
         now: float,
         requested: tuple[RequestedMessage, ...],
         entries: list[EntryError],
+        notes: _Notes,
     ) -> ApiResponse:
-        latency = self._latency()
+        latency = self._latency(notes)
         dropped = self._faults.drop_connection()
         if dropped:
             self._recorder.count(Event.CONNECTION_DROPPED)
-        self._record(number, now, requested, 200, None, tuple(entries), dropped, latency)
+            notes.fault(FaultKind.CONNECTION_DROPPED, None, "")
+        self._record(number, now, requested, 200, None, tuple(entries), dropped, latency, notes)
         body = {
             "BatchPutMessageErrorEntries": [
                 {
@@ -262,17 +284,23 @@ class DataPlane:
         return ApiResponse(200, body, delay_seconds=latency, drop_connection=dropped)
 
     def _answer_error(
-        self, error: ApiError, number: int, now: float, requested: tuple[RequestedMessage, ...]
+        self,
+        error: ApiError,
+        number: int,
+        now: float,
+        requested: tuple[RequestedMessage, ...],
+        notes: _Notes,
     ) -> ApiResponse:
-        latency = self._latency()
-        self._record(number, now, requested, error.status, error.code, (), False, latency)
+        latency = self._latency(notes)
+        self._record(number, now, requested, error.status, error.code, (), False, latency, notes)
         response = error_response(error)
         return ApiResponse(response.status, response.body, response.headers, delay_seconds=latency)
 
-    def _latency(self) -> float:
+    def _latency(self, notes: _Notes) -> float:
         seconds = self._faults.latency_seconds()
         if seconds > 0:
             self._recorder.count(Event.LATENCY_INJECTED)
+            notes.fault(FaultKind.LATENCY, None, f"{round(seconds * 1000)} ms")
         return seconds
 
     def _record(
@@ -285,6 +313,7 @@ class DataPlane:
         entries: tuple[EntryError, ...],
         dropped: bool,
         latency_seconds: float,
+        notes: _Notes,
     ) -> None:
         self._recorder.add_request(
             RecordedRequest(
@@ -296,6 +325,8 @@ class DataPlane:
                 error_entries=entries,
                 dropped=dropped,
                 latency_ms=round(latency_seconds * 1000),
+                injected=tuple(notes.injected),
+                duplicates=tuple(notes.duplicates),
             )
         )
 

@@ -189,6 +189,14 @@ class Emulator:
     def stats(self) -> EmulatorStats:
         return self._recorder.stats()
 
+    def reset_record(self) -> None:
+        """Forget the record: processed messages, requests, counters and unusable messages.
+
+        The endpoint's state (inputs, the de-duplication window, detectors, the action log) is
+        kept; sequence and request numbers go on from where they were.
+        """
+        self._recorder.reset()
+
     def unusable(self) -> list[UnusableMessage]:
         """What detectors could not use of messages, oldest first (``GET /_emulator/unusable``)."""
         return self._recorder.unusable()

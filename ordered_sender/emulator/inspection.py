@@ -9,6 +9,8 @@ that reads what it saw:
 - ``GET /_emulator/stats`` -> ``EmulatorStats`` as an object;
 - ``GET /_emulator/unusable`` -> ``{"unusable": [UnusableMessage, ...]}``: what detectors could
   not use of a message (not JSON, invalid key value, declared attributes missing...);
+- ``DELETE /_emulator/record`` -> 204: forget the record (processed, requests, stats, unusable);
+  the endpoint's state stays;
 - ``GET /_emulator/faults`` and ``PUT /_emulator/faults`` (body: ``Faults.to_json()`` shape,
   omitted fields default) to read and replace the active faults.
 
@@ -52,6 +54,7 @@ class InspectionApi:
         router.add("GET", f"{PREFIX}/requests", self.requests)
         router.add("GET", f"{PREFIX}/stats", self.stats)
         router.add("GET", f"{PREFIX}/unusable", self.unusable)
+        router.add("DELETE", f"{PREFIX}/record", self.reset)
         router.add("GET", f"{PREFIX}/faults", self.faults)
         router.add("PUT", f"{PREFIX}/faults", self.replace_faults)
 
@@ -67,6 +70,10 @@ class InspectionApi:
 
     def unusable(self, request: ApiRequest) -> ApiResponse:
         return ApiResponse(200, {"unusable": [asdict(m) for m in self._recorder.unusable()]})
+
+    def reset(self, request: ApiRequest) -> ApiResponse:
+        self._recorder.reset()
+        return ApiResponse(204)
 
     def faults(self, request: ApiRequest) -> ApiResponse:
         return ApiResponse(200, self._get_faults().to_json())

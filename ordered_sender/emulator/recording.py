@@ -69,6 +69,29 @@ class UnusableMessage:
     """Emulator clock when it happened."""
 
 
+class FaultKind(Enum):
+    """What ``InjectedFault.kind`` names."""
+
+    REQUEST_ERROR = "request_error"
+    ENTRY_ERROR = "entry_error"
+    TARGETED_ERROR = "targeted_error"
+    LATENCY = "latency"
+    CONNECTION_DROPPED = "connection_dropped"
+
+
+@dataclass(frozen=True, slots=True)
+class InjectedFault:
+    """One fault the endpoint injected into a request, as the record keeps it."""
+
+    kind: str
+    """A ``FaultKind`` value: ``request_error``, ``entry_error`` (random), ``targeted_error``
+    (a ``TargetedFault``), ``latency`` or ``connection_dropped``."""
+    message_id: str | None
+    """The message an entry fault refused; ``None`` for faults of the whole request."""
+    detail: str
+    """The error code, or the latency in milliseconds."""
+
+
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
     """A BatchPutMessage request and what the emulator answered."""
@@ -87,6 +110,10 @@ class RecordedRequest:
     """True when the connection was closed without an answer after processing."""
     latency_ms: int
     """Latency injected before answering."""
+    injected: tuple[InjectedFault, ...] = ()
+    """Every fault injected into this request, in the order decided."""
+    duplicates: tuple[str, ...] = ()
+    """messageIds skipped as duplicates (seen within five minutes), answered as successes."""
 
 
 class Event(Enum):
@@ -155,6 +182,14 @@ class Recorder:
         with self._lock:
             self._requests.append(request)
             self._counts[Event.REQUEST] += 1
+
+    def reset(self) -> None:
+        """Forget everything recorded so far; numbering (sequence, request number) goes on."""
+        with self._lock:
+            self._processed.clear()
+            self._requests.clear()
+            self._unusable.clear()
+            self._counts.clear()
 
     def add_unusable(self, message: UnusableMessage) -> None:
         with self._lock:

@@ -9,8 +9,9 @@ import urllib.request
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError, ConnectionClosedError
 
-from ordered_sender.emulator import Emulator, Faults, RequestedMessage
+from ordered_sender.emulator import Emulator, EmulatorStats, Faults, RequestedMessage, TargetedFault
 
 
 def http_json(emu: Emulator, path: str, method: str = "GET", body: Any = None) -> Any:
@@ -82,3 +83,63 @@ def test_bad_faults_over_http_are_refused_by_name(emu: Emulator) -> None:
     assert caught.value.code == 400
     assert "entry_error_rate=3" in json.loads(caught.value.read())["message"]
     assert emu.faults == Faults()
+
+
+def test_every_injected_fault_and_skipped_duplicate_is_in_the_request_record(
+    emu: Emulator, data: Any, message: Any
+) -> None:
+    emu.set_faults(Faults(request_error_rate=1.0, request_error_codes=(503,)))
+    with pytest.raises(ClientError):
+        data.batch_put_message(messages=[message("r1")])
+    emu.set_faults(
+        Faults(
+            targeted=(TargetedFault("ThrottlingException", message_id="t1"),),
+            entry_error_rate=1.0,
+            entry_error_codes=("InternalFailureException",),
+            latency_ms=(1, 1),
+        )
+    )
+    data.batch_put_message(messages=[message("t1"), message("e1")])
+    emu.set_faults(Faults())
+    data.batch_put_message(messages=[message("d1")])
+    data.batch_put_message(messages=[message("d1"), message("d2")])
+    emu.set_faults(Faults(drop_connection_rate=1.0))
+    with pytest.raises(ConnectionClosedError):
+        data.batch_put_message(messages=[message("x1")])
+
+    records = emu.requests()
+    assert [[(f.kind, f.message_id, f.detail) for f in r.injected] for r in records] == [
+        [("request_error", None, "ServiceUnavailableException")],
+        [
+            ("targeted_error", "t1", "ThrottlingException"),
+            ("entry_error", "e1", "InternalFailureException"),
+            ("latency", None, "1 ms"),
+        ],
+        [],
+        [],
+        [("connection_dropped", None, "")],
+    ]
+    assert [r.duplicates for r in records] == [(), (), (), ("d1",), ()]
+    (over_http,) = [
+        r for r in http_json(emu, "/_emulator/requests")["requests"] if r["number"] == 4
+    ]
+    assert over_http["duplicates"] == ["d1"]
+
+
+def test_a_reset_forgets_the_record_but_not_the_deduplication_window(
+    emu: Emulator, data: Any, message: Any
+) -> None:
+    data.batch_put_message(messages=[message("m1"), message("m2", "NoSuchInput")])
+
+    request = urllib.request.Request(f"{emu.endpoint_url}/_emulator/record", method="DELETE")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        status = response.status
+    after_reset = (emu.processed(), emu.requests(), emu.stats(), emu.unusable())
+    data.batch_put_message(messages=[message("m1"), message("m3")])
+
+    assert status == 204
+    assert after_reset == ([], [], EmulatorStats(), [])
+    assert [m.message_id for m in emu.processed()] == ["m3"]
+    assert [m.sequence for m in emu.processed()] == [2]
+    assert [r.number for r in emu.requests()] == [2]
+    assert emu.stats().duplicates_ignored == 1
