@@ -144,3 +144,79 @@ def test_a_commit_that_fails_fails_every_write_of_it(tmp_path: Path) -> None:
     assert transactions.connection.in_transaction is False
     assert writes.run(insert("after")) == "after"
     assert transactions.names() == ["after"]
+
+
+class SteppedClock:
+    """A monotonic clock that moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_new_leader_gathers_as_many_writes_as_the_last_group_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writers of a group wake after its commit; the next leader waits for them (at most
+    the last commit's duration) instead of committing alone while they queue behind it."""
+    monkeypatch.setattr("ordered_sender.store.group_commit.MOST_GATHER_SECONDS", 60.0)
+    clock = SteppedClock()
+    transactions = Transactions(tmp_path / "rows.db")
+    writes = GroupCommit(
+        transactions.connection, transactions.using, tmp_path / "rows.db", clock=clock
+    )
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_first(connection: sqlite3.Connection) -> str:
+        inside.set()
+        assert release.wait(timeout=10)
+        return insert("a")(connection)
+
+    def takes_five_seconds(name: str) -> Callable[[sqlite3.Connection], str]:
+        def work(connection: sqlite3.Connection) -> str:
+            clock.now += 5.0  # this group's commit "takes" 5 s of the stepped clock
+            return insert(name)(connection)
+
+        return work
+
+    # A group of three forms behind a slow write: [a], then [b, c, d].
+    first = threading.Thread(target=writes.run, args=(slow_first,))
+    first.start()
+    assert inside.wait(timeout=10)
+    queued = [threading.Thread(target=writes.run, args=(insert(n),)) for n in ("b", "c")]
+    queued.append(threading.Thread(target=writes.run, args=(takes_five_seconds("d"),)))
+    for count, thread in enumerate(queued, start=1):
+        thread.start()
+        wait_until(lambda count=count: writes.waiting == count)  # type: ignore[misc]
+    release.set()
+    for thread in (first, *queued):
+        thread.join(timeout=10)
+    assert transactions.begun == 2
+
+    # A lone write now waits (up to 5 s of real time) for two more before it commits.
+    alone = threading.Thread(target=writes.run, args=(insert("e"),))
+    alone.start()
+    wait_until(lambda: writes.waiting == 1)
+    later = [threading.Thread(target=writes.run, args=(insert(n),)) for n in ("f", "g")]
+    for thread in later:
+        thread.start()
+    for thread in (alone, *later):
+        thread.join(timeout=10)
+    assert transactions.begun == 3  # e, f and g in one transaction
+    assert transactions.names() == ["a", "b", "c", "d", "e", "f", "g"]
+
+
+def test_one_writer_alone_never_waits_to_gather(tmp_path: Path) -> None:
+    transactions = Transactions(tmp_path / "rows.db")
+    writes = GroupCommit(transactions.connection, transactions.using, tmp_path / "rows.db")
+
+    def never(timeout: float | None = None) -> bool:
+        raise AssertionError(f"a lone writer waited {timeout} s to gather")
+
+    writes._arrived.wait = never  # type: ignore[method-assign]
+    for name in "abcde":
+        assert writes.run(insert(name)) == name
+    assert transactions.begun == 5
+    assert transactions.names() == list("abcde")
