@@ -76,6 +76,13 @@ class MessageIdWindow:
         self._processed_at[message_id] = now
         self._processed_at.move_to_end(message_id)
 
+    def export(self) -> list[tuple[str, float]]:
+        """(messageId, processed at) pairs, oldest first."""
+        return list(self._processed_at.items())
+
+    def restore(self, pairs: list[tuple[str, float]]) -> None:
+        self._processed_at = OrderedDict(pairs)
+
     def _forget_before(self, cutoff: float) -> None:
         while self._processed_at:
             oldest_id, processed_at = next(iter(self._processed_at.items()))
@@ -136,6 +143,17 @@ class DataPlane:
     def set_faults(self, faults: Faults) -> None:
         with self._lock:
             self._faults.set_faults(faults)
+
+    def export_window(self) -> list[tuple[str, float]]:
+        """The de-duplication window (messageIds processed within five minutes), for ``--state``.
+
+        Taken under the data-plane lock, so it never shows half of a request."""
+        with self._lock:
+            return self._window.export()
+
+    def restore_window(self, pairs: list[tuple[str, float]]) -> None:
+        with self._lock:
+            self._window.restore([(message_id, at) for message_id, at in pairs])
 
     def add_processor(self, processor: Processor) -> None:
         with self._lock:

@@ -11,11 +11,13 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
 
+from ordered_sender.emulator.durable import StateFileError
 from ordered_sender.emulator.emulator import Emulator
 from ordered_sender.emulator.faults import Faults
 from ordered_sender.emulator.wire import ApiError
@@ -144,6 +146,17 @@ def _listening(emulator: Emulator, host: str, port: int) -> Iterator[Emulator]:
     help="Probability that, after processing, the connection closes without an answer.",
 )
 @click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=(
+        "SQLite file keeping inputs, detector models, detectors, their timers and the "
+        "de-duplication window across restarts (created if missing); without it, state is in "
+        "memory only."
+    ),
+)
+@click.option(
     "--verify-signatures",
     is_flag=True,
     help="Check every request's SigV4 signature and refuse a bad one with 403, as AWS does.",
@@ -162,6 +175,7 @@ def emulator_command(
     seed: int,
     no_shuffle: bool,
     input_names: tuple[str, ...],
+    state_path: Path | None,
     verify_signatures: bool,
     credentials: tuple[str, ...],
     **fault_options: Any,
@@ -169,11 +183,25 @@ def emulator_command(
     """Run a local AWS IoT Events endpoint (BatchPutMessage and inputs) with fault injection.
 
     Prints the endpoint URL, then serves until Ctrl-C or SIGTERM. Recordings and the active
-    faults are under /_emulator/ (processed, requests, stats, faults: PUT to replace them, which
-    also allows targeted faults).
+    faults are under /_emulator/ (processed, requests, stats, unusable, faults: PUT to replace
+    them, which also allows targeted faults; DELETE /_emulator/record forgets the record).
+    With --state, a restart (even after SIGKILL) resumes every input, detector model, detector
+    and timer, and the de-duplication window.
     """
     faults = _faults(**fault_options)
     secrets = _secrets(credentials) if verify_signatures else None
+    try:
+        emulator = Emulator(
+            seed=seed,
+            faults=faults,
+            shuffle=not no_shuffle,
+            host=host,
+            port=port,
+            verify_signatures=secrets,
+            state_path=state_path,
+        )
+    except StateFileError as error:
+        raise click.BadParameter(str(error), param_hint="--state") from error
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -182,19 +210,10 @@ def emulator_command(
     # Restored on the way out so an in-process caller (CliRunner, a test) keeps its handlers.
     previous = {number: signal.signal(number, request_stop) for number in _STOP_SIGNALS}
     try:
-        with _listening(
-            Emulator(
-                seed=seed,
-                faults=faults,
-                shuffle=not no_shuffle,
-                host=host,
-                port=port,
-                verify_signatures=secrets,
-            ),
-            host,
-            port,
-        ) as emu:
+        with _listening(emulator, host, port) as emu:
             for name in input_names:
+                if state_path is not None and emu.inputs.exists(name):
+                    continue  # restored from --state
                 try:
                     emu.create_input(name)
                 except ApiError as error:

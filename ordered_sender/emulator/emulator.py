@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -18,6 +19,7 @@ from botocore.config import Config
 
 from ordered_sender.emulator.batch_put import DataPlane, Gate, Processor
 from ordered_sender.emulator.detectors.routes import DetectorService
+from ordered_sender.emulator.durable import StateFile
 from ordered_sender.emulator.faults import FaultInjector, Faults
 from ordered_sender.emulator.inputs import InputApi, InputRegistry, InputResource
 from ordered_sender.emulator.inspection import InspectionApi
@@ -63,6 +65,7 @@ class Emulator:
         region: str = "us-east-1",
         enforce_detector_quota: bool = False,
         verify_signatures: Mapping[str, str] | None = None,
+        state_path: Path | None = None,
     ) -> None:
         if max_payload_bytes < 1:
             raise ValueError(f"max_payload_bytes must be >= 1, got {max_payload_bytes!r}")
@@ -94,14 +97,61 @@ class Emulator:
         self._verifier = (
             None if verify_signatures is None else SignatureVerifier(verify_signatures, region)
         )
-        self._server = HttpServer(self.router, host, port, check=self._verifier)
+        self._state_path = state_path
+        self._state_file: StateFile | None = None
+        if state_path is not None:
+            saved = StateFile(state_path)
+            try:
+                document = saved.load()
+            finally:
+                saved.close()
+            if document is not None:
+                self._restore(document)
+        self._server = HttpServer(
+            self.router,
+            host,
+            port,
+            check=self._verifier,
+            after=None if state_path is None else self._save_state,
+        )
 
     def start(self) -> Emulator:
-        self._server.start()
+        if self._state_path is not None:
+            self._state_file = StateFile(self._state_path)
+        try:
+            self._server.start()
+        except BaseException:
+            self._close_state()
+            raise
         return self
 
     def stop(self) -> None:
         self._server.stop()
+        self._close_state()
+
+    def _close_state(self) -> None:
+        if self._state_file is not None:
+            self._state_file.close()
+            self._state_file = None
+
+    def _save_state(self) -> None:
+        # The window first: exporting it waits for a request in the data plane to finish, so
+        # the detectors exported next include what that request did.
+        window = self._data_plane.export_window()
+        state_file = self._state_file
+        if state_file is not None:
+            state_file.save(
+                {
+                    "inputs": self.inputs.export(),
+                    "deduplicationWindow": window,
+                    "detectors": self.detectors.registry.export(),
+                }
+            )
+
+    def _restore(self, document: Mapping[str, Any]) -> None:
+        self.inputs.restore(document["inputs"])
+        self._data_plane.restore_window(document["deduplicationWindow"])
+        self.detectors.registry.restore(document["detectors"])
 
     def __enter__(self) -> Emulator:
         return self.start()

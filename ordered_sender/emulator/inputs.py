@@ -120,6 +120,35 @@ class InputRegistry:
             self._inputs[name] = updated
         return updated
 
+    def export(self) -> list[JsonObject]:
+        """Every input as a JSON document, for ``--state``."""
+        return [
+            {
+                "name": resource.name,
+                "attributeJsonPaths": list(resource.attribute_json_paths),
+                "description": resource.description,
+                "createdAt": resource.created_at,
+                "updatedAt": resource.updated_at,
+            }
+            for resource in self.all()
+        ]
+
+    def restore(self, documents: Sequence[JsonObject]) -> None:
+        """Replace the inputs with those of an ``export`` document."""
+        restored = {
+            document["name"]: InputResource(
+                document["name"],
+                self.arn(document["name"]),
+                tuple(document["attributeJsonPaths"]),
+                document["description"],
+                document["createdAt"],
+                document["updatedAt"],
+            )
+            for document in documents
+        }
+        with self._lock:
+            self._inputs = restored
+
     def add_delete_guard(self, guard: DeleteGuard) -> None:
         self._delete_guards.append(guard)
 

@@ -84,6 +84,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _respond(self, path: str, query: dict[str, str], body: bytes) -> ApiResponse:
+        response = self._handle(path, query, body)
+        if self.server.after is None:
+            return response
+        try:
+            self.server.after()
+        except Exception as error:
+            # What the request changed is not saved: it must not be answered as a success.
+            _log.exception("emulator could not save its state after %s %s", self.command, path)
+            return error_response(
+                ApiError(500, "InternalFailureException", f"Emulator state not saved: {error!r}")
+            )
+        return response
+
+    def _handle(self, path: str, query: dict[str, str], body: bytes) -> ApiResponse:
         try:
             if self.server.check is not None:
                 self.server.check(self.command, self.path, self.headers.items(), body)
@@ -102,10 +116,15 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, address: tuple[str, int], router: Router, check: RequestCheck | None
+        self,
+        address: tuple[str, int],
+        router: Router,
+        check: RequestCheck | None,
+        after: Callable[[], None] | None,
     ) -> None:
         self.router = router
         self.check = check
+        self.after = after
         super().__init__(address, _Handler)
 
     def handle_error(self, request: object, client_address: object) -> None:
@@ -121,7 +140,8 @@ class _Server(ThreadingHTTPServer):
 
 class HttpServer:
     """Serves a ``Router`` on ``host:port`` (port 0 picks a free one) from a background thread;
-    ``check`` may refuse a request before it is routed."""
+    ``check`` may refuse a request before it is routed; ``after`` runs after every request is
+    handled and before it is answered (the state file saves there), a failure answering 500."""
 
     def __init__(
         self,
@@ -129,9 +149,11 @@ class HttpServer:
         host: str = "127.0.0.1",
         port: int = 0,
         check: RequestCheck | None = None,
+        after: Callable[[], None] | None = None,
     ) -> None:
         self._router = router
         self._check = check
+        self._after = after
         self._address = (host, port)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -147,7 +169,7 @@ class HttpServer:
     def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("The server is already running")
-        self._server = _Server(self._address, self._router, self._check)
+        self._server = _Server(self._address, self._router, self._check, self._after)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": _SHUTDOWN_POLL_SECONDS},

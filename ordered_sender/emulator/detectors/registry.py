@@ -59,6 +59,12 @@ from ordered_sender.emulator.detectors.runtime import (
     fixed_timers,
     start_detector,
 )
+from ordered_sender.emulator.detectors.snapshot import (
+    detector_from_json,
+    detector_to_json,
+    version_from_json,
+    version_to_json,
+)
 from ordered_sender.emulator.detectors.state import (
     ActionRecord,
     Detector,
@@ -413,6 +419,36 @@ class DetectorRegistry:
         with self._lock:
             self._actions.clear()
 
+    # Durability ----------------------------------------------------------------------------
+
+    def export(self) -> dict[str, Any]:
+        """Model versions and detectors as a JSON document (``snapshot``), for ``--state``."""
+        with self._lock:
+            return {
+                "models": [
+                    [version_to_json(version) for version in versions]
+                    for versions in self._versions.values()
+                ],
+                "detectors": [detector_to_json(d) for d in self._detectors.values()],
+            }
+
+    def restore(self, document: Mapping[str, Any]) -> None:
+        """Replace models and detectors with those of an ``export`` document."""
+        with self._lock:
+            exists = self._input_exists
+            self._versions = {
+                versions[0]["name"]: [version_from_json(v, exists) for v in versions]
+                for versions in document["models"]
+            }
+            detectors = [detector_from_json(d) for d in document["detectors"]]
+            self._detectors = {(d.model_name, d.key_value): d for d in detectors}
+            self._arrivals.clear()
+            # Restored timers may be due already: the next tick looks at all of them.
+            self._earliest_expiry = -math.inf
+
+    def _input_exists(self, input_name: str) -> bool:
+        return self._input_attributes(input_name) is not None
+
     # Internals -----------------------------------------------------------------------------
 
     def _version(
@@ -425,10 +461,7 @@ class DetectorRegistry:
         now: float,
     ) -> DetectorModelVersion:
         try:
-            compiled = compile_definition(
-                request["detectorModelDefinition"],
-                lambda input_name: self._input_attributes(input_name) is not None,
-            )
+            compiled = compile_definition(request["detectorModelDefinition"], self._input_exists)
             check_publishable(compiled)
         except DetectorModelError as error:
             raise ApiError.invalid_request(str(error)) from error
