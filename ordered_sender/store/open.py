@@ -3,7 +3,8 @@
 An outbox is a path to an SQLite file, or a ``postgresql://`` (or ``postgres://``) URL of a
 PostgreSQL database. ``outbox_target`` tells them apart; ``open_store`` opens the store;
 ``hold_for_delivery`` takes what a delivering sender must hold: the file lock of an SQLite outbox
-(one sender per file), or for PostgreSQL the outbox's delivery lock in the server.
+(one sender per file); a PostgreSQL outbox takes any number of senders, as its store leases each
+lane to one of them at a time.
 
 A URL may carry a password: ``DatabaseUrl`` keeps it for connecting and shows it nowhere, so logs
 and messages name the database by ``redacted(url)``. psycopg is imported only when a URL is
@@ -12,6 +13,7 @@ opened, so SQLite users need not install it.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -27,11 +29,59 @@ DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
 _INSTALL_DRIVER = "pip install 'ordered-sender[postgres]'"
 
 
+DEFAULT_SCHEMA = "ordered_sender"
+DEFAULT_LEASE_SECONDS = 30.0
+"""Far below IoT Events' 5 minutes of de-duplication, far above a request's 10 s timeout."""
+LEASE_SECONDS_RANGE = (1.0, 240.0)
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
 @dataclass(frozen=True, slots=True)
 class DatabaseUrl:
-    """A PostgreSQL outbox: its URL, shown without password."""
+    """A PostgreSQL outbox: the URL libpq connects with (shown nowhere with its password), the
+    schema that holds the outbox, and how long a lane stays with a worker that stopped renewing
+    its lease. ``parse`` reads the last two from the URL's ``schema`` and ``lease_seconds``
+    parameters."""
 
     url: str = field(repr=False)
+    schema: str = DEFAULT_SCHEMA
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+
+    def __post_init__(self) -> None:
+        if not _SCHEMA_NAME.fullmatch(self.schema):
+            raise ValueError(
+                f"outbox URL parameter schema={self.schema!r}: must be a lower-case name of "
+                "letters, digits and _ (at most 63), not starting with a digit"
+            )
+        low, high = LEASE_SECONDS_RANGE
+        if not (math.isfinite(self.lease_seconds) and low <= self.lease_seconds <= high):
+            raise ValueError(
+                f"outbox URL parameter lease_seconds={self.lease_seconds!r}: must be from {low:g} "
+                f"to {high:g} seconds (far below IoT Events' 300 s of de-duplication, above "
+                "1.5 times request_timeout)"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> DatabaseUrl:
+        """``text`` with its ``schema`` and ``lease_seconds`` parameters taken out (libpq would
+        refuse them); the rest goes to libpq as it is."""
+        parts = urlsplit(text)
+        ours = {"schema": DEFAULT_SCHEMA, "lease_seconds": str(DEFAULT_LEASE_SECONDS)}
+        kept = []
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key in ours:
+                ours[key] = value
+            else:
+                kept.append((key, value))
+        try:
+            lease_seconds = float(ours["lease_seconds"])
+        except ValueError:
+            raise ValueError(
+                f"outbox URL parameter lease_seconds={ours['lease_seconds']!r}: not a number of "
+                "seconds"
+            ) from None
+        url = urlunsplit(parts._replace(query=urlencode(kept, safe=",")))
+        return cls(_keep_slashes(url), ours["schema"], lease_seconds)
 
     def __str__(self) -> str:
         return redacted(self.url)
@@ -53,13 +103,24 @@ class OutboxHold(Protocol):
     def release(self) -> None: ...
 
 
+class SharedDelivery:
+    """A PostgreSQL outbox is delivered by any number of senders at once: each sends only the
+    lanes it holds the lease of (postgres_leases), so there is nothing to hold for the whole."""
+
+    def problem(self) -> str | None:
+        return None
+
+    def release(self) -> None:
+        """Nothing to release: the store gives its leases back when it closes."""
+
+
 def outbox_target(outbox: str | os.PathLike[str] | DatabaseUrl) -> OutboxTarget:
     """A PostgreSQL URL as DatabaseUrl, anything else as the path of an SQLite file."""
     if isinstance(outbox, DatabaseUrl):
         return outbox
     text = os.fspath(outbox)
     if text.startswith(DATABASE_URL_SCHEMES):
-        return DatabaseUrl(text)
+        return DatabaseUrl.parse(text)
     return Path(text)
 
 
@@ -76,19 +137,23 @@ def open_store(
         _check_driver(target)
         from ordered_sender.store.postgres import PostgresStore
 
-        return PostgresStore(target.url, create=create, read_only=read_only)
+        return PostgresStore(
+            target.url,
+            schema=target.schema,
+            create=create,
+            read_only=read_only,
+            lease_seconds=target.lease_seconds,
+        )
     from ordered_sender.store.sqlite import SqliteStore
 
     return SqliteStore(target, synchronous=synchronous, create=create, read_only=read_only)
 
 
 def hold_for_delivery(target: OutboxTarget, *, create: bool) -> OutboxHold:
-    """Take the delivery lock of ``target``: OutboxInUse while another sender delivers it."""
+    """What a sender holds to deliver ``target``: the file lock of an SQLite outbox (OutboxInUse
+    while another sender delivers it); nothing for PostgreSQL, whose lanes are leased one by one."""
     if isinstance(target, DatabaseUrl):
-        _check_driver(target)
-        from ordered_sender.store.postgres_lock import PostgresDeliveryLock
-
-        return PostgresDeliveryLock(target.url)
+        return SharedDelivery()
     from ordered_sender.store.lock import OutboxLock
 
     return OutboxLock(target, create=create)
@@ -129,9 +194,12 @@ def redacted(url: str) -> str:
     user, at, hosts = parts.netloc.rpartition("@")
     netloc = f"{user.partition(':')[0]}{at}{hosts}"
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"], safe=",")
-    shown = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    # urlunsplit drops an empty netloc's "//", which a URL of the local socket needs.
-    return re.sub(r"^(postgres(?:ql)?):(?!//)", r"\1://", shown)
+    return _keep_slashes(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
+
+
+def _keep_slashes(url: str) -> str:
+    """urlunsplit drops an empty host's "//", which a URL of the local socket needs."""
+    return re.sub(r"^(postgres(?:ql)?):(?!//)", r"\1://", url)
 
 
 def _check_driver(target: DatabaseUrl) -> None:

@@ -10,6 +10,7 @@ transactional outbox). Producers' puts and other writers are noticed through LIS
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,11 +37,10 @@ from ordered_sender.store import (
     StoredMessage,
 )
 from ordered_sender.store import postgres_schema as sql
-from ordered_sender.store.open import redacted
+from ordered_sender.store.open import DEFAULT_LEASE_SECONDS, DEFAULT_SCHEMA, redacted
 from ordered_sender.store.postgres_errors import translated_errors
-from ordered_sender.store.rows import check_room, stored_message
-
-DEFAULT_SCHEMA = "ordered_sender"
+from ordered_sender.store.postgres_leases import Leases
+from ordered_sender.store.rows import check_room
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -71,10 +71,13 @@ class PostgresStore:
         schema: str = DEFAULT_SCHEMA,
         create: bool = True,
         read_only: bool = False,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         """Open the outbox in ``schema`` of the database at ``url`` (a libpq URL or conninfo).
         ``create=False`` refuses (NotAnOutbox) to make one; ``read_only`` opens it for reading
-        alone. A schema that exists but is not an outbox of this version is refused."""
+        alone. A schema that exists but is not an outbox of this version is refused.
+        ``lease_seconds``: how long a lane stays with a worker that stopped renewing its lease
+        (postgres_leases)."""
         if read_only and create:
             raise ValueError("read_only=True cannot create an outbox; pass create=False")
         self.url = url
@@ -85,6 +88,7 @@ class PostgresStore:
         self._lock = threading.RLock()
         self._closed = False
         self._listener: Connection | None = None
+        self.leases = Leases(self.statements, lease_seconds)
         with translated_errors(self.location):
             self._connection = self._connect()
             try:
@@ -154,6 +158,8 @@ class PostgresStore:
     def changed_elsewhere(self) -> bool:
         """True when another connection put, resumed or redrove since the last call: a look at
         notifications already received, no round trip to the server."""
+        with self._using() as connection:
+            self.leases.renew_if_due(connection)
         with self._lock, translated_errors(self.location):
             if self._listener is None or self._listener.closed:
                 self._listener = psycopg.connect(self.url, autocommit=True)
@@ -169,25 +175,25 @@ class PostgresStore:
     def ready_heads(
         self, now: float, exclude_lanes: Collection[str], limit: int
     ) -> list[StoredMessage]:
+        """Due heads of the lanes this worker holds the lease of, leasing free due lanes first
+        (postgres_leases): another worker's lanes are never handed out here."""
         with self._using() as connection:
-            rows = connection.execute(
-                self.statements(sql.READY_HEADS),
-                {"now": now, "exclude": list(exclude_lanes), "limit": limit},
-            ).fetchall()
-        return [stored_message(row) for row in rows]
+            return self.leases.take_heads(connection, now, exclude_lanes, limit)
 
     def next_attempt_at(self, exclude_lanes: Collection[str]) -> float | None:
+        """Earliest due time of this worker's lanes and the lanes nobody holds."""
         with self._using() as connection:
-            (due,) = _one(
-                connection, self.statements(sql.NEXT_ATTEMPT_AT), {"exclude": list(exclude_lanes)}
-            )
+            due = self.leases.next_attempt_at(connection, exclude_lanes)
         return None if due is None else float(due)
 
     def apply(self, decisions: Sequence[Decision], now: float) -> None:
+        """Record the outcomes this worker's leases still cover, and give those leases back; an
+        outcome of a lane another worker took over is refused (postgres_leases.fence)."""
         statements = self.statements
         with self._transaction() as connection:
             seqs = [decision.seq for decision in decisions]
             connection.execute(statements(sql.LOCK_LANES_OF), {"seqs": seqs})
+            decisions = self.leases.fence(connection, decisions)
             delivered = [d for d in decisions if isinstance(d, Delivered)]
             if delivered:
                 not_before = max(d.next_head_not_before for d in delivered)
@@ -195,6 +201,7 @@ class PostgresStore:
             for decision in decisions:
                 if not isinstance(decision, Delivered):
                     _apply(connection, statements, decision, now)
+        self.leases.recorded(decisions)
 
     def paused_lanes(self) -> list[PausedLane]:
         with self._using() as connection:
@@ -306,6 +313,10 @@ class PostgresStore:
 
     def close(self) -> None:
         with self._lock:
+            if not self._closed and not self._read_only and not self._connection.closed:
+                # Failing that, they lapse by themselves after lease_seconds.
+                with contextlib.suppress(psycopg.Error):
+                    self.leases.release_all(self._connection)
             self._closed = True
             self._connection.close()
             if self._listener is not None:

@@ -12,6 +12,11 @@ Tables, as in the SQLite outbox:
   keep only their id until older than the retention.
 - ``lanes``: one row per lane with pending messages: its head, when the head may next be sent,
   and why the lane is paused.
+- ``lane_leases``: which worker may send a lane's head, until when (the server's clock), and the
+  lease's token, new at each taking, which fences what the worker records. A worker takes the
+  lease of a due lane nobody holds (or whose holder let it expire), renews it while the head is in
+  flight, and gives it back in the transaction that records the outcome; the next head may then
+  go to any worker. Only workers write here, so producers never wait for them.
 
 Many transactions write at once here, so lanes are locked by rule, which makes the order of each
 lane its commit order and keeps a lane's row from being dropped while a message is being put into
@@ -70,6 +75,15 @@ CREATE TABLE {schema}.lanes (
 )""",
     "CREATE INDEX lanes_by_head ON {schema}.lanes (head_seq) WHERE paused_at IS NULL",
     "CREATE INDEX lanes_upcoming ON {schema}.lanes (next_attempt_at) WHERE paused_at IS NULL",
+    "CREATE SEQUENCE {schema}.lease_tokens",
+    """
+CREATE TABLE {schema}.lane_leases (
+    lane text PRIMARY KEY,
+    owner text NOT NULL,
+    token bigint NOT NULL,
+    expires_at double precision NOT NULL
+)""",
+    "CREATE INDEX lane_leases_by_owner ON {schema}.lane_leases (owner)",
 )
 """A new outbox, at SCHEMA_VERSION; ``INSERT_VERSION`` marks it."""
 
@@ -111,24 +125,6 @@ MESSAGE_COLUMNS: Final = """
     m.seq, m.message_id, m.lane, m.input_name, m.payload, m.timestamp_ms, m.enqueued_at,
     m.attempts, m.first_attempt_at, m.next_attempt_at, m.solo, m.last_error_code,
     m.last_error_text, m.retry_wait, m.retry_age, m.last_attempt_at
-"""
-
-# Oldest put first among due heads, as in the SQLite outbox.
-READY_HEADS: Final = (
-    "SELECT"
-    + MESSAGE_COLUMNS
-    + """
-FROM {schema}.lanes AS l JOIN {schema}.messages AS m ON m.seq = l.head_seq
-WHERE l.paused_at IS NULL AND l.next_attempt_at <= %(now)s
-    AND l.lane <> ALL(%(exclude)s::text[])
-ORDER BY l.head_seq
-LIMIT %(limit)s
-"""
-)
-
-NEXT_ATTEMPT_AT: Final = """
-SELECT min(next_attempt_at) FROM {schema}.lanes
-WHERE paused_at IS NULL AND head_seq IS NOT NULL AND lane <> ALL(%(exclude)s::text[])
 """
 
 # Every lane a request's outcomes touch, locked in one order (so never a deadlock with a put).
@@ -297,3 +293,95 @@ FORGET_DELIVERED: Final = """
 DELETE FROM {schema}.messages
 WHERE state IN ('delivered', 'dropped') AND delivered_at < %(before)s
 """
+
+# -- leases ---------------------------------------------------------------------------------------
+# Lease times are the server's (one clock for every host); scheduling times are the caller's.
+
+SERVER_NOW: Final = "extract(epoch FROM clock_timestamp())"
+
+RENEW_LEASES: Final = (
+    "UPDATE {schema}.lane_leases SET expires_at = "
+    + SERVER_NOW
+    + """ + %(seconds)s
+WHERE owner = %(owner)s
+RETURNING lane, token
+"""
+)
+
+# Due heads of lanes nobody holds a live lease on, oldest put first; a lease that another worker
+# took or renewed meanwhile is left alone (the WHERE of DO UPDATE sees its latest version).
+ACQUIRE_LEASES: Final = (
+    """
+INSERT INTO {schema}.lane_leases AS k (lane, owner, token, expires_at)
+SELECT l.lane, %(owner)s, nextval('{schema}.lease_tokens'), """
+    + SERVER_NOW
+    + """ + %(seconds)s
+FROM {schema}.lanes AS l
+WHERE l.paused_at IS NULL AND l.head_seq IS NOT NULL AND l.next_attempt_at <= %(now)s
+    AND l.lane <> ALL(%(exclude)s::text[])
+    AND NOT EXISTS (
+        SELECT 1 FROM {schema}.lane_leases AS o
+        WHERE o.lane = l.lane AND o.expires_at >= """
+    + SERVER_NOW
+    + """
+    )
+ORDER BY l.head_seq
+LIMIT %(limit)s
+ON CONFLICT (lane) DO UPDATE
+SET owner = EXCLUDED.owner, token = EXCLUDED.token, expires_at = EXCLUDED.expires_at
+WHERE k.expires_at < """
+    + SERVER_NOW
+    + """
+RETURNING lane, token
+"""
+)
+
+LEASED_HEADS: Final = (
+    "SELECT"
+    + MESSAGE_COLUMNS
+    + """, k.token
+FROM {schema}.lane_leases AS k
+JOIN {schema}.lanes AS l ON l.lane = k.lane
+JOIN {schema}.messages AS m ON m.seq = l.head_seq
+WHERE k.owner = %(owner)s AND l.paused_at IS NULL AND l.next_attempt_at <= %(now)s
+    AND l.lane <> ALL(%(exclude)s::text[])
+ORDER BY l.head_seq
+LIMIT %(limit)s
+"""
+)
+
+# The earliest due head this worker could send: of its own lanes or of lanes nobody holds.
+NEXT_ATTEMPT_AT_FOR: Final = (
+    """
+SELECT min(l.next_attempt_at) FROM {schema}.lanes AS l
+WHERE l.paused_at IS NULL AND l.head_seq IS NOT NULL AND l.lane <> ALL(%(exclude)s::text[])
+    AND NOT EXISTS (
+        SELECT 1 FROM {schema}.lane_leases AS o
+        WHERE o.lane = l.lane AND o.owner <> %(owner)s AND o.expires_at >= """
+    + SERVER_NOW
+    + """
+    )
+"""
+)
+
+# The leases of a request's lanes, locked, so that no worker takes one while its outcome is
+# recorded; ``expired`` says whether its holder let it lapse.
+LOCK_LEASES_OF: Final = (
+    """
+SELECT m.seq, m.lane, k.owner, k.token, k.expires_at < """
+    + SERVER_NOW
+    + """ AS expired
+FROM {schema}.messages AS m
+LEFT JOIN LATERAL (
+    SELECT * FROM {schema}.lane_leases AS o WHERE o.lane = m.lane FOR UPDATE
+) AS k ON true
+WHERE m.seq = ANY(%(seqs)s::bigint[])
+ORDER BY m.lane
+"""
+)
+
+RELEASE_LEASES: Final = """
+DELETE FROM {schema}.lane_leases WHERE owner = %(owner)s AND lane = ANY(%(lanes)s::text[])
+"""
+
+RELEASE_ALL_LEASES: Final = "DELETE FROM {schema}.lane_leases WHERE owner = %(owner)s"

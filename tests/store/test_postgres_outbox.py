@@ -14,7 +14,7 @@ import pytest
 import tenacity
 from structlog.testing import capture_logs
 
-from ordered_sender import OrderedSender, Outbox, OutboxInUse, SenderConfig
+from ordered_sender import NotAnOutbox, OrderedSender, Outbox, SenderConfig
 from ordered_sender.emulator import Emulator, Faults
 from ordered_sender.store.open import DatabaseUrl
 
@@ -139,45 +139,48 @@ def test_connection_is_refused_where_it_cannot_hold_the_put(
         assert outbox.counts().pending == 0
 
 
-def test_one_sender_delivers_a_postgresql_outbox_at_a_time(
+def test_two_senders_deliver_one_postgresql_outbox_each_lane_in_order(
     postgres_url: str, emulator: Emulator
 ) -> None:
+    for lane in range(5):
+        emulator.create_input(f"Input{lane}")
     client = emulator.client("iotevents-data")
-    first = OrderedSender(postgres_url, client=client, autostart=False)
+    first = OrderedSender(postgres_url, client=client, config=FAST_RETRIES, autostart=False)
+    second = OrderedSender(postgres_url, client=client, config=FAST_RETRIES, autostart=False)
     try:
-        with pytest.raises(OutboxInUse, match="being delivered by another sender"):
-            OrderedSender(postgres_url, client=client, autostart=False)
-        with Outbox(postgres_url) as producer:  # putting needs no lock
-            producer.put("A", {"n": 1})
+        for n in range(4):
+            first.put_many([(f"Input{lane}", {"n": n}) for lane in range(5)])
+        # The second leases two lanes (as its dispatcher would, before sending their heads):
+        # the first delivers every other lane to the end, and never those two.
+        leased = second.store.ready_heads(second.clock(), frozenset(), 2)
+        assert [head.lane for head in leased] == ["Input0", "Input1"]
+        first.deliver_due()
+        assert set(lanes_as_processed(emulator)) == {"Input2", "Input3", "Input4"}
+        second.deliver_due()
+        assert (first.stats().delivered, second.stats().delivered) == (12, 8)
     finally:
         first.close()
-    OrderedSender(postgres_url, client=client, autostart=False).close()
+        second.close()
+    assert lanes_as_processed(emulator) == {f"Input{lane}": [0, 1, 2, 3] for lane in range(5)}
 
 
-def test_a_sender_that_loses_its_lock_connection_stops_delivering(
+def test_a_sender_on_a_postgresql_outbox_leaves_no_lease_behind_when_it_closes(
     postgres_url: str, emulator: Emulator
 ) -> None:
+    emulator.create_input("A")
+    emulator.set_faults(Faults(request_error_rate=1.0))
     sender = OrderedSender(
         postgres_url, client=emulator.client("iotevents-data"), config=FAST_RETRIES
     )
-    try:
-        with psycopg.connect(postgres_url, autocommit=True) as admin:
-            (killed,) = admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = 'ordered-sender delivery lock'"
-            ).fetchone()
-        assert killed == 1
-        deadline = time.monotonic() + WAIT_SECONDS
-        while sender.failure is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert sender.failure is not None
-        assert "delivery lock failed" in sender.failure
-        # Another sender may take over at once.
-        OrderedSender(
-            postgres_url, client=emulator.client("iotevents-data"), autostart=False
-        ).close()
-    finally:
-        sender.close()
+    sender.put("A", {"n": 1})
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not emulator.requests() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sender.close()
+    with psycopg.connect(postgres_url) as connection:
+        leases = connection.execute("SELECT count(*) FROM ordered_sender.lane_leases").fetchone()
+    assert emulator.requests()
+    assert leases == (0,)
 
 
 def test_the_url_s_password_appears_in_no_log_and_no_message(
@@ -189,8 +192,8 @@ def test_the_url_s_password_appears_in_no_log_and_no_message(
         with OrderedSender(url, client=emulator.client("iotevents-data")) as sender:
             sender.put("A", {"n": 1}).result(timeout=WAIT_SECONDS)
             shown = [str(sender.path), repr(sender.path)]
-        with OrderedSender(url, autostart=False), pytest.raises(OutboxInUse) as refused:
-            OrderedSender(url, client=emulator.client("iotevents-data"), autostart=False)
+        with pytest.raises(NotAnOutbox) as refused:
+            Outbox(url + "?schema=no_outbox_here", create=False)
     texts: list[Any] = [*shown, str(refused.value), *logs]
     assert any("postgresql://postgres@127.0.0.1" in str(text) for text in texts)
     assert not [text for text in texts if "s3cret-pw" in str(text)]

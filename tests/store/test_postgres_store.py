@@ -11,15 +11,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
-from ordered_sender import InvalidMessage, NotAnOutbox, StoreError
+from ordered_sender import InvalidMessage, NotAnOutbox, Outbox, StoreError
 from ordered_sender.message import Message
-from ordered_sender.store import Delivered, NewEntry
+from ordered_sender.store import Delivered, NewEntry, Retry
+from ordered_sender.store.open import DatabaseUrl, outbox_target
+from ordered_sender.testing import ManualClock
 
 psycopg = pytest.importorskip("psycopg", reason="pip install 'ordered-sender[postgres]'")
 
 from ordered_sender.store.postgres import PostgresStore  # noqa: E402
 from ordered_sender.store.postgres_errors import POSTGRES_ERRORS, translate  # noqa: E402
+from ordered_sender.store.postgres_leases import Leases  # noqa: E402
 
 WAIT_SECONDS = 10.0
 
@@ -67,6 +71,7 @@ def test_the_outbox_lives_in_a_schema_of_its_own_created_on_first_use(postgres_u
         ).fetchall()
         version = connection.execute("SELECT version FROM ordered_sender.outbox_version").fetchall()
     assert tables == [
+        ("ordered_sender", "lane_leases"),
         ("ordered_sender", "lanes"),
         ("ordered_sender", "messages"),
         ("ordered_sender", "outbox_version"),
@@ -273,3 +278,98 @@ def test_producers_on_many_threads_lose_nothing_and_keep_each_producers_order(
         for lane in lanes:
             mine = [m for on, m in delivered if on == lane and m.startswith(f"p{producer}-")]
             assert mine == sorted(mine)
+
+
+# -- leases: one worker per lane at a time -------------------------------------------------------
+
+
+def expire_leases(url: str) -> None:
+    """What the passing of lease_seconds does to leases nobody renews (the server's clock
+    cannot be moved, so their expiry is)."""
+    with admin(url) as connection:
+        connection.execute("UPDATE ordered_sender.lane_leases SET expires_at = 0")
+
+
+def test_a_lane_leased_by_one_worker_is_not_handed_to_another(postgres_url: str) -> None:
+    with PostgresStoreClosing(postgres_url) as first, PostgresStoreClosing(postgres_url) as second:
+        first.add([entry("a", "a1"), entry("a", "a2"), entry("b", "b1")], now=1.0)
+        (head_a,) = first.ready_heads(10.0, frozenset({"b"}), 10)
+        assert [h.message.message_id for h in second.ready_heads(10.0, frozenset(), 10)] == ["b1"]
+        assert first.ready_heads(10.0, frozenset(), 10) == [head_a]  # b is the second's now
+        assert second.next_attempt_at(frozenset({"b"})) is None  # nothing it could send
+        first.apply([Delivered(head_a.seq)], now=11.0)
+        # Recording gave the lease back: a's next head may go to anyone.
+        assert [h.message.message_id for h in second.ready_heads(12.0, frozenset(), 10)] == [
+            "a2",
+            "b1",
+        ]
+
+
+def test_a_dead_worker_s_lane_goes_to_another_and_its_late_outcome_is_refused(
+    postgres_url: str,
+) -> None:
+    with PostgresStoreClosing(postgres_url) as dead, PostgresStoreClosing(postgres_url) as heir:
+        dead.add([entry("a", "a1"), entry("a", "a2")], now=1.0)
+        (sent,) = dead.ready_heads(10.0, frozenset(), 10)
+        assert heir.ready_heads(10.0, frozenset(), 10) == []
+        expire_leases(postgres_url)
+        (again,) = heir.ready_heads(10.0, frozenset(), 10)
+        assert again.message.message_id == sent.message.message_id == "a1"  # the same id
+        with capture_logs() as logs:
+            dead.apply([Retry(sent.seq, 1, 10.0, 99.0, "ThrottlingException", "late")], 11.0)
+        assert [e["event"] for e in logs] == ["lease.outcome_refused"]
+        (head,) = heir.ready_heads(10.0, frozenset(), 10)
+        assert (head.message.message_id, head.attempts, head.last_error_code) == ("a1", 0, None)
+        heir.apply([Delivered(again.seq)], now=12.0)
+        dead.apply([Delivered(sent.seq)], now=13.0)  # refused too: a2 must not be skipped
+        assert [h.message.message_id for h in heir.ready_heads(14.0, frozenset(), 10)] == ["a2"]
+
+
+def test_a_worker_that_renews_keeps_its_lanes_and_one_that_does_not_loses_them(
+    postgres_url: str,
+) -> None:
+    clock = ManualClock(start=0.0)
+    with PostgresStoreClosing(postgres_url) as store, admin(postgres_url) as connection:
+        store.add([entry("a", "a1")], now=1.0)
+        leases = Leases(store.statements, seconds=30.0, clock=clock)
+        (head,) = leases.take_heads(connection, 10.0, frozenset(), 10)
+
+        def expires_at() -> float:
+            (at,) = connection.execute(
+                "SELECT expires_at - extract(epoch FROM clock_timestamp()) "
+                "FROM ordered_sender.lane_leases"
+            ).fetchone()
+            return float(at)
+
+        assert 25.0 < expires_at() <= 30.0
+        connection.execute("UPDATE ordered_sender.lane_leases SET expires_at = expires_at - 15")
+        clock.advance(9.0)
+        leases.renew_if_due(connection)  # not a third of 30 s yet: nothing renewed
+        assert expires_at() <= 15.0
+        clock.advance(1.5)
+        leases.renew_if_due(connection)
+        assert expires_at() > 25.0
+        # The lease taken over meanwhile: renewing finds it gone and says so.
+        connection.execute("UPDATE ordered_sender.lane_leases SET owner = 'another', token = 0")
+        clock.advance(10.5)
+        with capture_logs() as logs:
+            leases.renew_if_due(connection)
+        assert [(e["event"], e["lane"], e["seq"]) for e in logs] == [("lease.lost", "a", head.seq)]
+
+
+def test_lease_seconds_and_schema_come_from_the_url_and_bad_ones_are_refused(
+    postgres_url: str,
+) -> None:
+    target = outbox_target(postgres_url + "?lease_seconds=5&schema=orders_outbox")
+    assert isinstance(target, DatabaseUrl)
+    assert (target.url, target.schema, target.lease_seconds) == (postgres_url, "orders_outbox", 5.0)
+    with Outbox(target) as outbox:
+        outbox.put("A", {"n": 1})
+    with admin(postgres_url) as connection:
+        assert connection.execute("SELECT count(*) FROM orders_outbox.messages").fetchone() == (1,)
+    with pytest.raises(ValueError, match=r"lease_seconds=600\.0: must be from 1 to 240 seconds"):
+        outbox_target(postgres_url + "?lease_seconds=600")
+    with pytest.raises(ValueError, match="lease_seconds='soon': not a number"):
+        outbox_target(postgres_url + "?lease_seconds=soon")
+    with pytest.raises(ValueError, match="schema='Orders; DROP'"):
+        outbox_target(postgres_url + "?schema=Orders;%20DROP")
