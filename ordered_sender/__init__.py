@@ -7,6 +7,7 @@ with OrderedSender("outbox.db") as sender:
     sender.flush(timeout=30)
 """
 
+from ordered_sender.aio import AsyncOrderedSender, AsyncReceipt
 from ordered_sender.config import SenderConfig
 from ordered_sender.errors import (
     DeliveryError,
@@ -30,6 +31,8 @@ from ordered_sender.stats import RequestLatency, SenderStats
 from ordered_sender.store import DeadLetter, LaneOverview, OutboxCounts, PausedLane
 
 __all__ = [
+    "AsyncOrderedSender",
+    "AsyncReceipt",
     "ByInput",
     "ByInputAndKey",
     "ByInputGroup",

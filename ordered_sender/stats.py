@@ -6,8 +6,8 @@ the sender once per put; they count in this process since the sender was opened.
 from the store when a snapshot is taken. Request latency keeps the last ``LATENCY_WINDOW``
 requests only, so memory stays bounded however long the sender runs.
 
-The recorder also tells waiters that a request finished (``wait_for_request``): the asyncio sender
-waits on it instead of polling. It does no I/O and decides nothing.
+The recorder also wakes waiters when a request finished (``wait_for_change``): the asyncio sender's
+receipts wait on it instead of polling. It does no I/O and decides nothing.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class StatsRecorder:
 
     def __init__(self, window: int = LATENCY_WINDOW) -> None:
         self._lock = threading.Lock()
-        self._finished = threading.Condition(self._lock)
+        self._changed = threading.Condition(self._lock)
         self._enqueued = 0
         self._delivered = 0
         self._retried: Counter[str] = Counter()
@@ -90,7 +90,7 @@ class StatsRecorder:
         self._requests = 0
         self._request_seconds = 0.0
         self._latencies: deque[float] = deque(maxlen=window)
-        self._requests_finished = 0
+        self._changes = 0
 
     def enqueued(self, messages: int) -> None:
         with self._lock:
@@ -115,21 +115,25 @@ class StatsRecorder:
 
     def request_finished(self) -> None:
         """A request is over and its outcome written (or kept for the store to write later)."""
-        with self._finished:
-            self._requests_finished += 1
-            self._finished.notify_all()
+        self.wake_waiters()
+
+    def wake_waiters(self) -> None:
+        """Wake whoever waits in ``wait_for_change``: a request finished, or they have news."""
+        with self._changed:
+            self._changes += 1
+            self._changed.notify_all()
 
     @property
-    def requests_finished(self) -> int:
+    def changes(self) -> int:
+        """How many times waiters were woken; pass it to ``wait_for_change``."""
         with self._lock:
-            return self._requests_finished
+            return self._changes
 
-    def wait_for_request(self, seen: int, timeout: float) -> int:
-        """Wait until more than ``seen`` requests finished, at most ``timeout`` seconds; returns
-        how many have finished."""
-        with self._finished:
-            self._finished.wait_for(lambda: self._requests_finished != seen, timeout)
-            return self._requests_finished
+    def wait_for_change(self, seen: int, timeout: float | None) -> int:
+        """Wait until ``changes`` is no longer ``seen``, at most ``timeout`` seconds; returns it."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._changes != seen, timeout)
+            return self._changes
 
     def snapshot(self, store: Store, now: float) -> SenderStats:
         """The counters now, and the gauges read from ``store`` (raises StoreError)."""

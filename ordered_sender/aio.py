@@ -1,0 +1,376 @@
+"""AsyncOrderedSender: the OrderedSender for asyncio programs, on the same outbox and guarantees.
+
+It wraps an OrderedSender, which delivers in its own threads as ever, and never blocks the event
+loop: opening, putting (a commit to disk), reading and closing run in the loop's default executor
+(``asyncio.to_thread``); waiting for deliveries holds no executor thread at all. One watcher
+thread per sender looks at the messages awaited, each time a request finishes
+(``StatsRecorder.wait_for_change``) and at least every ``idle_poll_seconds``, and settles their
+futures on the loop with ``call_soon_threadsafe``. In each lane it looks only at the oldest
+message awaited, as a lane's messages are delivered in order, so a round costs one look per lane
+awaited, however many receipts wait.
+
+Ordering is the OrderedSender's: once ``await sender.put(m1)`` returned, a later put of the same
+lane is sent after m1. Receipts raise what ``Receipt.result`` raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from ordered_sender.config import SenderConfig
+from ordered_sender.errors import DeliveryError, SenderClosed, StoreError
+from ordered_sender.events import log
+from ordered_sender.outbox import Clock, PutItem, Receipt, wall_clock
+from ordered_sender.sender import OrderedSender
+from ordered_sender.stats import SenderStats, StatsRecorder
+from ordered_sender.store import DeadLetter, OutboxCounts, PausedLane
+from ordered_sender.transport import Transport
+
+T = TypeVar("T")
+Settle = Callable[["asyncio.Future[Any]", object], None]
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncReceipt:
+    """Proof that a message is committed to the outbox; ``await receipt`` waits for its delivery."""
+
+    message_id: str
+    lane: str
+    seq: int
+    _watcher: _Watcher = field(repr=False, compare=False)
+
+    async def result(self, timeout: float | None = None) -> None:
+        """Wait until the message is delivered, without blocking the loop.
+
+        Raises ``LanePaused`` while its lane is paused, ``DeliveryFailed`` when it was
+        dead-lettered, ``DeliveryError`` when the sender stopped or closed first and
+        ``TimeoutError`` when ``timeout`` seconds pass first, as ``Receipt.result`` does.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self._watcher.delivery_of(self)
+        except TimeoutError:
+            raise TimeoutError(
+                f"message {self.message_id} not delivered within {timeout} s"
+            ) from None
+
+    def __await__(self) -> Any:
+        return self.result().__await__()
+
+
+@dataclass(order=True)
+class _Waiter:
+    seq: int
+    order: int
+    """Ties broken by arrival, so a heap never compares futures."""
+    message_id: str = field(compare=False)
+    future: asyncio.Future[None] = field(compare=False)
+
+
+class _Watcher:
+    """The one thread that waits for deliveries on behalf of every awaited receipt and flush."""
+
+    def __init__(
+        self, sender: OrderedSender, recorder: StatsRecorder, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self._sender = sender
+        self._recorder = recorder
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._lanes: dict[str, list[_Waiter]] = {}
+        self._flushes: list[asyncio.Future[bool]] = []
+        self._arrivals = itertools.count()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._watch, name="ordered-sender-aio", daemon=True)
+        self._thread.start()
+
+    # -- the loop's side -----------------------------------------------------------------------
+
+    def delivery_of(self, receipt: AsyncReceipt) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = self._loop.create_future()
+        waiter = _Waiter(receipt.seq, next(self._arrivals), receipt.message_id, future)
+        with self._lock:
+            heapq.heappush(self._lanes.setdefault(receipt.lane, []), waiter)
+        self._recorder.wake_waiters()
+        return future
+
+    def flushed(self) -> asyncio.Future[bool]:
+        future: asyncio.Future[bool] = self._loop.create_future()
+        with self._lock:
+            self._flushes.append(future)
+        self._recorder.wake_waiters()
+        return future
+
+    def stop(self) -> None:
+        """Make the thread end (``join`` it off the loop); what waits then fails."""
+        with self._lock:
+            self._stopping = True
+        self._recorder.wake_waiters()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def fail_all(self, reason: str, settle: Settle | None = None) -> None:
+        """Fail every wait left with DeliveryError(``reason``); ``settle`` is how (default: at
+        once, on the loop; the thread settles through ``call_soon_threadsafe``)."""
+        settle = settle or _settle
+        with self._lock:
+            waiters = [w for heap in self._lanes.values() for w in heap]
+            flushes, self._flushes, self._lanes = self._flushes, [], {}
+        for waiter in waiters:
+            settle(waiter.future, DeliveryError(waiter.message_id, "", reason))
+        for flush in flushes:
+            settle(flush, DeliveryError("", "", reason))
+
+    # -- the thread ----------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        poll = self._sender.config.idle_poll_seconds
+        while True:
+            seen = self._recorder.changes
+            with self._lock:
+                if self._stopping:
+                    return
+                waiting = bool(self._lanes or self._flushes)
+            try:
+                if waiting:
+                    self._look()
+            except Exception:
+                # A bug, not a fault of the disk (that is a StoreError, looked at again later).
+                log.exception("aio.watcher_error")
+            # Nothing awaited: only a new wait or a stop wakes it (each one is a change).
+            self._recorder.wait_for_change(seen, poll if waiting else None)
+
+    def _look(self) -> None:
+        failure = self._sender.failure
+        if failure is not None:
+            self.fail_all(f"the sender stopped: {failure}", self._settle_soon)
+            return
+        with self._lock:
+            lanes = list(self._lanes)
+        for lane in lanes:
+            self._look_at_lane(lane)
+        with self._lock:
+            flushes = list(self._flushes)
+        if flushes and self._sender.store.deliverable_lanes() == 0:
+            with self._lock:
+                self._flushes = [f for f in self._flushes if f not in flushes]
+            for flush in flushes:
+                self._settle_soon(flush, True)
+
+    def _look_at_lane(self, lane: str) -> None:
+        """Settle the awaited messages of ``lane``, oldest first, up to one still on its way."""
+        while True:
+            with self._lock:
+                heap = self._lanes.get(lane)
+                if not heap:
+                    self._lanes.pop(lane, None)
+                    return
+                oldest = heap[0]
+            if not oldest.future.done():  # a cancelled wait is only dropped
+                try:
+                    outcome = _outcome(self._sender, oldest.message_id)
+                except StoreError:
+                    return  # the disk cannot be read now: look again next round
+                if outcome is _ON_ITS_WAY:
+                    return
+                self._settle_soon(oldest.future, outcome)
+            with self._lock:
+                heapq.heappop(heap)
+
+    def _settle_soon(self, future: asyncio.Future[Any], outcome: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits any more
+            self._loop.call_soon_threadsafe(_settle, future, outcome)
+
+
+_ON_ITS_WAY = object()
+"""The message is neither delivered nor stuck: wait on."""
+
+
+def _outcome(sender: OrderedSender, message_id: str) -> object:
+    """None once delivered, the DeliveryError that ``Receipt.result`` would raise, or
+    _ON_ITS_WAY; one look, as the synchronous receipt looks."""
+    try:
+        sender.wait_delivered(message_id, timeout=0)
+    except TimeoutError:
+        return _ON_ITS_WAY
+    except DeliveryError as error:
+        return error
+    return None
+
+
+def _settle(future: asyncio.Future[Any], outcome: object) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+def _close_unused(opening: asyncio.Future[OrderedSender]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        asyncio.get_running_loop().run_in_executor(None, opening.result().close)
+
+
+class AsyncOrderedSender:
+    """Durable, per-lane ordered delivery to IoT Events, for asyncio.
+
+    Takes the arguments of ``OrderedSender`` and opens one in ``async with`` (or ``await
+    sender.open()``), in a thread; it delivers in the background from then on. ``close()`` (or
+    the end of the ``async with``) lets requests in flight finish and keeps the rest in the
+    outbox; receipts still awaited then raise DeliveryError.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        client: Any = None,
+        config: SenderConfig | None = None,
+        *,
+        transport: Transport | None = None,
+        clock: Clock = wall_clock,
+        create: bool = True,
+    ) -> None:
+        self._open_sender = lambda: OrderedSender(
+            path, client, config, transport=transport, clock=clock, create=create
+        )
+        self._path = path
+        self._sender: OrderedSender | None = None
+        self._watcher: _Watcher | None = None
+        self._closed = False
+
+    async def open(self) -> Self:
+        """Open the outbox and start delivering; raises what ``OrderedSender`` raises."""
+        if self._closed:
+            raise SenderClosed(f"the sender on {self._path} is closed; open a new one to go on")
+        if self._sender is not None:
+            return self
+        opening = asyncio.ensure_future(asyncio.to_thread(self._open_sender))
+        try:
+            sender = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            # The thread opens it all the same: close what nobody will use, off the loop.
+            opening.add_done_callback(_close_unused)
+            raise
+        # The asyncio side waits on the recorder's wake-ups rather than polling the store.
+        recorder = sender._stats
+        self._watcher = _Watcher(sender, recorder, asyncio.get_running_loop())
+        self._sender = sender
+        return self
+
+    @property
+    def sender(self) -> OrderedSender:
+        """The OrderedSender underneath (its blocking methods are not for the event loop)."""
+        self._check_open()
+        assert self._sender is not None
+        return self._sender
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SenderClosed(f"the sender on {self._path} is closed; open a new one to go on")
+        if self._sender is None:
+            raise RuntimeError(
+                "the AsyncOrderedSender is not open: use `async with AsyncOrderedSender(...)` "
+                "or `await sender.open()` first"
+            )
+
+    async def _call(self, method: Callable[..., T], *args: Any) -> T:
+        """``method`` of the OrderedSender, run in a thread."""
+        self._check_open()
+        return await asyncio.to_thread(method, *args)
+
+    async def put(
+        self,
+        input_name: str,
+        payload: object,
+        *,
+        message_id: str | None = None,
+        timestamp_ms: int | None = None,
+        timeout: float | None = None,
+    ) -> AsyncReceipt:
+        """Commit one message, off the loop; returns once it is on disk (see ``put_many``)."""
+        item = (input_name, payload, message_id, timestamp_ms)
+        (receipt,) = await self.put_many([item], timeout=timeout)
+        return receipt
+
+    async def put_many(
+        self, items: Iterable[PutItem], *, timeout: float | None = None
+    ) -> list[AsyncReceipt]:
+        """Commit several messages in one transaction, all or none, off the loop; see
+        ``OrderedSender.put_many`` (a put waits there for room when the outbox is full)."""
+        sender = self.sender
+        receipts = await asyncio.to_thread(sender.put_many, list(items), timeout=timeout)
+        return [self._async_receipt(receipt) for receipt in receipts]
+
+    def _async_receipt(self, receipt: Receipt) -> AsyncReceipt:
+        assert self._watcher is not None
+        return AsyncReceipt(receipt.message_id, receipt.lane, receipt.seq, self._watcher)
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """True once every message outside paused lanes is delivered; False on timeout.
+        DeliveryError when the sender stopped for good first."""
+        self._check_open()
+        assert self._watcher is not None
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._watcher.flushed()
+        except TimeoutError:
+            return False
+
+    async def stats(self) -> SenderStats:
+        return await self._call(self.sender.stats)
+
+    async def counts(self) -> OutboxCounts:
+        return await self._call(self.sender.counts)
+
+    async def paused_lanes(self) -> list[PausedLane]:
+        return await self._call(self.sender.paused_lanes)
+
+    async def resume(self, lane: str) -> bool:
+        """Retry the head of a paused lane now; False if it was not paused."""
+        return await self._call(self.sender.resume, lane)
+
+    async def dead_letters(self, lane: str | None = None) -> list[DeadLetter]:
+        return await self._call(self.sender.dead_letters, lane)
+
+    async def redrive(self, message_id: str) -> bool:
+        """Put a dead letter back at the head of its lane; False if there is none."""
+        return await self._call(self.sender.redrive, message_id)
+
+    async def drop(self, message_id: str) -> bool:
+        """Forget a dead letter for good; False if there is none."""
+        return await self._call(self.sender.drop, message_id)
+
+    async def close(self, timeout: float | None = 30.0) -> None:
+        """Stop taking puts, let requests in flight finish (up to ``timeout``), keep the rest."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._sender is None:
+            return
+        assert self._watcher is not None
+        self._watcher.stop()
+        await asyncio.to_thread(self._watcher.join)
+        self._watcher.fail_all("the sender closed first; it stays in the outbox")
+        await asyncio.to_thread(self._sender.close, timeout)
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
