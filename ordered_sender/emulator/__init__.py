@@ -22,7 +22,8 @@ aimed at another service (``emu.detectors.actions()``, ``GET /_emulator/actions`
 Modules: ``wire`` (requests, responses, errors, route table), ``shapes`` (validation against the
 botocore service models), ``inputs`` (input registry and control plane), ``batch_put`` (the data
 plane), ``faults``, ``recording``, ``inspection`` (``/_emulator`` HTTP paths), ``server`` (the only
-module with threads), ``emulator`` (assembly), ``cli``; the subpackages ``expressions`` (the
+module with threads), ``emulator`` (assembly), ``durable`` (``--state``: the state in a SQLite
+file), ``cli``; the subpackages ``expressions`` (the
 expression language, pure) and ``detectors`` (detector models, detectors, timers, the action
 log). The endpoint depends on nothing of the sender but the shared API limits
 (``ordered_sender.limits``); a test that drives its clock passes ``ordered_sender.testing``'s

@@ -6,19 +6,8 @@ per key value), fires timers when the clock passes them, enforces the optional p
 message quota, performs the ``iotEvents`` action and keeps the log of actions aimed at other
 services. The evaluation rules live in ``runtime``; HTTP lives in ``routes``.
 
-Messages the detectors cannot use, and what it does with them:
-
-- a keyed model's key is not in the payload (or the payload is not JSON): refused before
-  processing with an ``InvalidRequestException`` entry (``admit``). AWS IoT Core developer
-  guide, "AWS IoT Events" rule action, Important: a payload "without the Input attribute Key,
-  or if the key isn't in the same JSON path specified in the key, ... will cause the IoT rule
-  to fail with the error Failed to send message to Iot Events";
-- undocumented, so processed and recorded (``UnusableMessage``, a warning, never silent): a
-  payload that is not JSON for a model without a key; a key value that DescribeDetector's
-  ``keyValue`` pattern would refuse (no detector is created for it); a payload holding none of
-  the attributes its input declares (evaluated with all of them undefined; a payload missing
-  only some is ordinary, ``isUndefined`` is there for it);
-- the detectors see only the attributes the input declares (``declared_view``).
+Which messages are refused, which detectors a message reaches and what they see of it is
+``admission``'s part.
 
 The ``iotEvents`` action sends its payload (the default JSON payload, or the evaluated content)
 to the named input, as BatchPutMessage would (developer guide, "Using AWS IoT Events to monitor
@@ -38,20 +27,23 @@ import json
 import math
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
-import structlog
-
+from ordered_sender.emulator.detectors.admission import (
+    Admission,
+    DetectorId,
+    InputAttributes,
+    Reader,
+    Refusal,
+)
 from ordered_sender.emulator.detectors.analysis import check_publishable
 from ordered_sender.emulator.detectors.models import (
     DetectorModelError,
     DetectorModelVersion,
     EvaluationMethod,
     compile_definition,
-    declared_view,
-    key_value_of,
 )
 from ordered_sender.emulator.detectors.runtime import (
     evaluate,
@@ -74,43 +66,13 @@ from ordered_sender.emulator.detectors.state import (
 from ordered_sender.emulator.expressions.context import TriggerType, VariableValue
 from ordered_sender.emulator.inputs import ACCOUNT_ID
 from ordered_sender.emulator.recording import UnusableMessage
-from ordered_sender.emulator.shapes import validate_input
 from ordered_sender.emulator.wire import ApiError
-from ordered_sender.limits import MESSAGES_PER_SECOND_PER_DETECTOR
 
 DETECTOR_MODELS_PER_INPUT = 10
 """Developer guide quota: at most ten detector models read one input."""
 
-_log = structlog.get_logger(__name__)
-
-DetectorId = tuple[str, str | None]
-"""A detector's model name and key value (``None`` for a model without a key)."""
-
-
 MAX_CHAINED_MESSAGES = 100
 """Most messages ``iotEvents`` actions may send in answer to one message or timer expiry."""
-
-InputAttributes = Callable[[str], Sequence[str] | None]
-"""The ``jsonPath`` attributes an input declares, or ``None`` when the input does not exist."""
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why a message is refused before processing, as a BatchPutMessage error entry."""
-
-    error_code: str
-    message: str
-
-
-def _quota_refusal(detector_id: DetectorId) -> Refusal:
-    model_name, key_value = detector_id
-    key = "" if key_value is None else f" with key value {key_value!r}"
-    return Refusal(
-        "ThrottlingException",
-        f"The detector of model {model_name!r}{key} already received "
-        f"{MESSAGES_PER_SECOND_PER_DETECTOR} messages in the last second (quota); send more "
-        "slowly",
-    )
 
 
 class DetectorRegistry:
@@ -124,15 +86,13 @@ class DetectorRegistry:
         enforce_detector_quota: bool = False,
         record_unusable: Callable[[UnusableMessage], None] = lambda message: None,
     ) -> None:
-        self._input_attributes = input_attributes
-        self._record_unusable = record_unusable
+        self._admission = Admission(input_attributes, record_unusable)
         self._region = region
         self.enforce_detector_quota = enforce_detector_quota
         """Refuse a message that would be the 11th within one second for one detector."""
         self._lock = threading.RLock()
         self._versions: dict[str, list[DetectorModelVersion]] = {}
         self._detectors: dict[DetectorId, Detector] = {}
-        self._arrivals: dict[DetectorId, deque[float]] = {}
         self._actions: list[ActionRecord] = []
         self._outgoing: deque[ActionRecord] = deque()
         """``iotEvents`` actions performed but whose message is not evaluated yet."""
@@ -219,24 +179,13 @@ class DetectorRegistry:
     def admit(self, input_name: str, payload: bytes, now: float) -> Refusal | None:
         """Whether a message may be processed: its keys are there, and within the quota."""
         with self._lock:
-            document = _decoded(payload)
-            for name in self.models_reading(input_name):
-                key = self._versions[name][-1].key
-                if key is not None and key_value_of(document, key) is None:
-                    return Refusal(
-                        "InvalidRequestException",
-                        f"Detector model {name!r} reads input {input_name!r} and is keyed by "
-                        f"{key!r}, which the payload does not hold"
-                        + ("" if document is not None else " (the payload is not JSON)")
-                        + "; no detector can receive it",
-                    )
-            if not self.enforce_detector_quota or document is None:
-                return None
-            for detector_id in self._detector_ids(input_name, document, None, now):
-                arrivals = self._recent_arrivals(detector_id, now)
-                if len(arrivals) >= MESSAGES_PER_SECOND_PER_DETECTOR:
-                    return _quota_refusal(detector_id)
-            return None
+            return self._admission.refusal(
+                input_name,
+                payload,
+                self._readers(input_name),
+                now,
+                enforce_quota=self.enforce_detector_quota,
+            )
 
     def process(self, input_name: str, payload: bytes, message_id: str, now: float) -> None:
         """Evaluate a processed message in every detector of every model that reads its input."""
@@ -248,27 +197,16 @@ class DetectorRegistry:
     def _evaluate_message(
         self, input_name: str, payload: bytes, message_id: str, now: float
     ) -> None:
-        if not self.models_reading(input_name):
+        readers = self._readers(input_name)
+        if not readers:
             return
-        document = _decoded(payload)
-        if document is None:
-            self._unusable(message_id, input_name, None, "payload_not_json", now)
+        seen = self._admission.view(input_name, payload, message_id, now)
+        if seen is None:
             return
-        declared = self._input_attributes(input_name) or ()
-        visible, missing = declared_view(document, declared)
-        if declared and len(missing) == len(declared):
-            self._unusable(
-                message_id,
-                input_name,
-                None,
-                "attributes_missing",
-                now,
-                f"none of the attributes input {input_name!r} declares ({list(declared)}) is in "
-                "the payload; detectors evaluate it with all of them undefined",
-            )
+        document, visible = seen
         trigger = Trigger(TriggerType.MESSAGE, now, input_name, message_id, visible)
-        for detector_id in self._detector_ids(input_name, document, message_id, now):
-            self._recent_arrivals(detector_id, now).append(now)
+        for detector_id in self._admission.targets(input_name, document, readers, message_id, now):
+            self._admission.arrived(detector_id, now)
             runnable = self._runnable(detector_id[0])
             existing = self._detectors.get(detector_id)
             if existing is None:
@@ -285,7 +223,7 @@ class DetectorRegistry:
             self._sent_by_actions += 1
             message_id = f"iotEvents-{self._sent_by_actions}"
             if sent == MAX_CHAINED_MESSAGES:
-                self._unusable(
+                self._admission.unusable(
                     message_id,
                     target,
                     record.model_name,
@@ -297,8 +235,8 @@ class DetectorRegistry:
                 self._outgoing.clear()
                 return
             sent += 1
-            if self._input_attributes(target) is None:
-                self._unusable(
+            if not self._input_exists(target):
+                self._admission.unusable(
                     message_id,
                     target,
                     record.model_name,
@@ -442,12 +380,12 @@ class DetectorRegistry:
             }
             detectors = [detector_from_json(d) for d in document["detectors"]]
             self._detectors = {(d.model_name, d.key_value): d for d in detectors}
-            self._arrivals.clear()
+            self._admission.forget()
             # Restored timers may be due already: the next tick looks at all of them.
             self._earliest_expiry = -math.inf
 
     def _input_exists(self, input_name: str) -> bool:
-        return self._input_attributes(input_name) is not None
+        return self._admission.input_attributes(input_name) is not None
 
     # Internals -----------------------------------------------------------------------------
 
@@ -495,54 +433,8 @@ class DetectorRegistry:
         model = self._versions[model_name][-1]
         return RunnableModel(model.name, model.version, model.compiled, model.evaluation_method)
 
-    def _detector_ids(
-        self, input_name: str, document: Any, message_id: str | None, now: float
-    ) -> list[DetectorId]:
-        """The detectors a message reaches; a key value DescribeDetector would refuse reaches
-        none of its model (recorded when ``message_id`` is given)."""
-        found: list[DetectorId] = []
-        for name in self.models_reading(input_name):
-            key = self._versions[name][-1].key
-            if key is None:
-                found.append((name, None))
-                continue
-            key_value = key_value_of(document, key)
-            if key_value is None:
-                continue
-            try:
-                validate_input(
-                    "iotevents-data",
-                    "DescribeDetector",
-                    {"detectorModelName": name, "keyValue": key_value},
-                )
-            except ApiError as error:
-                if message_id is not None:
-                    self._unusable(
-                        message_id, input_name, name, "key_value_invalid", now, error.message
-                    )
-                continue
-            found.append((name, key_value))
-        return found
-
-    def _unusable(
-        self,
-        message_id: str,
-        input_name: str,
-        model_name: str | None,
-        reason: str,
-        now: float,
-        detail: str = "",
-    ) -> None:
-        _log.warning(
-            f"detector.{reason}",
-            input_name=input_name,
-            message_id=message_id,
-            detector_model_name=model_name,
-            detail=detail,
-        )
-        self._record_unusable(
-            UnusableMessage(message_id, input_name, model_name, reason, detail, now)
-        )
+    def _readers(self, input_name: str) -> list[Reader]:
+        return [(name, self._versions[name][-1].key) for name in self.models_reading(input_name)]
 
     def _store(
         self, detector_id: DetectorId, detector: Detector, records: tuple[ActionRecord, ...]
@@ -554,27 +446,12 @@ class DetectorRegistry:
         if timer is not None:
             self._earliest_expiry = min(self._earliest_expiry, timer.expires_at)
 
-    def _recent_arrivals(self, detector_id: DetectorId, now: float) -> deque[float]:
-        arrivals = self._arrivals.setdefault(detector_id, deque())
-        while arrivals and arrivals[0] <= now - 1.0:
-            arrivals.popleft()
-        return arrivals
-
     def _forget_detectors(self, model_name: str) -> None:
         for detector_id in [d for d in self._detectors if d[0] == model_name]:
             del self._detectors[detector_id]
-        for detector_id in [d for d in self._arrivals if d[0] == model_name]:
-            del self._arrivals[detector_id]
+        self._admission.forget(model_name)
 
 
 def _due_order(due: tuple[float, DetectorId, str]) -> tuple[float, str, str, str]:
     expires_at, (model_name, key_value), timer_name = due
     return expires_at, model_name, key_value or "", timer_name
-
-
-def _decoded(payload: bytes) -> Any:
-    """The JSON payload, or ``None`` when it is not JSON (such a message reaches no detector)."""
-    try:
-        return json.loads(payload)
-    except ValueError:
-        return None
