@@ -21,7 +21,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from ordered_sender import ByInputAndKey, OrderedSender, SenderConfig
 from ordered_sender.emulator import Emulator
@@ -77,8 +77,8 @@ def main() -> int:
                     sys.exit(f"error: not delivered within 60 s: {sender.counts()}")
             wait_for_timers(clock)
             ordered = read_detectors(data)
-        except NoCredentialsError:
-            sys.exit("error: no AWS credentials (any will do for a local endpoint)")
+        except (NoCredentialsError, NoRegionError) as error:
+            sys.exit(f"error: {error} (for a local endpoint, any region and credentials will do)")
         except (BotoCoreError, ClientError) as error:
             sys.exit(f"error: IoT Events at {url}: {error}")
 
@@ -103,7 +103,7 @@ def connect(
         emulator = stack.enter_context(Emulator(seed=7, clock=clock or time.time))
         return emulator.client("iotevents"), emulator.client("iotevents-data")
     # Short timeouts and two attempts: an endpoint that does not answer fails within seconds.
-    config = Config(connect_timeout=3, read_timeout=10, retries={"total_max_attempts": 2})
+    config = Config(connect_timeout=3, read_timeout=5, retries={"total_max_attempts": 2})
     try:
         control = boto3.client("iotevents", endpoint_url=endpoint_url, config=config)
         data = boto3.client("iotevents-data", endpoint_url=endpoint_url, config=config)

@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from ordered_sender import ByInput, ByInputGroup, LaneFunction, OrderedSender, SenderConfig
 from ordered_sender.emulator import Emulator
@@ -51,8 +51,8 @@ def main() -> int:
             # as rooms need no order between them and a request then carries the heads of ten.
             lanes = ByInputGroup({"room": ("DoorInput", "TemperatureInput")}, key="roomid")
             grouped = send_backlog(stack, iotevents, data, lanes, backlog, stories)
-        except NoCredentialsError:
-            sys.exit("error: no AWS credentials (any will do for a local endpoint)")
+        except (NoCredentialsError, NoRegionError) as error:
+            sys.exit(f"error: {error} (for a local endpoint, any region and credentials will do)")
         except (BotoCoreError, ClientError) as error:
             sys.exit(f"error: IoT Events at {url}: {error}")
 
@@ -97,7 +97,7 @@ def connect(stack: ExitStack, endpoint_url: str | None) -> tuple[Any, Any]:
         emulator = stack.enter_context(Emulator(seed=7))
         return emulator.client("iotevents"), emulator.client("iotevents-data")
     # Short timeouts and two attempts: an endpoint that does not answer fails within seconds.
-    config = Config(connect_timeout=3, read_timeout=10, retries={"total_max_attempts": 2})
+    config = Config(connect_timeout=3, read_timeout=5, retries={"total_max_attempts": 2})
     try:
         control = boto3.client("iotevents", endpoint_url=endpoint_url, config=config)
         data = boto3.client("iotevents-data", endpoint_url=endpoint_url, config=config)

@@ -17,6 +17,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -178,16 +179,43 @@ def test_an_example_refuses_an_endpoint_url_that_is_not_a_url(name: str) -> None
     assert finished.stderr == "error: --endpoint-url: Invalid endpoint: not-a-url\n"
 
 
-def test_an_example_says_a_local_endpoint_needs_credentials_of_any_value(
-    detector_endpoint: Emulator,
+@pytest.mark.parametrize(
+    ("unset", "missing"),
+    [
+        (("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), "Unable to locate credentials"),
+        (("AWS_DEFAULT_REGION", "AWS_REGION"), "You must specify a region."),
+    ],
+)
+def test_an_example_says_a_local_endpoint_takes_any_region_and_credentials(
+    detector_endpoint: Emulator, unset: tuple[str, ...], missing: str
 ) -> None:
-    credentials = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-    env = {name: value for name, value in os.environ.items() if name not in credentials}
+    env = {name: value for name, value in os.environ.items() if name not in unset}
 
     finished = run_example("two_inputs", "--endpoint-url", detector_endpoint.endpoint_url, env=env)
 
     assert finished.returncode == 1
-    assert finished.stderr == "error: no AWS credentials (any will do for a local endpoint)\n"
+    assert finished.stderr == (
+        f"error: {missing} (for a local endpoint, any region and credentials will do)\n"
+    )
+
+
+def test_an_example_gives_up_on_an_endpoint_that_never_answers_within_seconds() -> None:
+    with socket.socket() as silent:
+        # It listens, so connections are made, but never reads a request nor answers one.
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+
+        started = time.monotonic()
+        finished = run_example("two_inputs", "--endpoint-url", url)
+        took = time.monotonic() - started
+
+    assert finished.returncode == 1
+    assert finished.stderr == (
+        f'error: IoT Events at {url}: Read timeout on endpoint URL: "{url}/inputs"\n'
+    )
+    # Two attempts of five seconds each, and the interpreter's start.
+    assert took < 30
 
 
 def test_the_tests_run_every_example() -> None:
