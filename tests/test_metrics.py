@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import os
+import queue
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 import structlog
@@ -16,7 +22,7 @@ import tenacity
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ordered_sender import OrderedSender, SenderConfig, SenderStats
+from ordered_sender import OrderedSender, Outbox, SenderConfig, SenderStats
 from ordered_sender.emulator import Emulator, Faults, TargetedFault
 from ordered_sender.metrics import MetricsServer, SenderCollector
 from ordered_sender.testing import ManualClock
@@ -137,3 +143,95 @@ def test_without_prometheus_client_the_import_names_the_extra() -> None:
     result = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True)
     assert result.returncode == 1
     assert "pip install 'ordered-sender[metrics]'" in result.stderr
+
+
+COMMAND = str(Path(sys.executable).parent / "ordered-sender")
+
+
+def cli_environment() -> dict[str, str]:
+    return {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def first_line_with(stream: IO[str], text: str, timeout: float) -> str:
+    """The first line of ``stream`` that contains ``text``, read in a thread so that a process
+    that never prints it fails the test instead of hanging it."""
+    found: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            if text in line:
+                found.put(line)
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    return found.get(timeout=timeout)
+
+
+def test_run_serves_the_metrics_of_its_sender_over_http(tmp_path: Path, emulator: Emulator) -> None:
+    emulator.create_input("A")
+    outbox = tmp_path / "outbox.db"
+    with Outbox(outbox) as producer:
+        producer.put_many([("A", {"n": n}) for n in range(5)])
+        producer.put("Missing", {"n": 0})  # no such input: its lane pauses
+    command = [
+        COMMAND, "run", "--outbox", str(outbox), "--endpoint-url", emulator.endpoint_url,
+        "--metrics-port", "0", "--metrics-host", "127.0.0.1",
+    ]  # fmt: skip
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_environment()
+    ) as run:
+        try:
+            assert run.stdout is not None
+            url = first_line_with(run.stdout, "metrics at ", timeout=30).split()[-1]
+            deadline = time.monotonic() + 30
+            while True:  # until the sender has delivered what it can, as its metrics say
+                samples = scrape(url)
+                if (
+                    samples[("ordered_sender_paused_lanes", ())] == 1
+                    and samples[("ordered_sender_messages_delivered_total", ())] == 5
+                ):
+                    break
+                assert time.monotonic() < deadline, f"never delivered: {samples}"
+                time.sleep(0.05)
+        finally:
+            run.send_signal(signal.SIGTERM)
+            _, stderr = run.communicate(timeout=30)
+    assert run.returncode == 0, stderr
+    assert samples[("ordered_sender_pending_messages", ())] == 1
+    assert samples[("ordered_sender_lane_pauses_total", ())] == 1
+    assert samples[("ordered_sender_request_duration_seconds_count", ())] >= 2
+    assert "Traceback" not in stderr
+
+
+def test_run_with_a_metrics_port_in_use_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [COMMAND, "run", "--outbox", str(tmp_path / "never-opened.db"),
+             "--metrics-port", str(port), "--metrics-host", "127.0.0.1"],
+            capture_output=True, text=True, env=cli_environment(), timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert f"--metrics-port: cannot listen on 127.0.0.1:{port}: Address already in use" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "never-opened.db").exists()
+
+
+def test_run_without_the_metrics_extra_says_what_to_install(tmp_path: Path) -> None:
+    without = (
+        "import sys; sys.modules['prometheus_client'] = None; "
+        "from ordered_sender.cli.app import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", without, "run", "--outbox", str(tmp_path / "o.db"),
+         "--metrics-port", "0"],
+        capture_output=True, text=True, env=cli_environment(), timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--metrics-port" in result.stderr
+    assert "pip install 'ordered-sender[metrics]'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -6,6 +6,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -30,6 +31,9 @@ from ordered_sender.cli.progress import (
 )
 from ordered_sender.config import SenderConfig
 
+if TYPE_CHECKING:
+    from ordered_sender.metrics import MetricsServer
+
 RUN_CHECK_SECONDS = 0.5
 """How often ``run`` looks whether its sender stopped for good, and refreshes its display."""
 
@@ -42,6 +46,18 @@ RUN_CHECK_SECONDS = 0.5
 @transport_option
 @policy_option
 @progress_option
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="Serve Prometheus metrics at /metrics on this port while it runs (0: any free port, "
+    "printed). Needs `pip install 'ordered-sender[metrics]'`.",
+)
+@click.option(
+    "--metrics-host",
+    default="0.0.0.0",
+    show_default=True,
+    help="Address the metrics server listens on (127.0.0.1: this machine only).",
+)
 def run_command(
     outbox: Path,
     endpoint_url: str | None,
@@ -49,6 +65,8 @@ def run_command(
     transport: str,
     on_permanent_failure: str,
     progress_every: float,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Deliver the outbox until SIGTERM or Ctrl-C, then stop cleanly.
 
@@ -62,10 +80,16 @@ def run_command(
     """
     config = SenderConfig(on_permanent_failure=on_permanent_failure)  # type: ignore[arg-type]
     console = stdout_console()
+    metrics = None if metrics_port is None else serve_metrics(metrics_host, metrics_port)
     with interrupt_as_event() as stop:
         sender = open_sender(
             outbox, endpoint_url, region, config, deliver=True, create=False, transport=transport
         )
+        if metrics is not None:
+            metrics.watch(sender.stats)
+            console.print(
+                f"metrics at http://{metrics_host}:{metrics.port}/metrics", highlight=False
+            )
         before = sender.counts()
         console.print(
             f"delivering {outbox}: {counted(before.pending, 'message')} pending in "
@@ -81,6 +105,8 @@ def run_command(
         delivered = sender.stats().delivered
         failure = sender.failure
         console.print("stopping: finishing requests in flight")
+        if metrics is not None:
+            metrics.close()
         sender.close()
         sender.wait_closed()
     if failure is not None:
@@ -97,3 +123,17 @@ def run_command(
     )
     if stop.signal_number == signal.SIGINT:
         sys.exit(stop.exit_status)
+
+
+def serve_metrics(host: str, port: int) -> MetricsServer:
+    """Listen before the outbox is opened, so that a port in use fails before anything starts."""
+    try:
+        from ordered_sender.metrics import MetricsServer
+    except ImportError as error:
+        raise click.UsageError(f"--metrics-port: {error}") from None
+    try:
+        return MetricsServer(port, host)
+    except OSError as error:
+        raise click.UsageError(
+            f"--metrics-port: cannot listen on {host}:{port}: {error.strerror or error}"
+        ) from None
