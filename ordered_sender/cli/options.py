@@ -11,7 +11,6 @@ import os
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 import botocore.session
@@ -20,7 +19,8 @@ import click
 
 from ordered_sender.config import SenderConfig
 from ordered_sender.sender import OrderedSender
-from ordered_sender.store.sqlite import SqliteStore
+from ordered_sender.store import Store
+from ordered_sender.store.open import OutboxTarget, open_store, outbox_target
 from ordered_sender.transport import Transport
 from ordered_sender.transport.http import HttpTransport
 from ordered_sender.transport.iotevents import IotEventsTransport, build_client
@@ -141,7 +141,7 @@ policy_option = click.option(
 
 
 def open_sender(
-    outbox: Path,
+    outbox: OutboxTarget,
     endpoint_url: str | None,
     region: str | None,
     config: SenderConfig,
@@ -192,19 +192,35 @@ def build_transport(
     return sends
 
 
+class OutboxArgument(click.ParamType[OutboxTarget, "str | OutboxTarget"]):
+    """An SQLite file's path, or a postgresql:// URL (its parameters checked here)."""
+
+    name = "outbox"
+
+    def convert(
+        self, value: str | OutboxTarget, param: click.Parameter | None, ctx: click.Context | None
+    ) -> OutboxTarget:
+        try:
+            return outbox_target(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
 outbox_option = click.option(
     "--outbox",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The outbox file (SQLite).",
+    type=OutboxArgument(),
+    help="The outbox: an SQLite file, or a PostgreSQL database as "
+    "postgresql://USER@HOST/DB (optional parameters: schema, lease_seconds), which any number "
+    "of `run` workers on any hosts may deliver together.",
 )
 
 
 @contextmanager
-def opened_store(outbox: Path, *, read_only: bool = False) -> Iterator[SqliteStore]:
+def opened_store(outbox: OutboxTarget, *, read_only: bool = False) -> Iterator[Store]:
     """An existing outbox without the sender's lock, for reading and operating while a sender
     runs."""
-    store = SqliteStore(outbox, create=False, read_only=read_only)
+    store = open_store(outbox, create=False, read_only=read_only)
     try:
         yield store
     finally:

@@ -89,6 +89,8 @@ class PostgresStore:
         self._closed = False
         self._listener: Connection | None = None
         self.leases = Leases(self.statements, lease_seconds)
+        # How this store's connections show in pg_stat_activity: host, process, store.
+        self._application_name = f"ordered-sender {self.leases.owner}"
         with translated_errors(self.location):
             self._connection = self._connect()
             try:
@@ -98,7 +100,9 @@ class PostgresStore:
                 raise
 
     def _connect(self) -> Connection:
-        connection = psycopg.connect(self.url, autocommit=True)
+        connection = psycopg.connect(
+            self.url, autocommit=True, application_name=self._application_name
+        )
         if self._read_only:
             connection.execute("SET default_transaction_read_only = on")
         return connection
@@ -162,7 +166,9 @@ class PostgresStore:
             self.leases.renew_if_due(connection)
         with self._lock, translated_errors(self.location):
             if self._listener is None or self._listener.closed:
-                self._listener = psycopg.connect(self.url, autocommit=True)
+                self._listener = psycopg.connect(
+                    self.url, autocommit=True, application_name=self._application_name
+                )
                 self._listener.execute(psql.SQL("LISTEN {}").format(psql.Identifier(self._channel)))
                 return True
             return any(True for _ in self._listener.notifies(timeout=0))
