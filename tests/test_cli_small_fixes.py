@@ -100,7 +100,7 @@ def test_counts_of_one_read_in_the_singular(cli: CliRunner, tmp_path: Path) -> N
     assert timed_out.returncode == 1
     assert "1 message not delivered (the timeout passed; last error: " in timed_out.stdout
     assert "1 message pending in 1 lane;" in started
-    assert "0 messages delivered; 1 message kept in" in rest
+    assert "stopped: 1 message kept in" in rest
     assert "(0 paused lanes, 0 dead letters)" in rest
 
 

@@ -7,17 +7,14 @@ traceback: ``OrderedSenderGroup.invoke`` translates them in one place.
 
 from __future__ import annotations
 
+import importlib
+import signal
 from typing import Any
 
 import botocore.exceptions
 import click
 
-from ordered_sender.cli.demo.command import demo_command
 from ordered_sender.cli.jsonl import BadLine
-from ordered_sender.cli.operate import dead_letters_group, resume_command, status_command
-from ordered_sender.cli.run import run_command
-from ordered_sender.cli.send import send_command
-from ordered_sender.emulator.cli import emulator_command
 from ordered_sender.errors import OrderedSenderError
 from ordered_sender.logs import configure_logging
 
@@ -26,8 +23,37 @@ HELP_OPTION_NAMES = ["-h", "--help"]
 """Every command takes ``-h`` as well as ``--help``; subcommands inherit it from the group."""
 
 
+INTERRUPTED_EXIT_STATUS = 128 + signal.SIGINT
+"""130: what a shell reports for a command that Ctrl-C ended."""
+
+
+COMMANDS = {
+    "send": "ordered_sender.cli.send:send_command",
+    "run": "ordered_sender.cli.run:run_command",
+    "status": "ordered_sender.cli.operate:status_command",
+    "resume": "ordered_sender.cli.operate:resume_command",
+    "dead-letters": "ordered_sender.cli.operate:dead_letters_group",
+    "demo": "ordered_sender.cli.demo.command:demo_command",
+    "emulator": "ordered_sender.emulator.cli:emulator_command",
+}
+"""Each command's module, imported only when the command runs (or help lists it): `send` does
+not pay for importing the demo and the emulator."""
+
+
 class OrderedSenderGroup(click.Group):
-    """The command group; turns errors a user can act on into a message and exit status 1."""
+    """The command group; turns errors a user can act on into a message and exit status 1
+    (usage errors are click's, status 2)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, name = COMMANDS[cmd_name].split(":")
+        command = getattr(importlib.import_module(module), name)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -46,6 +72,11 @@ class OrderedSenderGroup(click.Group):
         except OSError as error:
             # A missing directory or a file without permission, named by the OS.
             raise click.ClickException(f"{error.strerror}: {error.filename}") from error
+        except KeyboardInterrupt:
+            # Ctrl-C outside the parts that stop cleanly (starting up, say): the shell's
+            # status for SIGINT, as there, instead of click's "Aborted!" and 1.
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(INTERRUPTED_EXIT_STATUS) from None
 
 
 @click.group(cls=OrderedSenderGroup, context_settings={"help_option_names": HELP_OPTION_NAMES})
@@ -64,12 +95,3 @@ def main(log_level: str, log_json: bool) -> None:
     Start with `ordered-sender demo`: it needs no AWS account.
     """
     configure_logging(json=log_json, level=log_level)
-
-
-main.add_command(send_command)
-main.add_command(run_command)
-main.add_command(status_command)
-main.add_command(resume_command)
-main.add_command(dead_letters_group)
-main.add_command(demo_command)
-main.add_command(emulator_command)

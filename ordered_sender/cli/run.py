@@ -102,7 +102,6 @@ def run_command(
                 stats = sender.stats()
                 reason = waiting_reason(sender.store) if stats.pending else None
                 display.show(state_line(stats, time.monotonic() - started, reason))
-        delivered = sender.stats().delivered
         failure = sender.failure
         console.print("stopping: finishing requests in flight")
         if metrics is not None:
@@ -115,8 +114,7 @@ def run_command(
     with opened_store(outbox, read_only=True) as store:
         after = store.counts()
     console.print(
-        f"stopped: {counted(delivered, 'message')} delivered; "
-        f"{counted(after.pending, 'message')} kept in {outbox} "
+        f"stopped: {counted(after.pending, 'message')} kept in {outbox} "
         f"({counted(after.paused_lanes, 'paused lane')}, "
         f"{counted(after.dead_letters, 'dead letter')})",
         highlight=False,
