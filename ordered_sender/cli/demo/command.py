@@ -346,7 +346,9 @@ def deliver_in_order(
     reports = check_lanes(planned, record)
     delivered = len(planned) - outcome.pending
     print_report(console, planned, reports, record, outcome.elapsed_seconds, delivered)
-    return Verdict.RIGHT if all(report.complete for report in reports) else Verdict.FAILED
+    if stop.is_set():
+        return say_what_arrived_in_order(console, reports)
+    return say_complete_and_in_order(console, reports)
 
 
 def compare_motors(
@@ -468,14 +470,30 @@ def print_report(
     survived.add_row("elapsed", f"{elapsed:.1f} s")
     survived.add_row("throughput", f"{delivered / elapsed:.0f} messages delivered/s")
     console.print(survived)
+
+
+def say_complete_and_in_order(console: Console, reports: Sequence[LaneReport]) -> Verdict:
     failed = [report.lane.name for report in reports if not report.complete]
     if failed:
         console.print(f"[red]FAILED: lanes not complete and in order: {', '.join(failed)}[/red]")
-    else:
-        console.print(
-            f"[green]OK: all {len(reports)} lanes arrived complete and in order, "
-            "without duplicates[/green]"
-        )
+        return Verdict.FAILED
+    console.print(
+        f"[green]OK: all {len(reports)} lanes arrived complete and in order, "
+        "without duplicates[/green]"
+    )
+    return Verdict.RIGHT
+
+
+def say_what_arrived_in_order(console: Console, reports: Sequence[LaneReport]) -> Verdict:
+    """Stopped early, lanes are incomplete by the user's choice: what arrived is judged."""
+    wrong = [report.lane.name for report in reports if not report.in_order or report.duplicates]
+    if wrong:
+        console.print(f"[red]FAILED: out of order or duplicated: {', '.join(wrong)}[/red]")
+        return Verdict.FAILED
+    console.print(
+        "[yellow]stopped early: what arrived, arrived in order and without duplicates[/yellow]"
+    )
+    return Verdict.SKIPPED
 
 
 def _yes_no(value: bool) -> str:
