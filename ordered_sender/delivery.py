@@ -199,6 +199,8 @@ class Delivery:
             return [], False
         limit = free * self.config.max_messages_per_request
         with self._planning:
+            if self.closed or self.failure is not None:
+                return [], False
             now = self.clock()
             with self._changed:
                 busy = frozenset(self._in_flight_lanes)
@@ -210,6 +212,8 @@ class Delivery:
                 max_batches=free,
             )
             with self._changed:
+                if self.closed:  # closing began during the query: plan nothing more
+                    return [], False
                 for batch in batches:
                     self._in_flight_lanes.update(head.lane for head in batch)
                 self._requests_in_flight += len(batches)
@@ -471,7 +475,8 @@ class Delivery:
                 detail="they will be sent again, with the same ids, by the next sender",
             )
         finally:
-            self.outbox.close()
+            with self._planning:  # a worker still planning finishes its query first
+                self.outbox.close()
             self._lock.release()
             self._released.set()
         log.info("sender.closed", path=str(self.outbox.path), pending=pending)

@@ -55,3 +55,45 @@ def test_a_lanes_next_message_is_planned_by_the_worker_that_recorded_its_head(
     # The dispatcher planned the first request(s); the workers planned the rest.
     assert plans["ordered-sender-dispatcher"] <= lanes
     assert plans["ordered-sender-worker"] >= MESSAGES - lanes
+
+
+def test_close_while_a_worker_plans_its_next_request_sends_nothing_more(
+    outbox: Path, emulator: Emulator
+) -> None:
+    """close() during a worker's planning query: the query ends before the outbox is closed,
+    and what it found is not sent (closing began), so it stays pending for the next sender."""
+    emulator.create_input("Lane0")
+    client = emulator.client("iotevents-data")
+    config = SenderConfig(idle_poll_seconds=30.0)
+    sender = OrderedSender(outbox, client=client, config=config, autostart=False)
+    sender.put_many([("Lane0", {"n": n}) for n in range(2)])
+    inside, release = threading.Event(), threading.Event()
+    store = sender.store
+    ready_heads = store.ready_heads
+
+    def held_in_a_worker(
+        now: float, exclude_lanes: Collection[str], limit: int
+    ) -> list[StoredMessage]:
+        if threading.current_thread().name.startswith("ordered-sender-worker"):
+            inside.set()
+            assert release.wait(timeout=10)
+        return ready_heads(now, exclude_lanes, limit)
+
+    store.ready_heads = held_in_a_worker  # type: ignore[method-assign]
+    sender.start()
+    assert inside.wait(timeout=10)  # the first message is recorded; the worker plans on
+    closing = threading.Thread(target=sender.close)
+    closing.start()
+    began = threading.Event()
+    for _ in range(10_000):  # close() begins at once; at most 10 s
+        if sender._delivery.closed:
+            break
+        began.wait(0.001)
+    assert sender._delivery.closed
+    release.set()
+    closing.join(timeout=10)
+    assert sender.wait_closed(timeout=10)
+
+    assert [json.loads(p.payload)["n"] for p in emulator.processed()] == [0]
+    with OrderedSender(outbox, client=client, config=config, autostart=False) as again:
+        assert again.counts().pending == 1
