@@ -23,11 +23,10 @@ Modules: ``wire`` (requests, responses, errors, route table), ``shapes`` (valida
 botocore service models), ``inputs`` (input registry and control plane), ``batch_put`` (the data
 plane), ``faults``, ``recording``, ``inspection`` (``/_emulator`` HTTP paths), ``server`` (the only
 module with threads), ``emulator`` (assembly), ``durable`` (``--state``: the state in a SQLite
-file), ``cli``; the subpackages ``expressions`` (the
-expression language, pure) and ``detectors`` (detector models, detectors, timers, the action
-log). The endpoint depends on nothing of the sender but the shared API limits
-(``ordered_sender.limits``); a test that drives its clock passes ``ordered_sender.testing``'s
-``ManualClock``.
+file), ``cli``; the subpackages ``expressions`` (the expression language, pure) and
+``detectors`` (detector models, detectors, timers, the action log). The endpoint depends on
+nothing of the sender but the shared API limits (``ordered_sender.limits``); a test that drives
+its clock passes ``ordered_sender.testing``'s ``ManualClock``.
 
 Seams for another module (e.g. a detector-model runtime) to plug in without editing these files:
 

@@ -169,3 +169,34 @@ def test_a_file_that_is_not_a_state_file_is_a_usage_error_naming_it(tmp_path: Pa
     assert "--state" in result.output
     assert "notes.txt" in result.output
     assert "Traceback" not in result.output
+
+
+def test_what_is_deleted_or_forgotten_is_gone_after_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "endpoint.sqlite"
+    clock = ManualClock()
+    with Emulator(clock=clock, state_path=state) as first:
+        first.client("iotevents").create_input(**MOTOR_INPUT)
+        first.client("iotevents").create_detector_model(**MOTOR_DETECTOR_MODEL)
+        data = first.client("iotevents-data")
+        for message_id, motor in (("a", "A32"), ("b", "B7")):
+            payload = json.dumps(motor_payload(motor, 80)).encode()
+            data.batch_put_message(
+                messages=[
+                    {"messageId": message_id, "inputName": "PressureInput", "payload": payload}
+                ]
+            )
+        data.batch_delete_detector(
+            detectors=[{"messageId": "d", "detectorModelName": MODEL, "keyValue": "B7"}]
+        )
+        clock.advance(301)  # past the de-duplication window of "a" and "b"
+        put(data, "c", 80)
+
+    with Emulator(clock=clock, state_path=state) as second:
+        data = second.client("iotevents-data")
+        keys = [
+            d["keyValue"] for d in data.list_detectors(detectorModelName=MODEL)["detectorSummaries"]
+        ]
+        put(data, "a", 60)
+
+    assert keys == ["A32"]
+    assert [m.message_id for m in second.processed()] == ["a"]

@@ -94,6 +94,7 @@ class DetectorRegistry:
         self._versions: dict[str, list[DetectorModelVersion]] = {}
         self._detectors: dict[DetectorId, Detector] = {}
         self._actions: list[ActionRecord] = []
+        self._exports: dict[DetectorId, tuple[Detector, dict[str, Any]]] = {}
         self._outgoing: deque[ActionRecord] = deque()
         """``iotEvents`` actions performed but whose message is not evaluated yet."""
         self._sent_by_actions = 0
@@ -362,13 +363,27 @@ class DetectorRegistry:
     def export(self) -> dict[str, Any]:
         """Model versions and detectors as a JSON document (``snapshot``), for ``--state``."""
         with self._lock:
+            if len(self._exports) > len(self._detectors):
+                self._exports = {
+                    id_: cached for id_, cached in self._exports.items() if id_ in self._detectors
+                }
             return {
                 "models": [
                     [version_to_json(version) for version in versions]
                     for versions in self._versions.values()
                 ],
-                "detectors": [detector_to_json(d) for d in self._detectors.values()],
+                "detectors": [self._exported(id_, d) for id_, d in self._detectors.items()],
             }
+
+    def _exported(self, detector_id: DetectorId, detector: Detector) -> dict[str, Any]:
+        """``detector`` as JSON; the same document while the detector is unchanged (detectors
+        are frozen and replaced on change), so a saver can skip what it already wrote."""
+        cached = self._exports.get(detector_id)
+        if cached is not None and cached[0] is detector:
+            return cached[1]
+        document = detector_to_json(detector)
+        self._exports[detector_id] = (detector, document)
+        return document
 
     def restore(self, document: Mapping[str, Any]) -> None:
         """Replace models and detectors with those of an ``export`` document."""
