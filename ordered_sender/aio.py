@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, NamedTuple, Self, TypeVar
 
 from ordered_sender.config import SenderConfig
 from ordered_sender.errors import DeliveryError, SenderClosed, StoreError
@@ -36,7 +36,8 @@ from ordered_sender.store import DeadLetter, OutboxCounts, PausedLane
 from ordered_sender.transport import Transport
 
 T = TypeVar("T")
-Settle = Callable[["asyncio.Future[Any]", object], None]
+Outcome = tuple["asyncio.Future[Any]", object]
+"""A wait and what settles it: a result, or an exception to raise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,16 +65,19 @@ class AsyncReceipt:
             ) from None
 
     def __await__(self) -> Any:
-        return self.result().__await__()
+        # ``result()`` without a timeout, minus its coroutine: gathering thousands is cheaper.
+        return self._watcher.delivery_of(self).__await__()
 
 
-@dataclass(order=True)
-class _Waiter:
+class _Waiter(NamedTuple):
+    """One awaited message; a lane's waiters are a heap, oldest message first (a tuple compares
+    fast: thousands are gathered at once)."""
+
     seq: int
     order: int
     """Ties broken by arrival, so a heap never compares futures."""
-    message_id: str = field(compare=False)
-    future: asyncio.Future[None] = field(compare=False)
+    message_id: str
+    future: asyncio.Future[None]
 
 
 class _Watcher:
@@ -88,8 +92,12 @@ class _Watcher:
         self._lock = threading.Lock()
         self._lanes: dict[str, list[_Waiter]] = {}
         self._flushes: list[asyncio.Future[bool]] = []
+        self._new_lanes: set[str] = set()
+        """Lanes with a wait added since the thread last looked."""
         self._arrivals = itertools.count()
         self._stopping = False
+        self._wake_due = False
+        recorder.track_lanes()
         self._thread = threading.Thread(target=self._watch, name="ordered-sender-aio", daemon=True)
         self._thread.start()
 
@@ -100,15 +108,27 @@ class _Watcher:
         waiter = _Waiter(receipt.seq, next(self._arrivals), receipt.message_id, future)
         with self._lock:
             heapq.heappush(self._lanes.setdefault(receipt.lane, []), waiter)
-        self._recorder.wake_waiters()
+            self._new_lanes.add(receipt.lane)
+        self._wake_soon()
         return future
 
     def flushed(self) -> asyncio.Future[bool]:
         future: asyncio.Future[bool] = self._loop.create_future()
         with self._lock:
             self._flushes.append(future)
-        self._recorder.wake_waiters()
+        self._wake_soon()
         return future
+
+    def _wake_soon(self) -> None:
+        """Wake the thread once for every wait added in this turn of the loop (gathering a
+        thousand receipts wakes it once, not a thousand times)."""
+        if not self._wake_due:
+            self._wake_due = True
+            self._loop.call_soon(self._wake)
+
+    def _wake(self) -> None:
+        self._wake_due = False
+        self._recorder.wake_waiters()
 
     def stop(self) -> None:
         """Make the thread end (``join`` it off the loop); what waits then fails."""
@@ -119,55 +139,61 @@ class _Watcher:
     def join(self) -> None:
         self._thread.join()
 
-    def fail_all(self, reason: str, settle: Settle | None = None) -> None:
-        """Fail every wait left with DeliveryError(``reason``); ``settle`` is how (default: at
-        once, on the loop; the thread settles through ``call_soon_threadsafe``)."""
-        settle = settle or _settle
+    def fail_all(self, reason: str) -> list[Outcome]:
+        """Every wait left, taken away, with DeliveryError(``reason``) to settle it with."""
         with self._lock:
             waiters = [w for heap in self._lanes.values() for w in heap]
             flushes, self._flushes, self._lanes = self._flushes, [], {}
-        for waiter in waiters:
-            settle(waiter.future, DeliveryError(waiter.message_id, "", reason))
-        for flush in flushes:
-            settle(flush, DeliveryError("", "", reason))
+        failed: list[Outcome] = [
+            (waiter.future, DeliveryError(waiter.message_id, "", reason)) for waiter in waiters
+        ]
+        return failed + [(flush, DeliveryError("", "", reason)) for flush in flushes]
 
     # -- the thread ----------------------------------------------------------------------------
 
     def _watch(self) -> None:
         poll = self._sender.config.idle_poll_seconds
+        everything = True
         while True:
-            seen = self._recorder.changes
+            seen, finished = self._recorder.take_news()
             with self._lock:
                 if self._stopping:
                     return
                 waiting = bool(self._lanes or self._flushes)
+                lanes = None if everything else finished | self._new_lanes
+                self._new_lanes = set()
             try:
                 if waiting:
-                    self._look()
+                    self._look(lanes)
             except Exception:
                 # A bug, not a fault of the disk (that is a StoreError, looked at again later).
                 log.exception("aio.watcher_error")
-            # Nothing awaited: only a new wait or a stop wakes it (each one is a change).
-            self._recorder.wait_for_change(seen, poll if waiting else None)
+            # Woken by a finished request or a new wait, it looks at their lanes only; after a
+            # quiet poll, at every lane awaited (a resume, a store that records again). With
+            # nothing awaited, only a new wait or a stop wakes it.
+            changes = self._recorder.wait_for_change(seen, poll if waiting else None)
+            everything = changes == seen
 
-    def _look(self) -> None:
+    def _look(self, lanes: set[str] | None) -> None:
+        """Settle what can be settled in ``lanes`` (None: all), and the flushes."""
         failure = self._sender.failure
         if failure is not None:
-            self.fail_all(f"the sender stopped: {failure}", self._settle_soon)
+            self._settle_soon(self.fail_all(f"the sender stopped: {failure}"))
             return
         with self._lock:
-            lanes = list(self._lanes)
-        for lane in lanes:
-            self._look_at_lane(lane)
+            awaited = list(self._lanes) if lanes is None else [n for n in lanes if n in self._lanes]
+        settled: list[Outcome] = []
+        for lane in awaited:
+            self._look_at_lane(lane, settled)
         with self._lock:
             flushes = list(self._flushes)
         if flushes and self._sender.store.deliverable_lanes() == 0:
             with self._lock:
                 self._flushes = [f for f in self._flushes if f not in flushes]
-            for flush in flushes:
-                self._settle_soon(flush, True)
+            settled += [(flush, True) for flush in flushes]
+        self._settle_soon(settled)
 
-    def _look_at_lane(self, lane: str) -> None:
+    def _look_at_lane(self, lane: str, settled: list[Outcome]) -> None:
         """Settle the awaited messages of ``lane``, oldest first, up to one still on its way."""
         while True:
             with self._lock:
@@ -183,13 +209,15 @@ class _Watcher:
                     return  # the disk cannot be read now: look again next round
                 if outcome is _ON_ITS_WAY:
                     return
-                self._settle_soon(oldest.future, outcome)
+                settled.append((oldest.future, outcome))
             with self._lock:
                 heapq.heappop(heap)
 
-    def _settle_soon(self, future: asyncio.Future[Any], outcome: object) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits any more
-            self._loop.call_soon_threadsafe(_settle, future, outcome)
+    def _settle_soon(self, settled: list[Outcome]) -> None:
+        """Settle on the loop, in one call for the whole round."""
+        if settled:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits any more
+                self._loop.call_soon_threadsafe(_settle_all, settled)
 
 
 _ON_ITS_WAY = object()
@@ -208,13 +236,14 @@ def _outcome(sender: OrderedSender, message_id: str) -> object:
     return None
 
 
-def _settle(future: asyncio.Future[Any], outcome: object) -> None:
-    if future.done():
-        return
-    if isinstance(outcome, BaseException):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
+def _settle_all(settled: list[Outcome]) -> None:
+    for future, outcome in settled:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 def _close_unused(opening: asyncio.Future[OrderedSender]) -> None:
@@ -361,7 +390,7 @@ class AsyncOrderedSender:
         assert self._watcher is not None
         self._watcher.stop()
         await asyncio.to_thread(self._watcher.join)
-        self._watcher.fail_all("the sender closed first; it stays in the outbox")
+        _settle_all(self._watcher.fail_all("the sender closed first; it stays in the outbox"))
         await asyncio.to_thread(self._sender.close, timeout)
 
     async def __aenter__(self) -> Self:

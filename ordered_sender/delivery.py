@@ -371,7 +371,7 @@ class Delivery:
             self._requests_in_flight -= 1
             release_now = self._release_when_idle and self._requests_in_flight == 0
             self._changed.notify_all()
-        self.stats.request_finished()
+        self.stats.request_finished(head.lane for head in batch)
         if wake:
             self._wake.set()
         if release_now:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -91,6 +91,7 @@ class StatsRecorder:
         self._request_seconds = 0.0
         self._latencies: deque[float] = deque(maxlen=window)
         self._changes = 0
+        self._touched_lanes: set[str] | None = None
 
     def enqueued(self, messages: int) -> None:
         with self._lock:
@@ -113,21 +114,36 @@ class StatsRecorder:
                 elif isinstance(decision, Pause):
                     self._lanes_paused += 1
 
-    def request_finished(self) -> None:
-        """A request is over and its outcome written (or kept for the store to write later)."""
-        self.wake_waiters()
+    def request_finished(self, lanes: Iterable[str]) -> None:
+        """A request of these lanes is over, its outcome written (or kept for the store to write
+        later)."""
+        with self._changed:
+            if self._touched_lanes is not None:
+                self._touched_lanes.update(lanes)
+            self._changes += 1
+            self._changed.notify_all()
 
     def wake_waiters(self) -> None:
-        """Wake whoever waits in ``wait_for_change``: a request finished, or they have news."""
+        """Wake whoever waits in ``wait_for_change``: they have news of their own."""
         with self._changed:
             self._changes += 1
             self._changed.notify_all()
 
-    @property
-    def changes(self) -> int:
-        """How many times waiters were woken; pass it to ``wait_for_change``."""
+    def track_lanes(self) -> None:
+        """From now on, keep the lanes of finished requests for ``take_news`` (only a waiter
+        that takes them asks for it, so nobody else pays for the set)."""
         with self._lock:
-            return self._changes
+            if self._touched_lanes is None:
+                self._touched_lanes = set()
+
+    def take_news(self) -> tuple[int, set[str]]:
+        """``changes`` (for ``wait_for_change``) and the lanes of the requests that finished
+        since the last call (with ``track_lanes``), together."""
+        with self._lock:
+            touched = self._touched_lanes
+            if touched:
+                self._touched_lanes = set()
+            return self._changes, touched or set()
 
     def wait_for_change(self, seen: int, timeout: float | None) -> int:
         """Wait until ``changes`` is no longer ``seen``, at most ``timeout`` seconds; returns it."""

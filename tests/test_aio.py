@@ -250,3 +250,23 @@ def test_a_cancelled_open_closes_what_it_opened(outbox: Path, emulator: Emulator
                 await asyncio.sleep(0.01)
 
     run(main())
+
+
+def test_receipts_settle_as_their_requests_finish_not_at_the_next_poll(
+    outbox: Path, emulator: Emulator
+) -> None:
+    emulator.create_input("A")
+    emulator.create_input("B")
+    client = emulator.client("iotevents-data")
+    # A poll far longer than the test may take: only the finished requests can wake the waits.
+    config = SenderConfig(idle_poll_seconds=300)
+
+    async def main() -> None:
+        async with AsyncOrderedSender(outbox, client, config) as sender:
+            receipts = await sender.put_many([("AB"[n % 2], {"n": n}) for n in range(30)])
+            async with asyncio.timeout(20):
+                await asyncio.gather(*receipts)
+                assert await sender.flush()
+
+    run(main())
+    assert numbers(emulator, "A") == list(range(0, 30, 2))
