@@ -21,13 +21,15 @@ compiled definition (structure and syntax were checked by ``models``):
   evaluate to a string ("The evaluated result can't be a Boolean or number"), judged from its
   form (``Expression.is_never_a_string``).
 
-The analysis's warnings (for instance reading an input attribute in a condition a timer may
-trigger) are not refusals and are not reported here. Pure: no I/O.
+The analysis's warnings are not refusals. One is computed here for the registry to log
+(``undeclared_attributes``): a ``$input`` reference to an attribute the input does not declare,
+which reads nothing (API reference, Attribute: only the declared attributes "are available for
+use in the condition expressions used by detectors"). Pure: no I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ordered_sender.emulator.detectors.models import (
@@ -40,6 +42,7 @@ from ordered_sender.emulator.detectors.models import (
     SetVariable,
     State,
     TransitionEvent,
+    key_path,
 )
 from ordered_sender.emulator.expressions import Expression
 from ordered_sender.emulator.expressions.nodes import Literal
@@ -223,3 +226,31 @@ def _check_references(places: list[_Entry]) -> None:
                     "with a setTimer action",
                     place.names,
                 )
+
+
+def undeclared_attributes(
+    compiled: CompiledDefinition, declared: Callable[[str], Sequence[str] | None]
+) -> list[tuple[str, str, str]]:
+    """``(location, names, reference)`` of every ``$input`` reference to an undeclared attribute.
+
+    A reference is covered when a declared ``jsonPath`` is a prefix of its path (declaring
+    ``sensorData`` makes ``sensorData.pressure`` available: the whole object is there).
+    """
+    found: list[tuple[str, str, str]] = []
+    for place, event in _places(list(compiled.states.values())):
+        for expression in _expressions(event):
+            for input_name, path in sorted(expression.input_paths(), key=str):
+                names = tuple(_keys(path))
+                paths = [key_path(json_path) for json_path in declared(input_name) or ()]
+                if not any(names[: len(covered)] == covered for covered in paths):
+                    reference = ".".join(str(step) for step in (input_name, *path))
+                    found.append((place.location, place.names, f"$input.{reference}"))
+    return found
+
+
+def _keys(path: tuple[str | int, ...]) -> Iterator[str]:
+    """The object keys of a reference's path, up to its first array index."""
+    for step in path:
+        if isinstance(step, int):
+            return
+        yield step

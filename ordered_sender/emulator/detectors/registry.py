@@ -31,6 +31,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+import structlog
+
 from ordered_sender.emulator.detectors.admission import (
     Admission,
     DetectorId,
@@ -38,7 +40,7 @@ from ordered_sender.emulator.detectors.admission import (
     Reader,
     Refusal,
 )
-from ordered_sender.emulator.detectors.analysis import check_publishable
+from ordered_sender.emulator.detectors.analysis import check_publishable, undeclared_attributes
 from ordered_sender.emulator.detectors.models import (
     DetectorModelError,
     DetectorModelVersion,
@@ -67,6 +69,8 @@ from ordered_sender.emulator.expressions.context import TriggerType, VariableVal
 from ordered_sender.emulator.inputs import ACCOUNT_ID
 from ordered_sender.emulator.recording import UnusableMessage
 from ordered_sender.emulator.wire import ApiError
+
+_log = structlog.get_logger(__name__)
 
 DETECTOR_MODELS_PER_INPUT = 10
 """Developer guide quota: at most ten detector models read one input."""
@@ -418,6 +422,17 @@ class DetectorRegistry:
             check_publishable(compiled)
         except DetectorModelError as error:
             raise ApiError.invalid_request(str(error)) from error
+        for location, names, reference in undeclared_attributes(
+            compiled, self._admission.input_attributes
+        ):
+            _log.warning(
+                "detector_model.undeclared_attribute",
+                detector_model_name=name,
+                location=location,
+                names=names,
+                reference=reference,
+                detail="the input does not declare this attribute, so it is always undefined",
+            )
         for input_name in sorted(compiled.input_names):
             readers = [model for model in self.models_reading(input_name) if model != name]
             if len(readers) >= DETECTOR_MODELS_PER_INPUT:

@@ -70,6 +70,14 @@ class Expression:
             node.input_name for node in _walk(self.tree) if isinstance(node, InputReference)
         )
 
+    def input_paths(self) -> frozenset[tuple[str, tuple[str | int, ...]]]:
+        """``(input name, path)`` of every ``$input.<name>.<path>`` reference."""
+        return frozenset(
+            (node.input_name, node.path)
+            for node in _walk(self.tree)
+            if isinstance(node, InputReference)
+        )
+
     def variable_references(self) -> frozenset[str]:
         """Names of the variables the expression reads with ``$variable.<name>``."""
         return frozenset(

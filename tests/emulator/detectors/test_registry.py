@@ -315,3 +315,35 @@ def test_a_model_reading_two_inputs_gets_the_messages_of_both_in_one_detector(
         "A": 2,
         "B": 1,
     }
+
+
+def test_a_model_reading_an_undeclared_attribute_is_stored_with_a_warning_naming_the_place(
+    registry: DetectorRegistry,
+) -> None:
+    # API reference, Attribute: only declared attributes are available to conditions, so such
+    # a reference is always undefined; AWS documents no refusal for it, so it is a warning.
+    model = counter_model("reader", "Other")
+    events = model["detectorModelDefinition"]["states"][0]["onInput"]["events"]
+    events[0]["condition"] = (
+        "currentInput('Other') && $input.Other.secret > 0 && $input.Other.value > 0"
+    )
+    events.append(
+        {
+            "eventName": "covered",
+            "condition": "$input.PressureInput.device.serial > 0",
+            "actions": [],
+        }
+    )
+
+    with capture_logs() as logs:
+        registry.create_model(model, T0)
+
+    warnings = [log for log in logs if log["event"] == "detector_model.undeclared_attribute"]
+    assert [(w["reference"], w["location"], w["names"]) for w in warnings] == [
+        (
+            "$input.Other.secret",
+            "detectorModelDefinition.states[0].onInput.events[0]",
+            "state 'Counting', event 'count'",
+        )
+    ]
+    assert registry.model("reader").version == "1"
