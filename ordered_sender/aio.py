@@ -3,11 +3,12 @@
 It wraps an OrderedSender, which delivers in its own threads as ever, and never blocks the event
 loop: opening, putting (a commit to disk), reading and closing run in the loop's default executor
 (``asyncio.to_thread``); waiting for deliveries holds no executor thread at all. One watcher
-thread per sender looks at the messages awaited, each time a request finishes
-(``StatsRecorder.wait_for_change``) and at least every ``idle_poll_seconds``, and settles their
-futures on the loop with ``call_soon_threadsafe``. In each lane it looks only at the oldest
-message awaited, as a lane's messages are delivered in order, so a round costs one look per lane
-awaited, however many receipts wait.
+thread per sender settles the awaited receipts and flushes on the loop (``call_soon_threadsafe``,
+once per round). Delivery's recorder wakes it when a request finishes and names that request's
+lanes (``StatsRecorder.take_news``); it looks at those lanes, at lanes newly awaited, and at every
+lane awaited after a quiet ``idle_poll_seconds`` (a resume, another worker of a shared outbox). In
+a lane it looks only at the oldest message awaited, as a lane is delivered in order: a round costs
+one look per lane that moved, however many receipts wait.
 
 Ordering is the OrderedSender's: once ``await sender.put(m1)`` returned, a later put of the same
 lane is sent after m1. Receipts raise what ``Receipt.result`` raises.
@@ -33,6 +34,7 @@ from ordered_sender.outbox import Clock, PutItem, Receipt, wall_clock
 from ordered_sender.sender import OrderedSender
 from ordered_sender.stats import SenderStats, StatsRecorder
 from ordered_sender.store import DeadLetter, OutboxCounts, PausedLane
+from ordered_sender.store.open import DatabaseUrl
 from ordered_sender.transport import Transport
 
 T = TypeVar("T")
@@ -262,7 +264,7 @@ class AsyncOrderedSender:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | DatabaseUrl,
         client: Any = None,
         config: SenderConfig | None = None,
         *,
