@@ -66,6 +66,10 @@ class AsyncReceipt:
                 f"message {self.message_id} not delivered within {timeout} s"
             ) from None
 
+    async def delivered(self) -> bool:
+        """Whether it was delivered already (one look at the outbox, off the loop)."""
+        return await asyncio.to_thread(self._watcher.delivered, self.message_id)
+
     def __await__(self) -> Any:
         # ``result()`` without a timeout, minus its coroutine: gathering thousands is cheaper.
         return self._watcher.delivery_of(self).__await__()
@@ -120,6 +124,9 @@ class _Watcher:
             self._flushes.append(future)
         self._wake_soon()
         return future
+
+    def delivered(self, message_id: str) -> bool:
+        return _outcome(self._sender, message_id) is None
 
     def _wake_soon(self) -> None:
         """Wake the thread once for every wait added in this turn of the loop (gathering a

@@ -184,6 +184,7 @@ def test_a_wait_that_times_out_or_is_cancelled_leaves_delivery_going(
     async def main() -> None:
         async with AsyncOrderedSender(outbox, client, config) as sender:
             receipt = await sender.put("A", {"n": 0}, message_id="slow")
+            assert not await receipt.delivered()
             with pytest.raises(TimeoutError, match=r"slow not delivered within 0\.05 s"):
                 await receipt.result(timeout=0.05)
             assert await sender.flush(timeout=0.05) is False
@@ -191,6 +192,7 @@ def test_a_wait_that_times_out_or_is_cancelled_leaves_delivery_going(
             await asyncio.sleep(0)
             cancelled.cancel()
             await receipt.result(timeout=30)
+            assert await receipt.delivered()
             assert await sender.flush(timeout=30)
 
     run(main())
