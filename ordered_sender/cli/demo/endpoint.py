@@ -5,18 +5,15 @@ which IoT Events processes in no guaranteed order) with ``OrderedSender`` on the
 against fresh detectors, and reads the detectors back through ``iotevents-data`` as any client
 would.
 
-``open_endpoint()`` starts the embedded local endpoint (the emulator, with detector models, on a
-``ManualClock`` so detector timers take no real time), or reaches ``endpoint_url`` with boto3's
-usual credentials, where time is real: a ``Timeline`` then waits for it. ``Endpoint.of_emulator``
-wraps an emulator that is already running, as the ``ordered-sender demo`` command's is. This
-module prints nothing and leaves what to show to each demonstration.
+``Endpoint.of_emulator`` wraps the ``ordered-sender demo`` command's embedded endpoint, which is
+already running; ``Endpoint.at_url`` reaches another one with boto3's usual credentials. This
+module prints nothing and leaves what to show to the command.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -29,7 +26,6 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 
 from ordered_sender import LaneFunction, OrderedSender, SenderConfig
 from ordered_sender.emulator import Emulator
-from ordered_sender.testing import ManualClock
 
 BATCH_SIZE = 10
 """Messages per BatchPutMessage request: the documented maximum, which a naive client fills."""
@@ -48,10 +44,6 @@ class DetectorReading:
 
     state_name: str
     variables: tuple[tuple[str, str], ...] = ()
-
-    def __str__(self) -> str:
-        variables = " ".join(f"{name}={value}" for name, value in self.variables)
-        return f"{self.state_name} {variables}".strip()
 
 
 class EndpointUnfit(Exception):
@@ -96,68 +88,32 @@ class NaiveAgainstOrdered:
         return sum(outcome.ordered != outcome.expected for outcome in self.outcomes)
 
 
-class Timeline:
-    """Seconds since the timeline started, on the endpoint's clock.
-
-    Waiting is measured from the start, not from the previous wait, so time spent sending
-    never pushes later events back.
-    """
-
-    def __init__(self, clock: ManualClock | None) -> None:
-        self._clock = clock
-        self._origin = time.monotonic() if clock is None else clock()
-
-    def wait_until(self, offset: float) -> None:
-        """Return once ``offset`` seconds of the timeline have passed for the endpoint."""
-        if self._clock is not None:
-            self._clock.advance(max(0.0, self._origin + offset - self._clock()))
-            return
-        remaining = self._origin + offset - time.monotonic()
-        if remaining > 0:
-            time.sleep(remaining)
-
-
 class Endpoint:
-    """boto3 clients for one IoT Events endpoint, and the time as the endpoint sees it."""
+    """boto3 clients for one IoT Events endpoint."""
 
-    def __init__(self, url: str, control: Any, data: Any, clock: ManualClock | None) -> None:
+    def __init__(self, url: str, control: Any, data: Any) -> None:
         self.url = url
         self.control = control
         """An ``iotevents`` client: inputs and detector models."""
         self.data = data
         """An ``iotevents-data`` client: BatchPutMessage, DescribeDetector, ListDetectors."""
-        self._clock = clock
 
     @classmethod
     def of_emulator(cls, emulator: Emulator) -> Endpoint:
-        """A started emulator; its time jumps if its clock is a ``ManualClock``, else is real."""
-        clock = emulator.clock if isinstance(emulator.clock, ManualClock) else None
+        """A started emulator."""
         return cls(
-            emulator.endpoint_url,
-            emulator.client("iotevents"),
-            emulator.client("iotevents-data"),
-            clock,
+            emulator.endpoint_url, emulator.client("iotevents"), emulator.client("iotevents-data")
         )
 
     @classmethod
     def at_url(cls, url: str, region: str | None) -> Endpoint:
-        """Another endpoint, reached with boto3's usual credentials; its time is real."""
+        """Another endpoint, reached with boto3's usual credentials."""
         session = boto3.session.Session()
         return cls(
             url,
             session.client("iotevents", endpoint_url=url, region_name=region),
             session.client("iotevents-data", endpoint_url=url, region_name=region),
-            None,
         )
-
-    @property
-    def accelerated(self) -> bool:
-        """Whether the endpoint runs on the embedded ``ManualClock``, which jumps, not waits."""
-        return self._clock is not None
-
-    def timeline(self) -> Timeline:
-        """A timeline that starts now: the embedded clock jumps along it, real time is waited."""
-        return Timeline(self._clock)
 
     def install_detector_model(self, inputs: Sequence[Payload], model: Payload) -> None:
         """Create the inputs if missing and the detector model afresh, so it has no detectors.
@@ -219,32 +175,6 @@ class Endpoint:
         state = detector["detector"]["state"]
         variables = tuple(sorted((v["name"], v["value"]) for v in state["variables"]))
         return DetectorReading(state["stateName"], variables)
-
-    def states(self, model_name: str) -> dict[str, str]:
-        """The state name of every detector of a model by key value, through ListDetectors."""
-        states: dict[str, str] = {}
-        token: dict[str, str] = {}
-        while True:
-            page = self.data.list_detectors(detectorModelName=model_name, **token)
-            for summary in page["detectorSummaries"]:
-                states[summary["keyValue"]] = summary["state"]["stateName"]
-            if "nextToken" not in page:
-                return states
-            token = {"nextToken": page["nextToken"]}
-
-
-@contextmanager
-def open_endpoint(endpoint_url: str | None, *, seed: int, region: str) -> Iterator[Endpoint]:
-    """The endpoint of ``endpoint_url``, or a started embedded one (stopped on exit).
-
-    The embedded endpoint shuffles the messages of each request with ``seed``, as IoT Events
-    gives no order within a request.
-    """
-    if endpoint_url is not None:
-        yield Endpoint.at_url(endpoint_url, region)
-        return
-    with Emulator(seed=seed, clock=ManualClock(), region=region) as emulator:
-        yield Endpoint.of_emulator(emulator)
 
 
 class Sender(Protocol):

@@ -14,9 +14,8 @@ Then every motor's detector is read with DescribeDetector and compared with the 
 readings imply, computed here in plain Python from the model's documented semantics. The ordered
 run is right when it got every motor right; the naive run is expected to get some wrong.
 
-``run`` opens an endpoint and compares; ``compare`` does it on an endpoint already open (the
-``ordered-sender demo`` command's). ``render`` is the full per-motor table that
-``examples/motor_pressure.py`` prints, ``summary`` the shorter account of the demo command.
+``compare`` runs both on the demo command's endpoint; ``summary`` and ``verdict`` are what the
+command prints of it.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ordered_sender import ByInputAndKey
-from ordered_sender.demos.endpoint import (
+from ordered_sender.cli.demo.endpoint import (
     BATCH_SIZE,
     DELIVERY_TIMEOUT_SECONDS,
     DetectorReading,
@@ -36,7 +35,6 @@ from ordered_sender.demos.endpoint import (
     NaiveSender,
     Outgoing,
     Sender,
-    open_endpoint,
     ordered_run,
 )
 from ordered_sender.emulator.detectors.examples import (
@@ -76,9 +74,6 @@ class Result(NaiveAgainstOrdered):
 
     endpoint_url: str
     outcomes: tuple[MotorOutcome, ...]
-
-    def report(self) -> str:
-        return render(self)
 
 
 def pressure_traces(motors: int, readings: int, seed: int) -> dict[str, tuple[int, ...]]:
@@ -174,19 +169,6 @@ def compare(
     )
 
 
-def run(
-    endpoint_url: str | None = None,
-    *,
-    motors: int = 20,
-    readings: int = 30,
-    seed: int = 7,
-    region: str = "us-east-1",
-) -> Result:
-    """Both runs on one endpoint (the embedded one unless ``endpoint_url``); nothing printed."""
-    with open_endpoint(endpoint_url, seed=seed, region=region) as endpoint:
-        return compare(endpoint, motors=motors, readings=readings, seed=seed)
-
-
 def _cell(reading: DetectorReading, expected: DetectorReading | None = None) -> str:
     text = f"{reading.state_name:<9} {dict(reading.variables).get(VARIABLE, '-'):>2}"
     if expected is None:
@@ -214,20 +196,6 @@ def _row(outcome: MotorOutcome) -> str:
         f"{outcome.motor_id:<10}{last:<22}{_cell(outcome.expected):<15}"
         f"{_cell(outcome.naive, outcome.expected):<21}"
         f"{_cell(outcome.ordered, outcome.expected)}"
-    )
-
-
-def render(result: Result) -> str:
-    """Every motor's row, then how many each run got wrong."""
-    motors = len(result.outcomes)
-    return "\n".join(
-        [
-            *_header(result),
-            *(_row(outcome) for outcome in result.outcomes),
-            "",
-            f"naive run:   {result.naive_wrong} of {motors} motors wrong",
-            f"ordered run: {result.ordered_wrong} of {motors} motors wrong",
-        ]
     )
 
 
