@@ -56,7 +56,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny runs: a smoke test, not data")
     parser.add_argument("--outdir", type=Path, default=BENCHMARKS / "results")
     parser.add_argument("--name", help="base name of the outputs (default: suite or suite-quick)")
-    parser.add_argument("--lanes", default="1,10,100,1000", help="comma-separated lane counts")
+    parser.add_argument("--lanes", default="1,10,20,100,1000", help="comma-separated lane counts")
     parser.add_argument("--latencies", default="0,20", help="ms the endpoint adds to each answer")
     parser.add_argument("--contenders", default="naive,unordered,ordered")
     parser.add_argument("--transports", help="ordered_sender's transports (default: all found)")

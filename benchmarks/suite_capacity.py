@@ -119,6 +119,36 @@ def outbox_puts(folder: Path, seconds: float) -> dict[str, float]:
     return {"puts_per_second": puts / elapsed, "cpu_seconds_per_1000": 1000 * cpu / puts}
 
 
+def outbox_puts_from_threads(folder: Path, seconds: float, threads: int) -> dict[str, float]:
+    """``threads`` threads putting at once into one Outbox: group commit shares fsyncs."""
+    from ordered_sender import Outbox
+
+    counts = [0] * threads
+    with Outbox(folder / f"puts-{threads}.db") as outbox:
+        cpu_before = cpu_seconds()
+        started = time.perf_counter()
+
+        def produce(worker: int) -> None:
+            while time.perf_counter() - started < seconds:
+                n = counts[worker]
+                outbox.put(f"Lane{worker}", {"lane": worker, "position": n})
+                counts[worker] = n + 1
+
+        pool = [threading.Thread(target=produce, args=(w,)) for w in range(threads)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        cpu = cpu_seconds() - cpu_before
+    puts = sum(counts)
+    return {
+        "threads": threads,
+        "puts_per_second": puts / elapsed,
+        "cpu_seconds_per_1000": 1000 * cpu / puts,
+    }
+
+
 def main() -> None:
     mode = sys.argv[1]
     if mode == "endpoint":
@@ -129,6 +159,7 @@ def main() -> None:
         report = {
             "sqlite_full_commits_per_second": sqlite_full_commits(folder, probe_seconds),
             "outbox_put": outbox_puts(folder, probe_seconds),
+            "outbox_put_8_threads": outbox_puts_from_threads(folder, probe_seconds, 8),
         }
     else:
         raise SystemExit(f"unknown mode {mode!r}: endpoint or disk")

@@ -20,6 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from suite_targets import target_lines
 from suite_verify import RunResult, Verification
 
 HEADERS = (
@@ -155,15 +156,29 @@ def capacity_line(report: Report, latency_ms: int) -> str:
     )
 
 
+def threaded_puts(disk: dict[str, Any]) -> str:
+    threaded = disk.get("outbox_put_8_threads")
+    if threaded is None:  # a report from before the probe
+        return ""
+    return (
+        f"; from {threaded['threads']} threads at once {threaded['puts_per_second']:,.0f}/s "
+        f"({threaded['cpu_seconds_per_1000']:.3f} CPU s per 1,000)"
+    )
+
+
 def bounds_lines(report: Report) -> list[str]:
     commits = report.disk["sqlite_full_commits_per_second"]
     puts = report.disk["outbox_put"]
     return [
         f"disk: {commits:,.0f} one-row SQLite commits/s (WAL, synchronous=FULL); "
         f"Outbox.put() alone {puts['puts_per_second']:,.0f}/s "
-        f"({puts['cpu_seconds_per_1000']:.3f} CPU s per 1,000)",
+        f"({puts['cpu_seconds_per_1000']:.3f} CPU s per 1,000)" + threaded_puts(report.disk),
         *(capacity_line(report, latency) for latency in sorted(report.capacity)),
     ]
+
+
+def targets(report: Report) -> list[str]:
+    return target_lines(report.results, report.concurrency, report.disk)
 
 
 def print_tables(report: Report) -> None:
@@ -183,6 +198,8 @@ def print_tables(report: Report) -> None:
         console.print(table)
     for line in bounds_lines(report):
         console.print(line)
+    for line in targets(report):
+        console.print(f"target: {escape(line)}")
     for error in report.errors:
         console.print(f"[red]FAILED[/red] {error}")
 
@@ -204,6 +221,7 @@ def markdown(report: Report, details: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(HEADERS) + " |")
         lines.append("|" + "|".join("---" if h in LEFT_ALIGNED else "---:" for h in HEADERS) + "|")
         lines += ["| " + " | ".join(cells(row, report.results)) + " |" for row in rows]
+    lines += ["", "## Targets (issue 7)", "", *(f"- {line}" for line in targets(report))]
     if report.errors:
         lines += ["", "## Failed runs", "", *(f"- {error}" for error in report.errors)]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,81 @@
+"""The suite's judgement of issue 7's targets, from rows of one run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+from suite_targets import target_lines  # noqa: E402
+from suite_verify import RunResult, Verification  # noqa: E402
+
+
+def row(
+    kind: str,
+    scenario: str,
+    lanes: int,
+    latency_ms: int,
+    messages_per_second: float,
+    *,
+    p50_ms: float = 1.0,
+    put_per_second: float | None = None,
+) -> RunResult:
+    contender = "ordered_sender[http]" if kind == "ordered" else kind
+    return RunResult(
+        contender=contender,
+        kind=kind,
+        scenario=scenario,
+        lanes=lanes,
+        latency_ms=latency_ms,
+        messages=int(messages_per_second * 10),
+        seconds=10.0,
+        requests=1,
+        latency_p50_ms=p50_ms,
+        latency_p99_ms=p50_ms,
+        latency_measure="call start to response",
+        cpu_seconds_per_1000=1.0,
+        peak_rss_mb=50.0,
+        put_per_second=put_per_second,
+        producer_cpu_seconds_per_1000=None,
+        verification=Verification(expected=1, processed=1, duplicates=0, reordered=0, unexpected=0),
+    )
+
+
+DISK = {
+    "sqlite_full_commits_per_second": 2600.0,
+    "outbox_put_8_threads": {"threads": 8, "puts_per_second": 12000.0},
+}
+
+
+def test_each_target_is_judged_against_the_rows_of_the_same_run() -> None:
+    results = [
+        row("naive", "backlog", 1, 0, 300),
+        row("ordered", "stream-thread", 1, 0, 280, put_per_second=900),  # 0.93x: met
+        row("ordered", "backlog", 1, 0, 250),  # 0.83x: missed
+        row("unordered", "backlog", 20, 0, 3000),
+        row("naive", "backlog", 20, 0, 300),
+        row("ordered", "backlog", 20, 0, 2800),  # 0.93x unordered, 9.3x naive
+        row("naive", "backlog", 1000, 20, 40, p50_ms=25.0),
+        row("ordered", "backlog", 1000, 20, 1300),  # bound 4 x 10 / 0.025 = 1,600: 0.81x
+    ]
+    lines = target_lines(results, concurrency=4, disk=DISK)
+    text = "\n".join(lines)
+    assert "1 lane, streaming (0 ms): 0.93x naive" in text
+    assert next(line for line in lines if line.startswith("1 lane, streaming")).endswith("met")
+    assert next(line for line in lines if line.startswith("1 lane, backlog")).endswith("MISSED")
+    twenty = [line for line in lines if line.startswith("20 lanes, backlog")]
+    assert [line.rsplit(": ", 1)[1] for line in twenty] == ["met", "met"]
+    assert "0.93x unordered" in twenty[0] and "9.33x naive" in twenty[1]
+    at_20_ms = next(line for line in lines if line.startswith("1000 lanes at 20 ms"))
+    assert "= 1,600 messages/s" in at_20_ms and at_20_ms.endswith("MISSED")
+    assert any("900/s" in line and line.endswith("MISSED") for line in lines)  # one thread
+    assert any("12,000/s" in line and line.endswith("met") for line in lines)  # eight threads
+
+
+def test_targets_without_their_rows_are_left_out() -> None:
+    lines = target_lines([row("naive", "backlog", 3, 0, 300)], concurrency=4, disk=DISK)
+    assert lines == [
+        "put() from 8 threads at once (no delivery): 12,000/s; target >= 10,000/s: met"
+    ]
