@@ -79,3 +79,18 @@ def test_demo_on_a_standalone_endpoint_leaves_nothing_of_its_own_there() -> None
     # ... and the demo deleted what it created, and only that.
     assert models == []
     assert inputs == ["Theirs"]
+
+
+def test_demo_of_one_message_in_one_lane_reads_in_the_singular() -> None:
+    result = subprocess.run(
+        [COMMAND, "demo", "--messages", "1", "--lanes", "1", "--no-detectors", "--no-faults"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=DEADLINE_SECONDS,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "putting 1 message into 1 lane (" in result.stdout
+    assert "everything delivered in" in result.stdout
+    assert "OK: the 1 lane arrived complete and in order" in result.stdout

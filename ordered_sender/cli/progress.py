@@ -125,7 +125,7 @@ class DeliveryOutcome:
     def summary(self, kept_in: Path | None) -> str:
         """One line; ``kept_in`` is the outbox the rest stays in, None for a temporary one."""
         if self.complete:
-            return f"all messages delivered in {self.elapsed_seconds:.1f} s"
+            return f"everything delivered in {self.elapsed_seconds:.1f} s"
         reason = {
             Ending.FLUSHED: counted(self.paused_lanes, "paused lane"),
             Ending.TIMED_OUT: "the timeout passed",

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ordered_sender.cli.demo.verdict import EndpointRecord, LaneReport, PlannedMessage, Verdict
+from ordered_sender.cli.progress import counted
 
 
 def print_report(
@@ -66,7 +67,8 @@ def say_complete_and_in_order(console: Console, reports: Sequence[LaneReport]) -
         console.print(f"[red]FAILED: lanes not complete and in order: {', '.join(failed)}[/red]")
         return Verdict.FAILED
     console.print(
-        f"[green]OK: all {len(reports)} lanes arrived complete and in order, "
+        f"[green]OK: {'the' if len(reports) == 1 else 'all'} {counted(len(reports), 'lane')} "
+        "arrived complete and in order, "
         "without duplicates[/green]"
     )
     return Verdict.RIGHT
