@@ -6,7 +6,8 @@ the sender once per put; they count in this process since the sender was opened.
 from the store when a snapshot is taken. Request latency keeps the last ``LATENCY_WINDOW``
 requests only, so memory stays bounded however long the sender runs.
 
-The recorder also wakes waiters when a request finished (``wait_for_change``): the asyncio sender's
+The recorder also wakes waiters when a request finished (``wait_for_change``) and, for a waiter
+that asked (``track_lanes``), names the request's lanes (``take_news``): the asyncio sender's
 receipts wait on it instead of polling. It does no I/O and decides nothing.
 """
 
