@@ -196,7 +196,9 @@ class PostgresStore:
         """Record the outcomes this worker's leases still cover, and give those leases back; an
         outcome of a lane another worker took over is refused (postgres_leases.fence)."""
         statements = self.statements
-        with self._transaction() as connection:
+        # Pipelined: statements whose results nobody waits for go out together (one round trip
+        # for the locks and the fence, one for the writes and the commit).
+        with self._using() as connection, connection.pipeline(), connection.transaction():
             seqs = [decision.seq for decision in decisions]
             connection.execute(statements(sql.LOCK_LANES_OF), {"seqs": seqs})
             decisions = self.leases.fence(connection, decisions)
@@ -428,13 +430,11 @@ def _deliver_all(
     connection: Connection, statements: Statements, seqs: list[int], now: float, not_before: float
 ) -> None:
     """Mark the delivered heads of one request (distinct lanes, locked) and advance their lanes
-    in three statements; the next heads are not due before ``not_before``."""
-    rows = connection.execute(
-        statements(sql.MARK_ALL_DELIVERED), {"seqs": seqs, "now": now}
-    ).fetchall()
-    lanes = [lane for (lane,) in rows]
-    connection.execute(statements(sql.ADVANCE_LANES), {"lanes": lanes, "not_before": not_before})
-    connection.execute(statements(sql.DROP_EMPTY_LANES), {"lanes": lanes})
+    in three statements, none waiting for another's result; the next heads are not due before
+    ``not_before``."""
+    connection.execute(statements(sql.MARK_ALL_DELIVERED), {"seqs": seqs, "now": now})
+    connection.execute(statements(sql.ADVANCE_LANES), {"seqs": seqs, "not_before": not_before})
+    connection.execute(statements(sql.DROP_EMPTY_LANES), {"seqs": seqs})
 
 
 def _apply(

@@ -89,9 +89,10 @@ class Leases:
             "exclude": list(exclude_lanes),
             "limit": limit,
         }
-        # Leases taken now have their whole time left, more than renewed ones.
-        connection.execute(self._statements(sql.ACQUIRE_LEASES), params)
-        rows = connection.execute(self._statements(sql.LEASED_HEADS), params).fetchall()
+        # Leases taken now have their whole time left, more than renewed ones. One round trip.
+        with connection.pipeline():
+            connection.execute(self._statements(sql.ACQUIRE_LEASES), params)
+            rows = connection.execute(self._statements(sql.LEASED_HEADS), params).fetchall()
         heads = []
         for row in rows:
             head = stored_message(row[:-1])

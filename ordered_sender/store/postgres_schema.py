@@ -139,15 +139,14 @@ MARK_ALL_DELIVERED: Final = """
 UPDATE {schema}.messages
 SET state = 'delivered', delivered_at = %(now)s, payload = '', attempts = attempts + 1
 WHERE seq = ANY(%(seqs)s::bigint[]) AND state = 'pending'
-RETURNING lane
 """
 
-# Each lane whose head left it gets its next pending message as the head ...
+# Each lane whose head (of ``seqs``) left it gets its next pending message as the head ...
 ADVANCE_LANES: Final = """
 UPDATE {schema}.lanes AS l
 SET head_seq = n.seq, next_attempt_at = GREATEST(n.next_attempt_at, %(not_before)s),
     retry_wait = n.retry_wait
-FROM unnest(%(lanes)s::text[]) AS t(lane)
+FROM (SELECT DISTINCT lane FROM {schema}.messages WHERE seq = ANY(%(seqs)s::bigint[])) AS t
 CROSS JOIN LATERAL (
     SELECT m.seq, m.next_attempt_at, m.retry_wait FROM {schema}.messages AS m
     WHERE m.lane = t.lane AND m.state = 'pending' ORDER BY m.seq LIMIT 1
@@ -158,7 +157,7 @@ WHERE l.lane = t.lane
 # ... or, with nothing left, is gone.
 DROP_EMPTY_LANES: Final = """
 DELETE FROM {schema}.lanes AS l
-WHERE l.lane = ANY(%(lanes)s::text[])
+WHERE l.lane IN (SELECT lane FROM {schema}.messages WHERE seq = ANY(%(seqs)s::bigint[]))
     AND NOT EXISTS (
         SELECT 1 FROM {schema}.messages AS m WHERE m.lane = l.lane AND m.state = 'pending'
     )
