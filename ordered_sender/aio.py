@@ -96,6 +96,8 @@ class _Watcher:
         self._recorder = recorder
         self._loop = loop
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        """Where the thread waits while nothing is awaited (finished requests do not wake it)."""
         self._lanes: dict[str, list[_Waiter]] = {}
         self._flushes: list[asyncio.Future[bool]] = []
         self._new_lanes: set[str] = set()
@@ -115,6 +117,7 @@ class _Watcher:
         with self._lock:
             heapq.heappush(self._lanes.setdefault(receipt.lane, []), waiter)
             self._new_lanes.add(receipt.lane)
+            self._idle.notify()
         self._wake_soon()
         return future
 
@@ -122,6 +125,7 @@ class _Watcher:
         future: asyncio.Future[bool] = self._loop.create_future()
         with self._lock:
             self._flushes.append(future)
+            self._idle.notify()
         self._wake_soon()
         return future
 
@@ -143,6 +147,7 @@ class _Watcher:
         """Make the thread end (``join`` it off the loop); what waits then fails."""
         with self._lock:
             self._stopping = True
+            self._idle.notify()
         self._recorder.wake_waiters()
 
     def join(self) -> None:
@@ -164,24 +169,23 @@ class _Watcher:
         poll = self._sender.config.idle_poll_seconds
         everything = True
         while True:
-            seen, finished = self._recorder.take_news()
             with self._lock:
+                while not (self._lanes or self._flushes or self._stopping):
+                    self._idle.wait()
                 if self._stopping:
                     return
-                waiting = bool(self._lanes or self._flushes)
+            seen, finished = self._recorder.take_news()
+            with self._lock:
                 lanes = None if everything else finished | self._new_lanes
                 self._new_lanes = set()
             try:
-                if waiting:
-                    self._look(lanes)
+                self._look(lanes)
             except Exception:
                 # A bug, not a fault of the disk (that is a StoreError, looked at again later).
                 log.exception("aio.watcher_error")
             # Woken by a finished request or a new wait, it looks at their lanes only; after a
-            # quiet poll, at every lane awaited (a resume, a store that records again). With
-            # nothing awaited, only a new wait or a stop wakes it.
-            changes = self._recorder.wait_for_change(seen, poll if waiting else None)
-            everything = changes == seen
+            # quiet poll, at every lane awaited (a resume, a store that records again).
+            everything = self._recorder.wait_for_change(seen, poll) == seen
 
     def _look(self, lanes: set[str] | None) -> None:
         """Settle what can be settled in ``lanes`` (None: all), and the flushes."""
