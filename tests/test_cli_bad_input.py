@@ -101,6 +101,12 @@ CASES = {
         ("no AWS credentials found",),
         env=NO_CREDENTIALS,
     ),
+    "demo on another endpoint without credentials": Case(
+        ("demo", "--endpoint-url", UNREACHABLE),
+        1,
+        ("no AWS credentials found", "export AWS_ACCESS_KEY_ID=test"),
+        env=NO_CREDENTIALS,
+    ),
     "send without a region": Case(
         ("send", "good.jsonl", "--outbox", "new.db", "--endpoint-url", UNREACHABLE),
         1,

@@ -58,6 +58,7 @@ from ordered_sender.cli.options import (
     endpoint_option,
     profile_option,
     region_option,
+    require_credentials,
 )
 from ordered_sender.cli.output import stdout_console
 from ordered_sender.cli.progress import (
@@ -161,6 +162,7 @@ def demo_command(
             console.print(f"local IoT Events endpoint at {target.endpoint_url}")
             console.print(describe_faults(faults, seed))
         else:
+            require_credentials()
             target = remote_target(
                 console, stack, endpoint_url, region, input_names, config.request_timeout
             )
