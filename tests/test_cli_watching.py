@@ -415,3 +415,53 @@ def test_tables_keep_every_id_whole_on_one_line_when_stdout_is_not_a_terminal(
     # Whole in the lanes table and in the paused lanes table.
     assert len(lane_rows) == 2, status.stdout
     assert all("attribute missing" in row for row in lane_rows)
+
+
+def test_send_to_an_endpoint_that_never_answers_gives_up_after_the_stall_timeout(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "one.jsonl"
+    source.write_text('{"inputName": "motors", "payload": {"rpm": 1}}\n')
+    outbox = tmp_path / "outbox.db"
+    result = subprocess.run(
+        [COMMAND, "send", str(source), "--outbox", str(outbox),
+         "--endpoint-url", "http://127.0.0.1:1", "--stall-timeout", "1.5"],
+        capture_output=True,
+        text=True,
+        env=command_env(),
+        timeout=DEADLINE_SECONDS,
+    )  # fmt: skip
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        "1 message not delivered (nothing was delivered within --stall-timeout; last error: "
+        "EndpointConnectionError"
+    ) in result.stdout
+    _, pending = kept(outbox)
+    assert pending == 1
+
+
+def test_send_that_keeps_delivering_is_not_stalled_however_long_it_takes(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    emulator.set_faults(SLOW)
+    source = tmp_path / "lane.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps({"inputName": "PressureInput", "payload": {"n": n}}) + "\n"
+            for n in range(LANE_MESSAGES)
+        )
+    )
+    # Forty answers of 40 ms in one lane take far longer than the stall timeout in all.
+    result = subprocess.run(
+        [COMMAND, "send", str(source), "--outbox", str(tmp_path / "outbox.db"),
+         "--endpoint-url", emulator.endpoint_url, "--stall-timeout", "1"],
+        capture_output=True,
+        text=True,
+        env=command_env(),
+        timeout=DEADLINE_SECONDS,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "everything delivered in" in result.stdout
+    assert len(emulator.processed("PressureInput")) == LANE_MESSAGES

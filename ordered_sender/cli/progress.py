@@ -103,6 +103,8 @@ class Ending(enum.Enum):
 
     FLUSHED = "flushed"
     TIMED_OUT = "timed out"
+    STALLED = "stalled"
+    """Nothing was delivered for the stall timeout while messages waited."""
     STOPPED = "stopped"
 
 
@@ -129,6 +131,7 @@ class DeliveryOutcome:
         reason = {
             Ending.FLUSHED: counted(self.paused_lanes, "paused lane"),
             Ending.TIMED_OUT: "the timeout passed",
+            Ending.STALLED: "nothing was delivered within --stall-timeout",
             Ending.STOPPED: "stopped by a signal",
         }[self.ending]
         if self.last_error is not None and self.ending is not Ending.FLUSHED:
@@ -232,13 +235,16 @@ def deliver_with_progress(
     total: int,
     timeout: float | None,
     stop: StopRequest,
+    stall_timeout: float | None = None,
     line_seconds: float = PROGRESS_LINE_SECONDS,
 ) -> tuple[Ending, float]:
-    """Show delivery of ``total`` messages until the outbox is flushed, ``timeout`` passes or
-    ``stop`` is set; paused lanes count as flushed (they wait for ``resume``). Returns why it
-    ended and the seconds it took."""
+    """Show delivery of ``total`` messages until the outbox is flushed, ``timeout`` passes,
+    nothing is delivered for ``stall_timeout`` seconds, or ``stop`` is set; paused lanes count as
+    flushed (they wait for ``resume``). Returns why it ended and the seconds it took."""
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
+    last_progress_at = started
+    fewest_pending: int | None = None
     state_read_at = started - STATE_SECONDS
     with ProgressDisplay(console, total=total, line_seconds=line_seconds) as display:
         while True:
@@ -251,9 +257,13 @@ def deliver_with_progress(
                 state_read_at = now
             pending, _ = sender.pending_totals()  # O(1): kept by the store, not counted
             display.show(state, completed=max(total - pending, 0))
+            if fewest_pending is None or pending < fewest_pending:
+                fewest_pending, last_progress_at = pending, now
             if flushed:
                 return Ending.FLUSHED, now - started
             if stop.is_set():
                 return Ending.STOPPED, now - started
             if deadline is not None and now >= deadline:
                 return Ending.TIMED_OUT, now - started
+            if stall_timeout is not None and now - last_progress_at >= stall_timeout:
+                return Ending.STALLED, now - started

@@ -42,6 +42,10 @@ from ordered_sender.message import check_input_name
 from ordered_sender.outbox import Outbox
 from ordered_sender.sender import OrderedSender
 
+STALL_SECONDS = 120.0
+"""Default of --stall-timeout: longer than the default retry backoff's cap (30 s) several times
+over, so a lane that is only backing off is not given up on."""
+
 
 @click.command("send")
 @click.argument("files", nargs=-1, required=True, type=click.File("rb"))
@@ -61,6 +65,14 @@ from ordered_sender.sender import OrderedSender
 @click.option(
     "--timeout", type=PositiveSeconds(), help="Seconds to wait for delivery. Default: no limit."
 )
+@click.option(
+    "--stall-timeout",
+    type=PositiveSeconds(),
+    default=STALL_SECONDS,
+    show_default=True,
+    help="Stop waiting when no message was delivered for this many seconds (an endpoint that "
+    "refuses every request, say); what is left stays in the outbox for `run`.",
+)
 @policy_option
 @progress_option
 def send_command(
@@ -73,6 +85,7 @@ def send_command(
     transport: str,
     wait: bool,
     timeout: float | None,
+    stall_timeout: float,
     on_permanent_failure: str,
     progress_every: float,
 ) -> None:
@@ -117,6 +130,7 @@ def send_command(
                 total=already_pending + stored,
                 timeout=timeout,
                 stop=interrupted,
+                stall_timeout=stall_timeout,
                 line_seconds=progress_every,
             )
             outcome = outcome_after_close(sender, outbox, ending, elapsed)
