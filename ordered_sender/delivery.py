@@ -96,7 +96,9 @@ class Delivery:
             lane_spacing=_spacing(config.max_messages_per_second_per_lane),
         )
         with ExitStack() as acquired:
-            self._lock = hold_for_delivery(outbox_target(path), create=create)
+            self._lock = hold_for_delivery(
+                outbox_target(path), create=create, request_timeout=config.request_timeout
+            )
             acquired.callback(self._lock.release)
             self.outbox = Outbox(path, config, clock=clock, create=create, changes=self)
             acquired.callback(self.outbox.close)

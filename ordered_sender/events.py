@@ -4,10 +4,12 @@ Events: ``message.enqueued``, ``batch.sent``, ``message.delivered``, ``message.r
 ``lane.paused``, ``message.dead_lettered``, ``lane.resumed``, ``message.redriven``,
 ``message.dropped``, ``sender.halted``, ``outbox.unavailable`` / ``outbox.available`` (the store
 cannot record, then can again), ``sender.stopped`` (its outbox file was deleted or replaced),
-``clock.moved_back``, ``transport.unexpected_error``, ``sender.started``, ``sender.closed``. Each
-message event carries lane, input_name, message_id, seq, attempt and latency_ms; failures add
-error_code. The library never configures logging: the application decides where events go.
-When it has configured structlog, events go through that pipeline; when it has not, they go to the
+``clock.moved_back``, ``transport.unexpected_error``, ``sender.started``, ``sender.closed``,
+``lease.lost`` / ``lease.outcome_refused`` (a PostgreSQL outbox: another worker took a lane over
+from this one, whose outcome for it is not recorded). Each message event carries lane,
+input_name, message_id, seq, attempt and latency_ms; failures add error_code. The library never
+configures logging: the application decides where events go. When it has configured structlog,
+events go through that pipeline; when it has not, they go to the
 standard library logger ``ordered_sender``, so that, like any well-behaved library, it prints
 nothing below WARNING unless the application asks for it (structlog's unconfigured default would
 print every event to standard output).

@@ -149,10 +149,24 @@ def open_store(
     return SqliteStore(target, synchronous=synchronous, create=create, read_only=read_only)
 
 
-def hold_for_delivery(target: OutboxTarget, *, create: bool) -> OutboxHold:
+def hold_for_delivery(
+    target: OutboxTarget, *, create: bool, request_timeout: float | None = None
+) -> OutboxHold:
     """What a sender holds to deliver ``target``: the file lock of an SQLite outbox (OutboxInUse
-    while another sender delivers it); nothing for PostgreSQL, whose lanes are leased one by one."""
+    while another sender delivers it); nothing for PostgreSQL, whose lanes are leased one by one,
+    where InvalidConfig refuses a ``request_timeout`` its leases could not outlast."""
     if isinstance(target, DatabaseUrl):
+        if request_timeout is not None and request_timeout * 1.5 >= target.lease_seconds:
+            from ordered_sender.errors import InvalidConfig
+
+            raise InvalidConfig(
+                "request_timeout",
+                request_timeout,
+                f"must be under two thirds of the outbox's lease_seconds ({target.lease_seconds:g}"
+                "): a head is sent only under a lease with two thirds of its time left, and its "
+                "request must end before the lease can pass to another worker; raise "
+                "lease_seconds in the outbox URL or lower request_timeout",
+            )
         return SharedDelivery()
     from ordered_sender.store.lock import OutboxLock
 

@@ -14,7 +14,7 @@ import pytest
 import tenacity
 from structlog.testing import capture_logs
 
-from ordered_sender import NotAnOutbox, OrderedSender, Outbox, SenderConfig
+from ordered_sender import InvalidConfig, NotAnOutbox, OrderedSender, Outbox, SenderConfig
 from ordered_sender.emulator import Emulator, Faults
 from ordered_sender.store.open import DatabaseUrl
 
@@ -197,3 +197,15 @@ def test_the_url_s_password_appears_in_no_log_and_no_message(
     texts: list[Any] = [*shown, str(refused.value), *logs]
     assert any("postgresql://postgres@127.0.0.1" in str(text) for text in texts)
     assert not [text for text in texts if "s3cret-pw" in str(text)]
+
+
+def test_a_request_timeout_the_leases_could_not_outlast_is_refused_naming_both(
+    postgres_url: str, emulator: Emulator
+) -> None:
+    short = postgres_url + "?lease_seconds=12"
+    with pytest.raises(InvalidConfig, match=r"request_timeout=10\.0.*lease_seconds \(12\)"):
+        OrderedSender(short, client=emulator.client("iotevents-data"), autostart=False)
+    quick = SenderConfig(request_timeout=7.0)
+    OrderedSender(short, client=emulator.client("iotevents-data"), config=quick).close()
+    with Outbox(short) as producer:  # putting needs no lease
+        producer.put("A", {"n": 1})

@@ -84,8 +84,8 @@ def test_three_workers_deliver_everything_in_order_through_a_kill_and_a_lost_con
     for lane in range(LANES):
         emulator.create_input(f"Input{lane}")
     emulator.set_faults(Faults(request_error_rate=0.1, entry_error_rate=0.05, latency_ms=(5, 40)))
-    # Leases short enough for a quick takeover, and far longer than any request here.
-    url = postgres_url + "?lease_seconds=3"
+    # Leases as short as the default request_timeout (10 s) allows, for a quick takeover.
+    url = postgres_url + "?lease_seconds=16"
     first_put = subprocess.run(
         [COMMAND, "send", os.devnull, "--outbox", url, "--no-wait"],
         capture_output=True, text=True, env=environment(), timeout=60,
