@@ -36,7 +36,8 @@ class Running:
 
     def __init__(self, state: Path) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-c", START, "--port", "0", "--state", str(state)],
+            # --input Extra on every start: restored from the file, not created again.
+            [sys.executable, "-c", START, "--port", "0", "--state", str(state), "--input", "Extra"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -125,7 +126,10 @@ def test_a_restart_after_sigkill_resumes_detectors_timers_and_deduplication(
         {"name": "pressureThresholdBreached", "value": "1"}
     ]
     control = second.client("iotevents")
-    assert [i["inputName"] for i in control.list_inputs()["inputSummaries"]] == ["PressureInput"]
+    assert [i["inputName"] for i in control.list_inputs()["inputSummaries"]] == [
+        "Extra",
+        "PressureInput",
+    ]
     assert (
         control.describe_detector_model(detectorModelName=MODEL)["detectorModel"][
             "detectorModelDefinition"
