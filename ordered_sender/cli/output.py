@@ -24,9 +24,16 @@ UNLIMITED_WIDTH = 1_000_000
 
 def stdout_console() -> Console:
     """Plain lines are never wrapped (soft wrap) nor coloured by guesswork (no highlighting);
-    a table is as wide as its content when stdout is not a terminal."""
+    a table is as wide as its content when stdout is not a terminal. Strings are never read as
+    rich markup: they carry lane names, paths and error texts, whose brackets ("[Errno 111]")
+    must print as they are; styled output is built from ``rich.text.Text``."""
     terminal = sys.stdout.isatty()
-    return Console(soft_wrap=True, highlight=False, width=None if terminal else UNLIMITED_WIDTH)
+    return Console(
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+        width=None if terminal else UNLIMITED_WIDTH,
+    )
 
 
 output_option = click.option(

@@ -168,7 +168,7 @@ class ProgressDisplay:
             self._progress = Progress(
                 *columns,
                 TimeElapsedColumn(),
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),
                 console=self._console,
             )
             self._progress.start()
@@ -184,14 +184,14 @@ class ProgressDisplay:
         if self._progress is not None:
             self._progress.stop()
 
-    def show(self, text: str, *, completed: int | None = None, force: bool = False) -> None:
+    def show(self, text: str, *, completed: int | None = None) -> None:
         """The current state in words, and for a bar the messages done so far."""
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, description=text, completed=completed)
             return
         now = time.monotonic()
         due = now - self._last_line_at >= self._line_seconds
-        if (force or due) and text != self._last_line:
+        if due and text != self._last_line:
             self._console.print(text, highlight=False, soft_wrap=True)
             self._last_line = text
             self._last_line_at = now

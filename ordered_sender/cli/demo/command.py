@@ -221,8 +221,11 @@ def deliver_in_order(
     console.print(outcome.summary(kept_in=None))
     if record is None:
         console.print(
-            f"[yellow]in-order check unavailable: {target.endpoint_url} keeps no /_emulator "
-            "record (it is not an ordered-sender emulator)[/yellow]"
+            Text(
+                f"in-order check unavailable: {target.endpoint_url} keeps no /_emulator "
+                "record (it is not an ordered-sender emulator)",
+                style="yellow",
+            )
         )
         return Verdict.UNVERIFIED if outcome.complete else Verdict.FAILED
     if target.before is not None:
@@ -244,8 +247,11 @@ def compare_motors(
     ``remote`` endpoint, what it created there is deleted afterwards."""
     console.print()
     console.print(
-        "[bold]Why order matters to a detector model[/bold]: the developer guide's motor "
-        "model, fed the same pressure readings twice, each time afresh"
+        Text.assemble(
+            ("Why order matters to a detector model", "bold"),
+            ": the developer guide's motor model, fed the same pressure readings twice, each "
+            "time afresh",
+        )
     )
     endpoint = target.detector_endpoint()
     try:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ordered_sender.cli.demo.verdict import EndpointRecord, LaneReport, PlannedMessage, Verdict
 from ordered_sender.cli.progress import counted
@@ -64,12 +65,17 @@ def print_report(
 def say_complete_and_in_order(console: Console, reports: Sequence[LaneReport]) -> Verdict:
     failed = [report.lane.name for report in reports if not report.complete]
     if failed:
-        console.print(f"[red]FAILED: lanes not complete and in order: {', '.join(failed)}[/red]")
+        console.print(
+            Text(f"FAILED: lanes not complete and in order: {', '.join(failed)}", style="red")
+        )
         return Verdict.FAILED
     console.print(
-        f"[green]OK: {'the' if len(reports) == 1 else 'all'} {counted(len(reports), 'lane')} "
-        "arrived complete and in order, "
-        "without duplicates[/green]"
+        Text(
+            f"OK: {'the' if len(reports) == 1 else 'all'} {counted(len(reports), 'lane')} "
+            "arrived complete and in order, "
+            "without duplicates",
+            style="green",
+        )
     )
     return Verdict.RIGHT
 
@@ -78,13 +84,13 @@ def say_what_arrived_in_order(console: Console, reports: Sequence[LaneReport]) -
     """Stopped early, lanes are incomplete by the user's choice: what arrived is judged."""
     wrong = [report.lane.name for report in reports if not report.in_order or report.duplicates]
     if wrong:
-        console.print(f"[red]FAILED: out of order or duplicated: {', '.join(wrong)}[/red]")
+        console.print(Text(f"FAILED: out of order or duplicated: {', '.join(wrong)}", style="red"))
         return Verdict.FAILED
     console.print(
-        "[yellow]stopped early: what arrived, arrived in order and without duplicates[/yellow]"
+        Text("stopped early: what arrived, arrived in order and without duplicates", style="yellow")
     )
     return Verdict.SKIPPED
 
 
-def _yes_no(value: bool) -> str:
-    return "yes" if value else "[red]no[/red]"
+def _yes_no(value: bool) -> Text:
+    return Text("yes") if value else Text("no", style="red")
