@@ -122,7 +122,9 @@ def postgres_server() -> Iterator[PostgresServer]:
             "install the server: apt-get install postgresql"
         )
     run_as = _unprivileged_user()
-    folder = Path(tempfile.mkdtemp(prefix="ordered-sender-pg-"))
+    # The server's user must reach the folder: under /tmp, not a TMPDIR private to root.
+    parent = "/tmp" if run_as is not None and os.path.isdir("/tmp") else None
+    folder = Path(tempfile.mkdtemp(prefix="ordered-sender-pg-", dir=parent))
     try:
         (folder / "socket").mkdir()
         if run_as is not None:
