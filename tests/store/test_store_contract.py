@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ordered_sender import InvalidMessage
+from ordered_sender import InvalidMessage, OutboxFull
 from ordered_sender.message import Message
 from ordered_sender.store import (
     Delivered,
@@ -15,6 +15,7 @@ from ordered_sender.store import (
     MoveToDeadLetters,
     NewEntry,
     Pause,
+    PendingLimits,
     Retry,
     Store,
 )
@@ -189,3 +190,16 @@ def test_a_pause_names_the_message_that_failed_even_after_a_redrive_slipped_in(
     store.apply([Pause(seqs["a2"], "a", 1, 20.0, "InvalidRequestException", "bad")], now=22.0)
     (paused,) = store.paused_lanes()
     assert (paused.message_id, paused.error_text) == ("a2", "bad")
+
+
+def test_an_add_past_the_pending_limits_stores_nothing(open_store: StoreFactory) -> None:
+    store = open_store()
+    fill(store, ("a", "a1"), ("b", "b1"))
+    with pytest.raises(OutboxFull, match="2 pending messages; 1 more would pass"):
+        store.add([entry("c", "c1")], now=1.0, limits=PendingLimits(messages=2))
+    with pytest.raises(OutboxFull, match="4 bytes of pending payload; 3 more"):
+        store.add([entry("c", "c1", b"{ }")], now=1.0, limits=PendingLimits(payload_bytes=6))
+    assert store.status("c1") is None
+    assert store.pending_totals() == (2, 4)
+    store.add([entry("c", "c1", b"{}")], now=1.0, limits=PendingLimits(messages=3, payload_bytes=6))
+    assert store.pending_totals() == (3, 6)
