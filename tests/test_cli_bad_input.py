@@ -61,6 +61,33 @@ CASES = {
         2,
         ("'ftp://127.0.0.1' is not an endpoint URL",),
     ),
+    "send --endpoint-url with a broken IPv6 host": Case(
+        ("send", "good.jsonl", "--outbox", "new.db", "--endpoint-url", "http://[::1"),
+        2,
+        ("'http://[::1' is not an endpoint URL",),
+    ),
+    "send --endpoint-url with a port out of range": Case(
+        ("send", "good.jsonl", "--outbox", "new.db", "--endpoint-url", "http://127.0.0.1:99999"),
+        2,
+        ("'http://127.0.0.1:99999' is not an endpoint URL",),
+    ),
+    "send --region that is not a region": Case(
+        ("send", "good.jsonl", "--outbox", "new.db", "--region", "not a region!"),
+        2,
+        ("--region", "'not a region!' is not a region name"),
+    ),
+    "AWS_REGION that is not a region": Case(
+        ("run", "--outbox", "outbox.db"),
+        2,
+        ("AWS_REGION", "'eu west' is not a region name"),
+        env={"AWS_REGION": "eu west"},
+    ),
+    "AWS_DEFAULT_REGION that is not a region": Case(
+        ("send", "good.jsonl", "--outbox", "new.db", "--endpoint-url", UNREACHABLE),
+        1,
+        ("AWS configuration: Provided region_name 'eu west'",),
+        env={"AWS_DEFAULT_REGION": "eu west"},
+    ),
     "run --endpoint-url not-a-url": Case(
         ("run", "--outbox", "outbox.db", "--endpoint-url", "not-a-url"),
         2,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import botocore.exceptions
 import botocore.session
 import botocore.utils
 import click
@@ -76,8 +77,14 @@ class EndpointUrl(click.ParamType[str, str]):
 
 
 def is_endpoint_url(value: str) -> bool:
-    """Whether botocore would take ``value`` as an endpoint, with an http or https scheme."""
-    scheme = urllib.parse.urlsplit(value).scheme
+    """Whether botocore would take ``value`` as an endpoint, with an http or https scheme and,
+    if it has one, a port in range."""
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 -- read for its check: ValueError when out of range
+    except ValueError:  # "http://[::1", "http://host:99999"
+        return False
+    scheme = parts.scheme
     valid = botocore.utils.is_valid_endpoint_url(
         value
     ) or botocore.utils.is_valid_ipv6_endpoint_url(value)
@@ -114,8 +121,24 @@ profile_option = click.option(
     is_eager=True,
     help="AWS profile of the config and credentials files.",
 )
+
+
+def region_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An AWS region name as botocore accepts one (a host label), else a usage error."""
+    if not value:
+        return None
+    try:
+        botocore.utils.validate_region_name(value)
+    except botocore.exceptions.InvalidRegionError:
+        raise click.BadParameter(
+            f"{value!r} is not a region name (e.g. us-east-1)", ctx, param
+        ) from None
+    return value
+
+
 region_option = click.option(
     "--region",
+    callback=region_name,
     envvar="AWS_REGION",
     show_envvar=True,
     help="AWS region. Default: AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region.",
@@ -157,8 +180,10 @@ def open_sender(
     try:
         sends = build_transport(endpoint_url, region, config, transport)
     except ValueError as error:
-        # botocore's "Invalid endpoint: ..." for an endpoint URL from the environment or profile
-        # (one given with --endpoint-url was checked as the option was read).
+        # An endpoint URL from the environment or the profile that botocore or urllib3 cannot
+        # use (one given with --endpoint-url was checked as the option was read).
+        if isinstance(error, botocore.exceptions.BotoCoreError):
+            raise
         raise click.ClickException(
             f"{error}; check AWS_ENDPOINT_URL_IOTEVENTS_DATA, AWS_ENDPOINT_URL and the "
             "profile's endpoint_url"
