@@ -315,7 +315,9 @@ class PostgresStore:
         return int(lanes - paused)
 
     def forget_delivered(self, before: float) -> int:
+        """Also forgets the leases of workers that died long ago (the upkeep's minute chore)."""
         with self._using() as connection:
+            connection.execute(self.statements(sql.FORGET_DEAD_LEASES))
             cursor = connection.execute(self.statements(sql.FORGET_DELIVERED), {"before": before})
         return cursor.rowcount
 
@@ -397,27 +399,25 @@ def add_entries(
     stored: list[StoredMessage] = []
     for entry in entries:
         message = entry.message
-        try:
-            with connection.transaction():
-                (seq,) = _one(
-                    connection,
-                    statements(sql.INSERT_MESSAGE),
-                    {
-                        "message_id": message.message_id,
-                        "lane": entry.lane,
-                        "input_name": message.input_name,
-                        "payload": message.payload,
-                        "timestamp_ms": message.timestamp_ms,
-                        "enqueued_at": now,
-                    },
-                )
-        except psycopg.errors.UniqueViolation:
+        inserted = connection.execute(
+            statements(sql.INSERT_MESSAGE),
+            {
+                "message_id": message.message_id,
+                "lane": entry.lane,
+                "input_name": message.input_name,
+                "payload": message.payload,
+                "timestamp_ms": message.timestamp_ms,
+                "enqueued_at": now,
+            },
+        ).fetchone()
+        if inserted is None:  # the caller's transaction (or savepoint) undoes the whole add
             raise InvalidMessage(
                 "message_id",
                 message.message_id,
                 "is already used by a message in this outbox; message ids must be unique "
                 "(IoT Events would drop a reused id as a duplicate)",
-            ) from None
+            )
+        (seq,) = inserted
         if entry.lane in new_lanes:
             connection.execute(statements(sql.SET_NEW_HEAD), {"lane": entry.lane, "seq": seq})
             new_lanes.discard(entry.lane)

@@ -109,6 +109,7 @@ RETURNING head_seq, paused_at
 INSERT_MESSAGE: Final = """
 INSERT INTO {schema}.messages (message_id, lane, input_name, payload, timestamp_ms, enqueued_at)
 VALUES (%(message_id)s, %(lane)s, %(input_name)s, %(payload)s, %(timestamp_ms)s, %(enqueued_at)s)
+ON CONFLICT (message_id) DO NOTHING
 RETURNING seq
 """
 
@@ -384,3 +385,8 @@ DELETE FROM {schema}.lane_leases WHERE owner = %(owner)s AND lane = ANY(%(lanes)
 """
 
 RELEASE_ALL_LEASES: Final = "DELETE FROM {schema}.lane_leases WHERE owner = %(owner)s"
+
+# Leases of workers that died, on lanes nobody took since: an hour past expiry, surely dead.
+FORGET_DEAD_LEASES: Final = (
+    "DELETE FROM {schema}.lane_leases WHERE expires_at < " + SERVER_NOW + " - 3600"
+)

@@ -373,3 +373,20 @@ def test_lease_seconds_and_schema_come_from_the_url_and_bad_ones_are_refused(
         outbox_target(postgres_url + "?lease_seconds=soon")
     with pytest.raises(ValueError, match="schema='Orders; DROP'"):
         outbox_target(postgres_url + "?schema=Orders;%20DROP")
+
+
+def test_forgetting_drops_the_leases_of_workers_dead_an_hour_and_keeps_the_rest(
+    postgres_url: str,
+) -> None:
+    with PostgresStoreClosing(postgres_url) as dead, PostgresStoreClosing(postgres_url) as live:
+        dead.add([entry("a", "a1"), entry("b", "b1")], now=1.0)
+        dead.ready_heads(10.0, frozenset({"b"}), 10)
+        live.ready_heads(10.0, frozenset(), 10)
+        with admin(postgres_url) as connection:
+            connection.execute(
+                "UPDATE ordered_sender.lane_leases SET expires_at = expires_at - 3700 "
+                "WHERE lane = 'a'"
+            )
+            live.forget_delivered(before=0.0)
+            left = connection.execute("SELECT lane FROM ordered_sender.lane_leases").fetchall()
+    assert left == [("b",)]
