@@ -28,6 +28,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Column
 
 from ordered_sender.cli.options import PROGRESS_LINE_SECONDS, opened_store
 from ordered_sender.sender import OrderedSender
@@ -161,15 +162,22 @@ class ProgressDisplay:
     def __enter__(self) -> ProgressDisplay:
         if self._console.is_terminal:
             columns = (
-                [TextColumn("delivered"), BarColumn(), MofNCompleteColumn()]
+                [
+                    TextColumn("delivered", table_column=Column(no_wrap=True)),
+                    BarColumn(bar_width=24),
+                    MofNCompleteColumn(table_column=Column(no_wrap=True)),
+                ]
                 if self._total is not None
                 else [SpinnerColumn()]
             )
+            # The state takes what is left of the line and is cut, never the bar or the counts.
+            state = Column(ratio=1, no_wrap=True, overflow="ellipsis")
             self._progress = Progress(
                 *columns,
-                TimeElapsedColumn(),
-                TextColumn("{task.description}", markup=False),
+                TimeElapsedColumn(table_column=Column(no_wrap=True)),
+                TextColumn("{task.description}", markup=False, table_column=state),
                 console=self._console,
+                expand=True,
             )
             self._progress.start()
             self._task = self._progress.add_task("", total=self._total)
