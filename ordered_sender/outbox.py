@@ -26,7 +26,7 @@ from ordered_sender.errors import (
     SenderClosed,
     StoreError,
 )
-from ordered_sender.events import log
+from ordered_sender.events import debug_enabled, log
 from ordered_sender.message import build_message, unpack_put_item
 from ordered_sender.store import (
     DeadLetter,
@@ -211,7 +211,7 @@ class Outbox:
             if self._closed:  # closed by another thread while this put waited or wrote
                 raise SenderClosed(f"the outbox {self.path} was closed during the put") from None
             raise
-        for record in stored:
+        for record in stored if debug_enabled() else ():
             log.debug(
                 "message.enqueued",
                 lane=record.lane,

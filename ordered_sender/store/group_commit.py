@@ -37,10 +37,18 @@ MOST_GATHER_SECONDS = 0.002
 """The longest a leader waits for the writes it expects before committing."""
 
 
+def _held_lock() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 @dataclass(eq=False)
 class _Write(Generic[T]):
     work: Callable[[sqlite3.Connection], T]
-    wake: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Lock = field(default_factory=_held_lock)
+    """Held from the start; released once by another thread (to lead, or: finished). A lock
+    costs less than an Event, and each write is woken at most once."""
     lead: bool = False
     finished: bool = False
     result: T | None = None
@@ -88,15 +96,14 @@ class GroupCommit:
                 self._arrived.notify()
         while not write.finished:
             if write.lead:
-                self._lead()
+                self._lead(write)
             else:
-                write.wake.wait()
-                write.wake.clear()
+                write.wake.acquire()
         if write.error is not None:
             raise write.error
         return write.result  # type: ignore[return-value]
 
-    def _lead(self) -> None:
+    def _lead(self, leader: _Write[Any]) -> None:
         with self._queue_lock:
             self._gather()
             group, self._queue = self._queue, []
@@ -115,13 +122,14 @@ class GroupCommit:
                 if self._queue:
                     successor = self._queue[0]
                     successor.lead = True
-                    successor.wake.set()
+                    successor.wake.release()
                 else:
                     self._leading = False
             for write in group:
                 write.lead = False
                 write.finished = True
-                write.wake.set()
+                if write is not leader:  # the leader is not waiting
+                    write.wake.release()
 
     def _gather(self) -> None:
         """Wait (holding the queue lock's condition) for the writes the last group suggests."""
