@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -468,3 +469,38 @@ def test_send_that_keeps_delivering_is_not_stalled_however_long_it_takes(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "everything delivered in" in result.stdout
     assert len(emulator.processed("PressureInput")) == LANE_MESSAGES
+
+
+def reading_stdin(pid: int) -> bool:
+    """Whether the process waits in read(2) on its standard input (Linux: /proc/PID/syscall)."""
+    try:
+        number, first_argument, *_ = Path(f"/proc/{pid}/syscall").read_text().split()
+    except (OSError, ValueError):
+        return False
+    return number == "0" and first_argument == "0x0"
+
+
+def test_ctrl_c_while_send_reads_its_input_exits_130_without_a_traceback(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox.db"
+    with subprocess.Popen(
+        [COMMAND, "send", "-", "--outbox", str(outbox), "--no-wait"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=command_env(),
+    ) as send:
+        assert send.stdin is not None
+        send.stdin.write('{"inputName": "motors", "payload": {"rpm": 1}}\n')
+        send.stdin.flush()
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while not reading_stdin(send.pid):  # it waits for the rest of its input
+            assert send.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        send.send_signal(signal.SIGINT)
+        _, stderr = send.communicate(timeout=DEADLINE_SECONDS)
+
+    assert send.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip() == "interrupted"
+    assert not outbox.exists()
