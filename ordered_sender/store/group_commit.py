@@ -92,8 +92,8 @@ class GroupCommit:
             self._queue.append(write)
             if not self._leading:
                 self._leading = write.lead = True
-            elif self._gathering:
-                self._arrived.notify()
+            elif self._gathering and len(self._queue) >= self._last_size:
+                self._arrived.notify()  # the leader has what it waits for
         while not write.finished:
             if write.lead:
                 self._lead(write)
@@ -140,6 +140,7 @@ class GroupCommit:
         self._gathering = True
         try:
             while len(self._queue) < expected and (remaining := deadline - self._clock()) > 0:
+                # Woken once the queue holds ``expected`` writes, or at the deadline.
                 self._arrived.wait(remaining)
         finally:
             self._gathering = False
