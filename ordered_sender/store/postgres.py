@@ -11,10 +11,11 @@ transactional outbox). Producers' puts and other writers are noticed through LIS
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, LiteralString
+from typing import Any, Concatenate, LiteralString, ParamSpec, TypeVar
 
 import psycopg
 from psycopg import sql as psql
@@ -59,6 +60,29 @@ class Statements:
             composed = psql.SQL(template).format(schema=self._identifier)
             self._cache[template] = composed
         return composed
+
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+def _again_if_reconnected(
+    method: Callable[Concatenate[PostgresStore, P], T],
+) -> Callable[Concatenate[PostgresStore, P], T]:
+    """Run a read (or a write that may run twice) once more when its connection was lost: the
+    server restarted or cut it, and only the next call would reconnect. A put or an outcome is
+    not run again: whether it committed is unknown, and its caller decides."""
+
+    @functools.wraps(method)
+    def run(store: PostgresStore, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(store, *args, **kwargs)
+        except StoreError:
+            if not store.lost_connection():
+                raise
+        return method(store, *args, **kwargs)
+
+    return run
 
 
 class PostgresStore:
@@ -106,6 +130,11 @@ class PostgresStore:
         if self._read_only:
             connection.execute("SET default_transaction_read_only = on")
         return connection
+
+    def lost_connection(self) -> bool:
+        """Whether a connection of this open store was lost (it is opened again at next use)."""
+        listener_lost = self._listener is not None and self._listener.closed
+        return not self._closed and (self._connection.closed or listener_lost)
 
     @contextmanager
     def _using(self) -> Iterator[Connection]:
@@ -159,6 +188,7 @@ class PostgresStore:
             with connection.transaction():
                 return add_entries(connection, self.statements, entries, now, limits, self._channel)
 
+    @_again_if_reconnected
     def changed_elsewhere(self) -> bool:
         """True when another connection put, resumed or redrove since the last call: a look at
         notifications already received, no round trip to the server."""
@@ -173,11 +203,13 @@ class PostgresStore:
                 return True
             return any(True for _ in self._listener.notifies(timeout=0))
 
+    @_again_if_reconnected
     def pending_totals(self) -> tuple[int, int]:
         with self._using() as connection:
             pending, pending_bytes = _one(connection, self.statements(sql.PENDING_TOTALS))
         return int(pending), int(pending_bytes)
 
+    @_again_if_reconnected
     def ready_heads(
         self, now: float, exclude_lanes: Collection[str], limit: int
     ) -> list[StoredMessage]:
@@ -186,6 +218,7 @@ class PostgresStore:
         with self._using() as connection:
             return self.leases.take_heads(connection, now, exclude_lanes, limit)
 
+    @_again_if_reconnected
     def next_attempt_at(self, exclude_lanes: Collection[str]) -> float | None:
         """Earliest due time of this worker's lanes and the lanes nobody holds."""
         with self._using() as connection:
@@ -211,6 +244,7 @@ class PostgresStore:
                     _apply(connection, statements, decision, now)
         self.leases.recorded(decisions)
 
+    @_again_if_reconnected
     def paused_lanes(self) -> list[PausedLane]:
         with self._using() as connection:
             rows = connection.execute(self.statements(sql.SELECT_PAUSED)).fetchall()
@@ -227,6 +261,7 @@ class PostgresStore:
             connection.execute(sql.NOTIFY, {"channel": self._channel})
             return True
 
+    @_again_if_reconnected
     def dead_letters(self, lane: str | None = None) -> list[DeadLetter]:
         with self._using() as connection:
             rows = connection.execute(
@@ -263,11 +298,13 @@ class PostgresStore:
             )
         return cursor.rowcount > 0
 
+    @_again_if_reconnected
     def clamp_retries(self, now: float) -> int:
         with self._using() as connection:
             cursor = connection.execute(self.statements(sql.CLAMP_RETRIES), {"now": now})
         return cursor.rowcount
 
+    @_again_if_reconnected
     def status(self, message_id: str) -> MessageStatus | None:
         with self._using() as connection:
             row = connection.execute(
@@ -279,6 +316,7 @@ class PostgresStore:
         paused = state is MessageState.PENDING and bool(row[4])
         return MessageStatus(row[0], row[1], row[2], state, paused)
 
+    @_again_if_reconnected
     def counts(self) -> OutboxCounts:
         statements = self.statements
         with self._transaction() as connection:
@@ -297,6 +335,7 @@ class PostgresStore:
             pending_bytes=int(pending_bytes),
         )
 
+    @_again_if_reconnected
     def lanes_overview(self, limit: int) -> list[LaneOverview]:
         with self._using() as connection:
             rows = connection.execute(
@@ -309,11 +348,13 @@ class PostgresStore:
             for lane, pending, oldest, head_id, attempts, due, code, text, paused in rows
         ]
 
+    @_again_if_reconnected
     def deliverable_lanes(self) -> int:
         with self._using() as connection:
             lanes, paused = _one(connection, self.statements(sql.COUNT_LANES))
         return int(lanes - paused)
 
+    @_again_if_reconnected
     def forget_delivered(self, before: float) -> int:
         """Also forgets the leases of workers that died long ago (the upkeep's minute chore)."""
         with self._using() as connection:

@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +44,15 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting until {what}")
         time.sleep(0.05)
+
+
+def leases_of(connection: Any, pid: int) -> list[str]:
+    """The lanes whose lease the worker of process ``pid`` holds."""
+    rows = connection.execute(
+        "SELECT lane FROM ordered_sender.lane_leases WHERE owner LIKE %s ORDER BY lane",
+        [f"%:{pid}:%"],
+    ).fetchall()
+    return [lane for (lane,) in rows]
 
 
 def producer_file(folder: Path, producer: int) -> Path:
@@ -83,7 +93,8 @@ def test_three_workers_deliver_everything_in_order_through_a_kill_and_a_lost_con
 ) -> None:
     for lane in range(LANES):
         emulator.create_input(f"Input{lane}")
-    emulator.set_faults(Faults(request_error_rate=0.1, entry_error_rate=0.05, latency_ms=(5, 40)))
+    # Answers slow enough that a worker almost always has requests in flight, so lanes leased.
+    emulator.set_faults(Faults(request_error_rate=0.1, entry_error_rate=0.05, latency_ms=(40, 120)))
     # Leases as short as the default request_timeout (10 s) allows, for a quick takeover.
     url = postgres_url + "?lease_seconds=16"
     first_put = subprocess.run(
@@ -109,8 +120,27 @@ def test_three_workers_deliver_everything_in_order_through_a_kill_and_a_lost_con
     total = 2 * LANES * PER_PRODUCER_PER_LANE
     wait_until(lambda: emulator.stats().messages_processed >= total // 4, "a quarter is processed")
 
-    killed, cut_off, _ = workers
-    killed.send_signal(signal.SIGKILL)
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        # Killed: a worker caught holding a lease, stopped first so that it cannot give it back.
+        caught: list[subprocess.Popen[bytes]] = []
+
+        def catch_one_holding_a_lease() -> bool:
+            for worker in workers:
+                worker.send_signal(signal.SIGSTOP)
+                if leases_of(admin, worker.pid):
+                    caught.append(worker)
+                    return True
+                worker.send_signal(signal.SIGCONT)
+            return False
+
+        wait_until(catch_one_holding_a_lease, "a worker is caught holding a lease")
+        (killed,) = caught
+        killed.send_signal(signal.SIGKILL)
+        assert killed.wait(timeout=10) == -signal.SIGKILL
+        # Its lease rows outlive it: these lanes wait for lease_seconds, then go to another.
+        orphaned = leases_of(admin, killed.pid)
+    assert orphaned
+    cut_off = next(w for w in workers if w is not killed)
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         (terminated,) = admin.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -153,5 +183,7 @@ def test_three_workers_deliver_everything_in_order_through_a_kill_and_a_lost_con
     ]
     assert overlaps == []
     # The killed worker's lanes went to the others, and so did all the work after it.
-    assert killed.wait(timeout=10) == -signal.SIGKILL
-    assert cut_off.poll() is None  # it reconnected and went on
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        assert leases_of(admin, killed.pid) == []  # taken over
+    # It reconnected and went on.
+    assert cut_off.poll() is None, (tmp_path / "workers.log").read_text()[-4000:]
