@@ -205,6 +205,18 @@ CASES = {
     ),
     "emulator --port -1": Case(("emulator", "--port", "-1"), 2, ("--port",)),
     "emulator --port 70000": Case(("emulator", "--port", "70000"), 2, ("--port",)),
+    "emulator --request-error-rate 2": Case(
+        ("emulator", "--request-error-rate", "2"), 2, ("--request-error-rate", "'2'")
+    ),
+    "emulator --drop-connection-rate nan": Case(
+        ("emulator", "--drop-connection-rate", "nan"), 2, ("--drop-connection-rate", "'nan'")
+    ),
+    "send into a folder that makes no files": Case(
+        ("send", "--outbox", "/proc/new.db", "good.jsonl"),
+        1,
+        ("/proc/new.db", "makes no new files"),
+        env={"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"},
+    ),
     "demo --messages 0": Case(("demo", "--messages", "0"), 2, ("--messages",)),
     "demo --timeout 0": Case(("demo", "--timeout", "0"), 2, ("--timeout",)),
     "an unknown command": Case(("sned",), 2, ("No such command 'sned'",)),

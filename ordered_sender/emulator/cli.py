@@ -89,6 +89,26 @@ def _listening(emulator: Emulator, host: str, port: int) -> Iterator[Emulator]:
         emulator.stop()
 
 
+class _Probability(click.ParamType[float, "str | float"]):
+    """A number from 0 to 1 (not NaN)."""
+
+    name = "probability"
+
+    def convert(
+        self, value: str | float, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not 0.0 <= number <= 1.0:  # False for NaN too
+            self.fail(f"{value!r} is not a probability from 0 to 1", param, ctx)
+        return number
+
+
+PROBABILITY = _Probability()
+
+
 @click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option(
@@ -110,7 +130,7 @@ def _listening(emulator: Emulator, host: str, port: int) -> Iterator[Emulator]:
     "--request-error-rate",
     default=0.0,
     show_default=True,
-    type=float,
+    type=PROBABILITY,
     help="Probability that a request fails whole (nothing processed).",
 )
 @click.option(
@@ -123,7 +143,7 @@ def _listening(emulator: Emulator, host: str, port: int) -> Iterator[Emulator]:
     "--entry-error-rate",
     default=0.0,
     show_default=True,
-    type=float,
+    type=PROBABILITY,
     help="Probability that one message gets an error entry (not processed).",
 )
 @click.option(
@@ -142,7 +162,7 @@ def _listening(emulator: Emulator, host: str, port: int) -> Iterator[Emulator]:
     "--drop-connection-rate",
     default=0.0,
     show_default=True,
-    type=float,
+    type=PROBABILITY,
     help="Probability that, after processing, the connection closes without an answer.",
 )
 @click.option(

@@ -39,7 +39,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ordered_sender.errors import NotAnOutbox, OutboxInUse
+from ordered_sender.errors import NotAnOutbox, OutboxInUse, StoreError
 
 FileKey = tuple[int, int]
 """(st_dev, st_ino): which file a path names, whatever the path."""
@@ -174,7 +174,10 @@ def _registered_key(path: Path, create: bool) -> FileKey:
     else:
         if key in _descriptors:
             return key
-        descriptor = os.open(path, _OPEN_FLAGS)
+        try:
+            descriptor = os.open(path, _OPEN_FLAGS)
+        except OSError as error:
+            raise StoreError(path, f"cannot be opened: {error.strerror}") from None
     status = os.fstat(descriptor)
     key = status.st_dev, status.st_ino
     if not stat.S_ISREG(status.st_mode):
@@ -193,7 +196,22 @@ def _created(path: Path) -> int:
         descriptor = os.open(path, _OPEN_FLAGS | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return os.open(path, _OPEN_FLAGS)
+    except OSError as error:
+        raise creation_refused(path, error) from None
     # The umask can only remove bits from 0600, but an odd one could leave the owner unable to
     # write; set the mode outright on the file we just made, and only on it.
     os.fchmod(descriptor, 0o600)
     return descriptor
+
+
+def creation_refused(path: Path, error: OSError) -> StoreError:
+    """Why a new outbox file could not be made at ``path``, in the user's terms."""
+    if isinstance(error, FileNotFoundError):
+        if path.parent.is_dir():  # /proc, say: the folder is there but makes no new files
+            return StoreError(
+                path, f"cannot be created: its folder {path.parent} makes no new files"
+            )
+        return StoreError(
+            path, f"cannot be created: its folder {path.parent} does not exist; create it first"
+        )
+    return StoreError(path, f"cannot be created: {error.strerror}")

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Final
 
 from ordered_sender.errors import NotAnOutbox, StoreError
+from ordered_sender.store.lock import creation_refused
 from ordered_sender.store.sqlite_errors import translated_errors
 
 APPLICATION_ID: Final = 0x4F534E44
@@ -123,12 +124,8 @@ def _created_new_file(path: Path, create: bool) -> bool:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return False
-    except FileNotFoundError:
-        raise StoreError(
-            path, f"cannot be created: its folder {path.parent} does not exist; create it first"
-        ) from None
     except OSError as error:
-        raise StoreError(path, f"cannot be created: {error.strerror}") from None
+        raise creation_refused(path, error) from None
     try:
         # The umask can only take bits away from 0600, but an odd one (0o277) would leave the
         # owner unable to write; set the mode outright. SQLite gives the -wal, -shm and -journal
