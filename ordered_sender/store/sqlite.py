@@ -4,6 +4,10 @@ The tables and every statement are in ``sqlite_schema``; opening, checking and m
 ``sqlite_file``; ``sqlite_errors`` turns every sqlite3 error into StoreError or NotAnOutbox, so no
 sqlite3 exception leaves this module as itself. The store takes no decisions and holds no threads;
 one lock serialises use of its connection, and SQLite serialises writers across processes.
+
+Reads go through a second, read-only connection with a lock of its own: in WAL mode they see every
+committed write and need not wait while a commit holds the writing connection through its fsync,
+so planning the next request overlaps the commit of the last one.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from ordered_sender.store import sqlite_schema as sql
 from ordered_sender.store.group_commit import GroupCommit
 from ordered_sender.store.rows import check_room, stored_message
 from ordered_sender.store.sqlite_errors import translated_errors
-from ordered_sender.store.sqlite_file import open_outbox
+from ordered_sender.store.sqlite_file import open_outbox, open_reader
 
 
 class SqliteStore:
@@ -67,6 +71,14 @@ class SqliteStore:
         self._lock = threading.RLock()
         self._writes = GroupCommit(self._connection, self._using, self.path)
         self._data_version: int | None = None
+        self._reader, self._reader_lock = self._connection, self._lock
+        if not read_only:
+            try:
+                self._reader = open_reader(self.path)
+            except BaseException:
+                self._connection.close()
+                raise
+            self._reader_lock = threading.RLock()
 
     @contextmanager
     def _using(self) -> Iterator[sqlite3.Connection]:
@@ -75,9 +87,15 @@ class SqliteStore:
             yield self._connection
 
     @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """The reading connection, alone, with sqlite3's errors translated."""
+        with self._reader_lock, translated_errors(self.path):
+            yield self._reader
+
+    @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
         """Several reads that see one state of the file."""
-        with self._using() as connection:
+        with self._read() as connection:
             connection.execute("BEGIN DEFERRED")
             try:
                 yield connection
@@ -100,14 +118,14 @@ class SqliteStore:
 
     def pending_totals(self) -> tuple[int, int]:
         """Pending messages and their payload bytes, from the totals the triggers keep."""
-        with self._using() as connection:
+        with self._read() as connection:
             pending, pending_bytes = connection.execute(sql.SELECT_TOTALS).fetchone()
         return int(pending), int(pending_bytes)
 
     def ready_heads(
         self, now: float, exclude_lanes: Collection[str], limit: int
     ) -> list[StoredMessage]:
-        with self._using() as connection:
+        with self._read() as connection:
             rows = connection.execute(
                 sql.READY_HEADS, {"now": now, "limit": limit + len(exclude_lanes)}
             ).fetchall()
@@ -115,7 +133,7 @@ class SqliteStore:
         return heads[:limit]
 
     def next_attempt_at(self, exclude_lanes: Collection[str]) -> float | None:
-        with self._using() as connection:
+        with self._read() as connection:
             rows = connection.execute(
                 sql.UPCOMING_HEADS, {"limit": len(exclude_lanes) + 1}
             ).fetchall()
@@ -137,7 +155,7 @@ class SqliteStore:
         self._writes.run(work)
 
     def paused_lanes(self) -> list[PausedLane]:
-        with self._using() as connection:
+        with self._read() as connection:
             rows = connection.execute(sql.SELECT_PAUSED).fetchall()
         return [PausedLane(*row) for row in rows]
 
@@ -152,7 +170,7 @@ class SqliteStore:
         return self._writes.run(work)
 
     def dead_letters(self, lane: str | None = None) -> list[DeadLetter]:
-        with self._using() as connection:
+        with self._read() as connection:
             rows = connection.execute(sql.SELECT_DEAD_LETTERS, {"lane": lane}).fetchall()
         return [DeadLetter(*row) for row in rows]
 
@@ -195,7 +213,7 @@ class SqliteStore:
         )
 
     def status(self, message_id: str) -> MessageStatus | None:
-        with self._using() as connection:
+        with self._read() as connection:
             row = connection.execute(sql.SELECT_STATUS, {"message_id": message_id}).fetchone()
         if row is None:
             return None
@@ -219,7 +237,7 @@ class SqliteStore:
         )
 
     def lanes_overview(self, limit: int) -> list[LaneOverview]:
-        with self._using() as connection:
+        with self._read() as connection:
             rows = connection.execute(sql.LANES_OVERVIEW, {"limit": limit}).fetchall()
         return [
             LaneOverview(
@@ -229,7 +247,7 @@ class SqliteStore:
         ]
 
     def deliverable_lanes(self) -> int:
-        with self._using() as connection:
+        with self._read() as connection:
             lanes, paused = connection.execute(sql.COUNT_LANES).fetchone()
         return int(lanes - paused)
 
@@ -239,6 +257,8 @@ class SqliteStore:
         )
 
     def close(self) -> None:
+        with self._reader_lock:
+            self._reader.close()
         with self._lock:
             self._connection.close()
 

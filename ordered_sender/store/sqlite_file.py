@@ -328,6 +328,13 @@ def _use_wal(connection: sqlite3.Connection, path: Path, synchronous: str) -> No
     connection.execute(f"PRAGMA synchronous = {synchronous}")
 
 
+def open_reader(path: Path, busy_timeout: float = 30.0) -> sqlite3.Connection:
+    """A second, read-only connection to an outbox that ``open_outbox`` opened for writing in
+    this process: its reads see every committed write and never wait for a commit's fsync."""
+    with translated_errors(path):
+        return _connect(path, "mode=ro", busy_timeout)
+
+
 def _connect(path: Path, query: str, busy_timeout: float) -> sqlite3.Connection:
     # A URI, so that SQLite never creates the file itself: only _created_new_file does, 0600.
     return sqlite3.connect(
