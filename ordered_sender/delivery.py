@@ -29,7 +29,15 @@ from ordered_sender.events import log, log_request
 from ordered_sender.health import Hold, Holds, Pace
 from ordered_sender.outbox import Clock, Outbox, poll_seconds
 from ordered_sender.outcomes import classify, endpoint_failed
-from ordered_sender.scheduler import Batch, RetryPolicy, decide, dispatcher_wait, plan_batches
+from ordered_sender.scheduler import (
+    Batch,
+    RetryPolicy,
+    decide,
+    dispatcher_wait,
+    hold_partial,
+    is_partial,
+    plan_batches,
+)
 from ordered_sender.stats import StatsRecorder
 from ordered_sender.store import Decision
 from ordered_sender.store.open import DatabaseUrl, hold_for_delivery, outbox_target
@@ -76,6 +84,8 @@ class Delivery:
         self._planning = threading.Lock()
         self._in_flight_lanes: set[str] = set()
         self._requests_in_flight = 0
+        self._partial_in_flight = 0
+        self._held_partial = False
         self._unrecorded: list[Unrecorded] = []
         self._holds = Holds(CREDENTIALS_HOLD, Hold(first=0.1, most=config.endpoint_backoff_max))
         self._store_hold = STORE_HOLD
@@ -110,8 +120,10 @@ class Delivery:
         return self._dispatcher is not None
 
     def wake(self) -> None:
-        """Look at the outbox now: something was put, resumed or redriven."""
-        self._wake.set()
+        """Look at the outbox now: something was put, resumed or redriven. Not while a partial
+        request is in flight: the worker that ends it plans next, with what came meanwhile."""
+        if self._partial_in_flight == 0:
+            self._wake.set()
 
     # -- the Outbox's Changes ------------------------------------------------------------------
 
@@ -152,7 +164,9 @@ class Delivery:
         self._upkeep_or_stop(force=True)
         self._record_unrecorded()
         sent = 0
-        while self.failure is None and (batches := self._plan(self._requests_allowed())):
+        while self.failure is None and (
+            batches := self._plan(self._requests_allowed(), hold=False)
+        ):
             for index, batch in enumerate(batches):
                 self._deliver(batch)
                 sent += 1
@@ -190,13 +204,14 @@ class Delivery:
                 until = max(until, self._pace.next_at(now))
             return until
 
-    def _plan(self, free: int) -> list[Batch]:
-        return self._plan_more(free)[0]
+    def _plan(self, free: int, *, hold: bool = True) -> list[Batch]:
+        return self._plan_more(free, hold=hold)[0]
 
-    def _plan_more(self, free: int) -> tuple[list[Batch], bool]:
+    def _plan_more(self, free: int, *, hold: bool = True) -> tuple[list[Batch], bool]:
         """Plan up to ``free`` requests of due lane heads and mark their lanes in flight; also
-        says whether due heads may be left over. Planners (the dispatcher, a worker going on)
-        take turns, so no head is planned twice."""
+        says whether due heads may be left over, beyond those held back. Planners (the
+        dispatcher, a worker going on) take turns, so no head is planned twice. With ``hold``,
+        a partial request waits while another is in flight (``scheduler.hold_partial``)."""
         if free <= 0:
             return [], False
         limit = free * self.config.max_messages_per_request
@@ -213,16 +228,31 @@ class Delivery:
                 max_payload_bytes=self.config.max_payload_bytes_per_request,
                 max_batches=free,
             )
+            offered = sum(len(batch) for batch in batches)
             with self._changed:
                 if self.closed:  # closing began during the query: plan nothing more
                     return [], False
+                if hold:
+                    batches, self._held_partial = hold_partial(
+                        batches,
+                        partial_in_flight=self._partial_in_flight,
+                        max_messages=self.config.max_messages_per_request,
+                        max_payload_bytes=self.config.max_payload_bytes_per_request,
+                    )
                 for batch in batches:
                     self._in_flight_lanes.update(head.lane for head in batch)
+                    self._partial_in_flight += self._is_partial(batch)
                 self._requests_in_flight += len(batches)
                 if self._pace is not None and batches:
                     self._pace = self._pace.took(now, len(batches))
-        planned = sum(len(batch) for batch in batches)
-        return batches, len(heads) == limit or planned < len(heads)
+        return batches, len(heads) == limit or offered < len(heads)
+
+    def _is_partial(self, batch: Batch) -> bool:
+        return is_partial(
+            batch,
+            max_messages=self.config.max_messages_per_request,
+            max_payload_bytes=self.config.max_payload_bytes_per_request,
+        )
 
     def _dispatch_forever(self) -> None:
         while not self.closed and self.failure is None:
@@ -265,7 +295,9 @@ class Delivery:
             busy = frozenset(self._in_flight_lanes)
             in_flight = self._requests_in_flight
             probing = self._holds.endpoint.failing and in_flight > 0
-            free = 0 if probing else self.config.concurrency - in_flight
+            # Held behind a partial request in flight: its end wakes the dispatcher.
+            waiting = probing or (self._held_partial and self._partial_in_flight > 0)
+            free = 0 if waiting else self.config.concurrency - in_flight
         now = self.clock()
         return dispatcher_wait(
             free_workers=free,
@@ -371,6 +403,7 @@ class Delivery:
             if release_lanes:
                 self._in_flight_lanes.difference_update(head.lane for head in batch)
             self._requests_in_flight -= 1
+            self._partial_in_flight -= self._is_partial(batch)
             release_now = self._release_when_idle and self._requests_in_flight == 0
             self._changed.notify_all()
         self.stats.request_finished(head.lane for head in batch)

@@ -95,6 +95,35 @@ def plan_batches(
     return [tuple(batch) for batch in batches]
 
 
+def is_partial(batch: Batch, *, max_messages: int, max_payload_bytes: int) -> bool:
+    """A request that had room for more: fewer than ``max_messages`` messages holding less than
+    half of ``max_payload_bytes``. A solo request (isolating a refused message) never is."""
+    if not batch or batch[0].solo or len(batch) >= max_messages:
+        return False
+    return 2 * sum(len(head.message.payload) for head in batch) < max_payload_bytes
+
+
+def hold_partial(
+    batches: Sequence[Batch], *, partial_in_flight: int, max_messages: int, max_payload_bytes: int
+) -> tuple[list[Batch], bool]:
+    """The batches to send now, and whether a partial one was held back.
+
+    At most one partial request is in flight at a time (as Nagle's algorithm holds small segments
+    while one is unacknowledged): when messages come one by one faster than requests return,
+    those due meanwhile ride together in the next request instead of costing a request each,
+    and a lone message still goes at once. Full requests are never held."""
+    sending: list[Batch] = []
+    held = False
+    for batch in batches:
+        partial = is_partial(batch, max_messages=max_messages, max_payload_bytes=max_payload_bytes)
+        if partial and partial_in_flight > 0:
+            held = True
+            continue
+        sending.append(batch)
+        partial_in_flight += partial
+    return sending, held
+
+
 def dispatcher_wait(
     *, free_workers: int, next_due: float | None, now: float, halted_until: float, poll: float
 ) -> float:
