@@ -155,10 +155,7 @@ class StatsRecorder:
     def snapshot(self, store: Store, now: float) -> SenderStats:
         """The counters now, and the gauges read from ``store`` (raises StoreError)."""
         counts = store.counts()
-        # Paused lanes come first in the overview, then the oldest heads: one row past the
-        # paused ones holds the oldest pending message of the lanes that move.
-        heads = store.lanes_overview(counts.paused_lanes + 1) if counts.pending else []
-        oldest = min((head.oldest_enqueued_at for head in heads), default=None)
+        oldest = store.oldest_pending_enqueued_at() if counts.pending else None
         with self._lock:
             latencies = sorted(self._latencies)  # at most LATENCY_WINDOW: microseconds
             return SenderStats(

@@ -247,6 +247,11 @@ class Store(Protocol):
         """Lanes with pending messages, paused first then oldest head first."""
         ...
 
+    def oldest_pending_enqueued_at(self) -> float | None:
+        """When the oldest pending message was put (paused lanes included), None when nothing is
+        pending: read from the lane heads, without counting the messages behind them."""
+        ...
+
     def status(self, message_id: str) -> MessageStatus | None: ...
 
     def counts(self) -> OutboxCounts:

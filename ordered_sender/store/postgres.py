@@ -349,6 +349,12 @@ class PostgresStore:
         ]
 
     @_again_if_reconnected
+    def oldest_pending_enqueued_at(self) -> float | None:
+        with self._using() as connection:
+            (oldest,) = _one(connection, self.statements(sql.OLDEST_PENDING_ENQUEUED_AT))
+        return None if oldest is None else float(oldest)
+
+    @_again_if_reconnected
     def deliverable_lanes(self) -> int:
         with self._using() as connection:
             lanes, paused = _one(connection, self.statements(sql.COUNT_LANES))

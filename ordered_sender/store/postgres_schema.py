@@ -289,6 +289,15 @@ ORDER BY l.paused_at IS NULL, l.head_seq
 LIMIT %(limit)s
 """
 
+# The oldest pending message is a lane head: the smallest head of the moving lanes (one step
+# through lanes_by_head) or the head of a paused lane; the backlog behind the heads is not read.
+OLDEST_PENDING_ENQUEUED_AT: Final = """
+SELECT min(m.enqueued_at)
+FROM {schema}.lanes AS l JOIN {schema}.messages AS m ON m.seq = l.head_seq
+WHERE l.paused_at IS NOT NULL
+    OR l.head_seq = (SELECT min(head_seq) FROM {schema}.lanes WHERE paused_at IS NULL)
+"""
+
 FORGET_DELIVERED: Final = """
 DELETE FROM {schema}.messages
 WHERE state IN ('delivered', 'dropped') AND delivered_at < %(before)s

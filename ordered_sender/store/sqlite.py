@@ -246,6 +246,11 @@ class SqliteStore:
             for lane, pending, oldest, head_id, attempts, due, code, text, paused in rows
         ]
 
+    def oldest_pending_enqueued_at(self) -> float | None:
+        with self._read() as connection:
+            (oldest,) = connection.execute(sql.OLDEST_PENDING_ENQUEUED_AT).fetchone()
+        return None if oldest is None else float(oldest)
+
     def deliverable_lanes(self) -> int:
         with self._read() as connection:
             lanes, paused = connection.execute(sql.COUNT_LANES).fetchone()

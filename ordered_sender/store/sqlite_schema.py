@@ -300,6 +300,15 @@ ORDER BY l.paused_at IS NULL, l.head_seq
 LIMIT :limit
 """
 
+# The oldest pending message is a lane head: the smallest head of the moving lanes (one index
+# step through lanes_by_head) or the head of a paused lane (a look at each lane, never at the
+# backlog behind the heads).
+OLDEST_PENDING_ENQUEUED_AT = """
+SELECT MIN(m.enqueued_at) FROM messages AS m
+WHERE m.seq = (SELECT MIN(head_seq) FROM lanes WHERE paused_at IS NULL)
+    OR m.seq IN (SELECT head_seq FROM lanes WHERE paused_at IS NOT NULL)
+"""
+
 FORGET_DELIVERED = """
 DELETE FROM messages WHERE state IN ('delivered', 'dropped') AND delivered_at < :before
 """

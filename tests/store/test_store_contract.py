@@ -203,3 +203,33 @@ def test_an_add_past_the_pending_limits_stores_nothing(open_store: StoreFactory)
     assert store.pending_totals() == (2, 4)
     store.add([entry("c", "c1", b"{}")], now=1.0, limits=PendingLimits(messages=3, payload_bytes=6))
     assert store.pending_totals() == (3, 6)
+
+
+def test_the_oldest_pending_message_is_a_head_of_a_moving_or_a_paused_lane(
+    open_store: StoreFactory,
+) -> None:
+    store = open_store()
+    assert store.oldest_pending_enqueued_at() is None
+    (a1,) = store.add([entry("a", "a1")], now=10.0)
+    (b1,) = store.add([entry("b", "b1")], now=11.0)
+    store.add([entry("a", "a2"), entry("a", "a3")], now=12.0)
+    assert store.oldest_pending_enqueued_at() == 10.0
+    store.apply([Delivered(a1.seq)], now=20.0)
+    assert store.oldest_pending_enqueued_at() == 11.0
+    # Paused, b1 still waits: older than every head of the lanes that move.
+    store.apply([Pause(b1.seq, "b", 1, 20.0, "InvalidRequestException", "bad")], now=20.0)
+    assert store.oldest_pending_enqueued_at() == 11.0
+    assert store.resume("b", now=30.0)
+    store.apply([MoveToDeadLetters(b1.seq, "b", 1, 30.0, "InvalidRequestException", "")], 30.0)
+    assert store.oldest_pending_enqueued_at() == 12.0
+    assert store.redrive("b1", now=31.0) == "b"
+    assert store.oldest_pending_enqueued_at() == 11.0
+    store.close()
+    assert open_store().oldest_pending_enqueued_at() == 11.0
+
+
+def test_nothing_pending_has_no_oldest_message(open_store: StoreFactory) -> None:
+    store = open_store()
+    seqs = fill(store, ("a", "a1"), ("b", "b1"))
+    store.apply([Delivered(seqs["a1"]), Delivered(seqs["b1"])], now=20.0)
+    assert store.oldest_pending_enqueued_at() is None
