@@ -11,9 +11,10 @@ still the order of every lane. Alone, a write leads itself: one transaction, as 
 A new leader gathers before it commits. The writers of the group just committed are only now
 waking up; a leader that committed at once would commit alone while they queue behind it, and
 groups would alternate between one write and all the others (half the fsyncs wasted). So a leader
-waits until as many writes are queued as the last group held, at most as long as that group's
-commit took (never longer than ``MOST_GATHER_SECONDS``): one writer alone never waits, and a
-writer that stopped costs one short wait, after which the expected size follows it down.
+waits until as many writes are queued as the last group held (when it held at least
+``GATHER_FROM``), at most as long as that group's commit took (never longer than
+``MOST_GATHER_SECONDS``): one or two writers never wait, and a writer that stopped costs one
+short wait, after which the expected size follows it down.
 
 No threads of its own: callers lead in turn.
 """
@@ -35,6 +36,10 @@ T = TypeVar("T")
 
 MOST_GATHER_SECONDS = 0.002
 """The longest a leader waits for the writes it expects before committing."""
+GATHER_FROM = 3
+"""A leader gathers only after a group of at least this many writes. Two writers taking turns
+(a producer and a delivery worker, say) gain nothing from waiting for each other: a put would
+wait for an outcome that is not coming, and the other way round."""
 
 
 def _held_lock() -> threading.Lock:
@@ -134,7 +139,7 @@ class GroupCommit:
     def _gather(self) -> None:
         """Wait (holding the queue lock's condition) for the writes the last group suggests."""
         expected = self._last_size
-        if len(self._queue) >= expected:
+        if expected < GATHER_FROM or len(self._queue) >= expected:
             return
         deadline = self._clock() + min(self._last_seconds, MOST_GATHER_SECONDS)
         self._gathering = True

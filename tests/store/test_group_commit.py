@@ -220,3 +220,34 @@ def test_one_writer_alone_never_waits_to_gather(tmp_path: Path) -> None:
         assert writes.run(insert(name)) == name
     assert transactions.begun == 5
     assert transactions.names() == list("abcde")
+
+
+def test_after_a_group_of_two_a_leader_does_not_wait_to_gather(tmp_path: Path) -> None:
+    """A producer and a delivery worker taking turns: neither waits for the other."""
+    transactions = Transactions(tmp_path / "rows.db")
+    writes = GroupCommit(transactions.connection, transactions.using, tmp_path / "rows.db")
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_first(connection: sqlite3.Connection) -> str:
+        inside.set()
+        assert release.wait(timeout=10)
+        return insert("a")(connection)
+
+    first = threading.Thread(target=writes.run, args=(slow_first,))
+    first.start()
+    assert inside.wait(timeout=10)
+    pair = [threading.Thread(target=writes.run, args=(insert(n),)) for n in ("b", "c")]
+    for count, thread in enumerate(pair, start=1):
+        thread.start()
+        wait_until(lambda count=count: writes.waiting == count)  # type: ignore[misc]
+    release.set()
+    for thread in (first, *pair):
+        thread.join(timeout=10)
+    assert transactions.begun == 2  # [a], then [b, c]
+
+    def never(timeout: float | None = None) -> bool:
+        raise AssertionError(f"a leader waited {timeout} s to gather after a group of two")
+
+    writes._arrived.wait = never  # type: ignore[method-assign]
+    assert writes.run(insert("d")) == "d"
+    assert transactions.begun == 3
