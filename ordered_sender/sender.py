@@ -8,13 +8,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from types import TracebackType
 from typing import Any, Self
 
 from ordered_sender.config import SenderConfig
 from ordered_sender.delivery import Delivery
-from ordered_sender.errors import SenderClosed
+from ordered_sender.errors import SenderClosed, StoreError
 from ordered_sender.outbox import Clock, Outbox, PutItem, Receipt, wall_clock
 from ordered_sender.stats import SenderStats, StatsRecorder
 from ordered_sender.store import DeadLetter, OutboxCounts, PausedLane, Store
@@ -66,6 +66,9 @@ class OrderedSender:
             self._delivery = Delivery(
                 path, self.config, transport, clock, create=create, stats=self._stats
             )
+            on_failure.callback(self._delivery.close, None)
+            # A first reading, so that stats() has gauges to report whenever it is closed.
+            self._stats.read_gauges(self._delivery.outbox.store, clock())
             on_failure.pop_all()
         self.outbox: Outbox = self._delivery.outbox
         if autostart:
@@ -155,9 +158,15 @@ class OrderedSender:
 
     def stats(self) -> SenderStats:
         """Counters since this sender was opened and gauges of its outbox now (see SenderStats).
-        Reads the store: fine every second, not for every message."""
-        self._check_open()
-        return self._stats.snapshot(self.outbox.store, self.clock())
+        Reads the store: fine every second, not for every message. Once closed, the counters
+        with the gauges last read (at the latest when ``close()`` began)."""
+        if not self._delivery.closed:
+            try:
+                return self._stats.snapshot(self.outbox.store, self.clock())
+            except StoreError:
+                if not self._delivery.closed:
+                    raise
+        return self._stats.last_snapshot()
 
     def wait_delivered(self, message_id: str, timeout: float | None = None) -> None:
         self.outbox.wait_delivered(message_id, timeout)
@@ -216,6 +225,10 @@ class OrderedSender:
         ends (at most ``request_timeout``), so that its outcome is recorded and no other sender
         can send its lane meanwhile.
         """
+        if not self._delivery.closed and self._delivery.failure is None:
+            # The last reading of the gauges, which stats() reports once the store is closed.
+            with suppress(StoreError):
+                self._stats.read_gauges(self.outbox.store, self.clock())
         self._delivery.close(timeout)
         # Nothing is sent after Delivery.close. A request still in flight keeps its connection:
         # urllib3 closes idle ones now and that one when it comes back.

@@ -3,8 +3,9 @@
 Counters are kept in memory by a ``StatsRecorder``, which delivery calls once per request (before
 the outcome is written, so a ``flush()`` that saw the outbox empty never reads an older count) and
 the sender once per put; they count in this process since the sender was opened. Gauges are read
-from the store when a snapshot is taken. Request latency keeps the last ``LATENCY_WINDOW``
-requests only, so memory stays bounded however long the sender runs.
+from the store when a snapshot is taken, and the last reading is kept: a closed sender, whose store
+is gone, reports its counters with it (``last_snapshot``). Request latency keeps the last
+``LATENCY_WINDOW`` requests only, so memory stays bounded however long the sender runs.
 
 The recorder also wakes waiters when a request finished (``wait_for_change``) and, for a waiter
 that asked (``track_lanes``), names the request's lanes (``take_news``): the asyncio sender's
@@ -20,7 +21,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from ordered_sender.store import Decision, Delivered, MoveToDeadLetters, Pause, Retry, Store
+from ordered_sender.store import (
+    Decision,
+    Delivered,
+    MoveToDeadLetters,
+    OutboxCounts,
+    Pause,
+    Retry,
+    Store,
+)
 
 LATENCY_WINDOW = 1024
 """Request latency percentiles are taken over at most this many of the latest requests."""
@@ -43,7 +52,12 @@ class RequestLatency:
 
 @dataclass(frozen=True, slots=True)
 class SenderStats:
-    """Counters of this sender since it was opened, and gauges of its outbox now."""
+    """Counters of this sender since it was opened, and gauges of its outbox now.
+
+    After ``close()`` the counters can still be read (and still count the requests that were in
+    flight); the gauges are then those last read, at the latest when ``close()`` began
+    (``gauges_read_at`` says when), since a closed sender no longer reads its outbox.
+    """
 
     enqueued: int
     """Messages put through this sender (not those put by other Outbox objects or processes)."""
@@ -62,19 +76,34 @@ class SenderStats:
     request_latency: RequestLatency
     """Latency percentiles of the latest requests."""
     pending: int
-    """Gauge: messages in the outbox not yet delivered, in every lane."""
+    """Gauge: messages in the outbox not yet delivered, in every lane; after ``close()``, as
+    last read."""
     pending_bytes: int
-    """Gauge: payload bytes of the pending messages."""
+    """Gauge: payload bytes of the pending messages; after ``close()``, as last read."""
     lanes: int
-    """Gauge: lanes with pending messages."""
+    """Gauge: lanes with pending messages; after ``close()``, as last read."""
     paused_lanes: int
-    """Gauge: lanes paused now, waiting for ``resume``."""
+    """Gauge: lanes paused now, waiting for ``resume``; after ``close()``, as last read."""
     blocked: int
-    """Gauge: pending messages in paused lanes."""
+    """Gauge: pending messages in paused lanes; after ``close()``, as last read."""
     dead_letters: int
-    """Gauge: messages in the dead letters now (``redrive`` or ``drop`` them)."""
+    """Gauge: messages in the dead letters now (``redrive`` or ``drop`` them); after
+    ``close()``, as last read."""
     oldest_pending_age: float | None
-    """Gauge: seconds since the oldest pending message was put; None when nothing is pending."""
+    """Gauge: seconds since the oldest pending message was put; None when nothing is pending.
+    After ``close()``, its age when last read (it does not grow any more)."""
+    gauges_read_at: float
+    """When the gauges were read (the sender's clock): now while the sender is open; after
+    ``close()``, the last reading."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Gauges:
+    """One reading of the outbox, kept for when it can no longer be read."""
+
+    counts: OutboxCounts
+    oldest_pending_age: float | None
+    read_at: float
 
 
 class StatsRecorder:
@@ -93,6 +122,7 @@ class StatsRecorder:
         self._latencies: deque[float] = deque(maxlen=window)
         self._changes = 0
         self._touched_lanes: set[str] | None = None
+        self._gauges: _Gauges | None = None
 
     def enqueued(self, messages: int) -> None:
         with self._lock:
@@ -152,10 +182,35 @@ class StatsRecorder:
             self._changed.wait_for(lambda: self._changes != seen, timeout)
             return self._changes
 
+    def read_gauges(self, store: Store, now: float) -> None:
+        """Read the gauges from ``store``, kept for ``last_snapshot`` (raises StoreError)."""
+        self._read_gauges(store, now)
+
     def snapshot(self, store: Store, now: float) -> SenderStats:
         """The counters now, and the gauges read from ``store`` (raises StoreError)."""
+        return self._with_gauges(self._read_gauges(store, now))
+
+    def last_snapshot(self) -> SenderStats:
+        """The counters now, and the gauges last read by ``snapshot`` or ``read_gauges``: what a
+        sender reports once its store is closed."""
+        with self._lock:
+            gauges = self._gauges
+        if gauges is None:
+            raise RuntimeError("no gauges were read yet: call read_gauges() or snapshot() first")
+        return self._with_gauges(gauges)
+
+    def _read_gauges(self, store: Store, now: float) -> _Gauges:
         counts = store.counts()
         oldest = store.oldest_pending_enqueued_at() if counts.pending else None
+        gauges = _Gauges(counts, None if oldest is None else max(0.0, now - oldest), now)
+        with self._lock:
+            # Readings racing from two threads: the later one is kept.
+            if self._gauges is None or self._gauges.read_at <= now:
+                self._gauges = gauges
+        return gauges
+
+    def _with_gauges(self, gauges: _Gauges) -> SenderStats:
+        counts = gauges.counts
         with self._lock:
             latencies = sorted(self._latencies)  # at most LATENCY_WINDOW: microseconds
             return SenderStats(
@@ -179,7 +234,8 @@ class StatsRecorder:
                 paused_lanes=counts.paused_lanes,
                 blocked=counts.blocked,
                 dead_letters=counts.dead_letters,
-                oldest_pending_age=None if oldest is None else max(0.0, now - oldest),
+                oldest_pending_age=gauges.oldest_pending_age,
+                gauges_read_at=gauges.read_at,
             )
 
 

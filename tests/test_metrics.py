@@ -107,7 +107,7 @@ def test_each_scrape_takes_a_new_snapshot(sender: OrderedSender) -> None:
     assert not any(name == "ordered_sender_request_duration_seconds" for name, _ in after)
 
 
-def test_registering_reads_nothing_and_a_closed_sender_scrapes_empty_with_a_warning(
+def test_registering_reads_nothing_and_an_unreadable_outbox_scrapes_empty_with_a_warning(
     outbox: Path, emulator: Emulator
 ) -> None:
     sender = OrderedSender(outbox, client=emulator.client("iotevents-data"), autostart=False)
@@ -120,9 +120,10 @@ def test_registering_reads_nothing_and_a_closed_sender_scrapes_empty_with_a_warn
     registry = CollectorRegistry(auto_describe=True)
     registry.register(SenderCollector(stats))
     assert snapshots == []  # the registry's check of names used describe(), not a snapshot
-    sender.close()
+    sender.store.close()  # the outbox can no longer be read (a closed sender keeps its counters)
     with structlog.testing.capture_logs() as events:
         text = generate_latest(registry).decode()
+    sender.close()
     assert "ordered_sender_" not in text
     (warning,) = [e for e in events if e["event"] == "metrics.unavailable"]
     assert warning["log_level"] == "warning"

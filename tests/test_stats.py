@@ -154,6 +154,42 @@ def test_the_oldest_pending_message_is_found_in_paused_and_moving_lanes_alike(
     assert stats.oldest_pending_age == 60.0
 
 
+def test_a_closed_sender_reports_its_counters_with_the_gauges_read_when_it_closed(
+    outbox: Path, emulator: Emulator, clock: ManualClock
+) -> None:
+    emulator.create_input("A")
+    sender = open_sender(outbox, emulator, clock)
+    sender.put_many([("A", {"n": n}) for n in range(3)])
+    sender.deliver_due()
+    clock.advance(5)
+    sender.put_many([("A", {"n": n}) for n in range(3, 5)])
+    clock.advance(20)
+    sender.close()
+    closed_at = clock()
+    clock.advance(100)
+
+    stats = sender.stats()
+
+    assert (stats.enqueued, stats.delivered, stats.requests) == (5, 3, 3)
+    assert (stats.pending, stats.lanes, stats.dead_letters) == (2, 1, 0)
+    assert (stats.gauges_read_at, stats.oldest_pending_age) == (closed_at, 20.0)
+    assert sender.stats() == stats  # nothing more is read or counted
+
+
+def test_a_sender_that_could_not_read_its_outbox_at_close_keeps_the_last_gauges(
+    outbox: Path, emulator: Emulator, clock: ManualClock
+) -> None:
+    with open_sender(outbox, emulator, clock) as sender:
+        sender.put("A", {"n": 0})
+        read = sender.stats()
+        clock.advance(10)
+        sender.store.close()  # as if the outbox could not be read any more
+
+    stats = sender.stats()
+
+    assert (stats.enqueued, stats.pending, stats.gauges_read_at) == (1, 1, read.gauges_read_at)
+
+
 def test_counters_count_this_sender_only(
     outbox: Path, emulator: Emulator, clock: ManualClock
 ) -> None:
