@@ -362,9 +362,11 @@ class PostgresStore:
 
     @_again_if_reconnected
     def forget_delivered(self, before: float) -> int:
-        """Also forgets the leases of workers that died long ago (the upkeep's minute chore)."""
+        """Also forgets the leases and rows of workers that died long ago (the upkeep's minute
+        chore)."""
         with self._using() as connection:
             connection.execute(self.statements(sql.FORGET_DEAD_LEASES))
+            connection.execute(self.statements(sql.FORGET_DEAD_WORKERS))
             cursor = connection.execute(self.statements(sql.FORGET_DELIVERED), {"before": before})
         return cursor.rowcount
 

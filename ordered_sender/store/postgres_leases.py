@@ -15,6 +15,12 @@ much left; requests time out after ``request_timeout``). After a takeover the he
 again with the same messageId, which IoT Events ignores within 5 minutes: so ``seconds`` must be
 far shorter than that.
 
+Workers share the lanes: each says it is live (``workers``, renewed with its leases) and takes
+no more than its fair share of the due lanes, ceil(due lanes / live workers) and at least 1,
+counting those it holds. Without that, a worker giving a lane back with its outcome and planning
+again at once would take it back, and with few lanes one worker would do nearly all the work.
+The share only limits what a worker takes; it never moves a lease, so the guarantee is the same.
+
 This module holds the leases' state in memory (the heads handed out, and when leases were last
 renewed); the store runs it under its own lock and connection. It opens nothing itself.
 """
@@ -62,14 +68,15 @@ class Leases:
 
     def renew_if_due(self, connection: Connection) -> None:
         """Renew every lease this worker holds once a third of their time passed, so that each
-        has at least two thirds left whenever a head is handed out (one statement, every few
-        seconds, held leases or not)."""
+        has at least two thirds left whenever a head is handed out, and say this worker is live
+        (``workers``; one round trip, every few seconds, held leases or not)."""
         if self._clock() - self._renewed_at < self.seconds / 3:
             return
         started = self._clock()
-        rows = connection.execute(
-            self._statements(sql.RENEW_LEASES), {"owner": self.owner, "seconds": self.seconds}
-        ).fetchall()
+        params = {"owner": self.owner, "seconds": self.seconds}
+        with connection.pipeline():  # one round trip
+            connection.execute(self._statements(sql.SEEN_WORKER), params)
+            rows = connection.execute(self._statements(sql.RENEW_LEASES), params).fetchall()
         self._renewed_at = started
         held = {(lane, token) for lane, token in rows}
         for seq, handed in list(self._handed.items()):
@@ -80,7 +87,9 @@ class Leases:
     def take_heads(
         self, connection: Connection, now: float, exclude_lanes: Collection[str], limit: int
     ) -> list[StoredMessage]:
-        """Lease due lanes nobody holds, then hand out the due heads of this worker's lanes."""
+        """Lease due lanes nobody holds, up to this worker's fair share of the due lanes
+        (ceil(due lanes / live workers), at least 1, counting those it holds), then hand out
+        the due heads of this worker's lanes."""
         self.renew_if_due(connection)
         params = {
             "owner": self.owner,
@@ -142,6 +151,9 @@ class Leases:
             self._handed.pop(decision.seq, None)
 
     def release_all(self, connection: Connection) -> None:
-        """Give every lease back (closing), so another worker need not wait for them to lapse."""
-        connection.execute(self._statements(sql.RELEASE_ALL_LEASES), {"owner": self.owner})
+        """Give every lease back (closing), so another worker need not wait for them to lapse,
+        and count this worker no longer among the live ones."""
+        with connection.pipeline(), connection.transaction():
+            connection.execute(self._statements(sql.RELEASE_ALL_LEASES), {"owner": self.owner})
+            connection.execute(self._statements(sql.GONE_WORKER), {"owner": self.owner})
         self._handed.clear()

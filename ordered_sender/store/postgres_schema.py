@@ -17,6 +17,9 @@ Tables, as in the SQLite outbox:
   lease of a due lane nobody holds (or whose holder let it expire), renews it while the head is in
   flight, and gives it back in the transaction that records the outcome; the next head may then
   go to any worker. Only workers write here, so producers never wait for them.
+- ``workers``: the workers delivering this outbox, each with when it was last seen (the server's
+  clock), renewed with its leases; those seen within ``lease_seconds`` are live, and each takes
+  at most its fair share of the due lanes (``ACQUIRE_LEASES``), so that workers share the lanes.
 
 Many transactions write at once here, so lanes are locked by rule, which makes the order of each
 lane its commit order and keeps a lane's row from being dropped while a message is being put into
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 CREATE_SCHEMA: Final = (
     "CREATE SCHEMA {schema}",
@@ -84,6 +87,11 @@ CREATE TABLE {schema}.lane_leases (
     expires_at double precision NOT NULL
 )""",
     "CREATE INDEX lane_leases_by_owner ON {schema}.lane_leases (owner)",
+    """
+CREATE TABLE {schema}.workers (
+    owner text PRIMARY KEY,
+    seen_at double precision NOT NULL
+)""",
 )
 """A new outbox, at SCHEMA_VERSION; ``INSERT_VERSION`` marks it."""
 
@@ -317,8 +325,21 @@ RETURNING lane, token
 """
 )
 
+# The worker is alive: seen now (with each renewal of its leases).
+SEEN_WORKER: Final = (
+    """
+INSERT INTO {schema}.workers AS w (owner, seen_at) VALUES (%(owner)s, """
+    + SERVER_NOW
+    + """)
+ON CONFLICT (owner) DO UPDATE SET seen_at = EXCLUDED.seen_at
+"""
+)
+
 # Due heads of lanes nobody holds a live lease on, oldest put first; a lease that another worker
-# took or renewed meanwhile is left alone (the WHERE of DO UPDATE sees its latest version).
+# took or renewed meanwhile is left alone (the WHERE of DO UPDATE sees its latest version). A
+# worker takes lanes only up to its fair share of the due lanes: ceil(due lanes / live workers),
+# at least 1, counting the leases it holds; so a lane it just gave back goes to a worker with
+# fewer, and each live worker delivers a part. A worker that did not yet see itself counts as one.
 ACQUIRE_LEASES: Final = (
     """
 INSERT INTO {schema}.lane_leases AS k (lane, owner, token, expires_at)
@@ -335,7 +356,22 @@ WHERE l.paused_at IS NULL AND l.head_seq IS NOT NULL AND l.next_attempt_at <= %(
     + """
     )
 ORDER BY l.head_seq
-LIMIT %(limit)s
+LIMIT least(%(limit)s, greatest(0, (
+    SELECT greatest(1, ceil(due.n::numeric / greatest(1, live.n)))::bigint - mine.n
+    FROM (
+        SELECT count(*) AS n FROM {schema}.lanes
+        WHERE paused_at IS NULL AND head_seq IS NOT NULL AND next_attempt_at <= %(now)s
+    ) AS due, (
+        SELECT count(*) AS n FROM {schema}.workers WHERE seen_at >= """
+    + SERVER_NOW
+    + """ - %(seconds)s
+    ) AS live, (
+        SELECT count(*) AS n FROM {schema}.lane_leases
+        WHERE owner = %(owner)s AND expires_at >= """
+    + SERVER_NOW
+    + """
+    ) AS mine
+)))
 ON CONFLICT (lane) DO UPDATE
 SET owner = EXCLUDED.owner, token = EXCLUDED.token, expires_at = EXCLUDED.expires_at
 WHERE k.expires_at < """
@@ -395,7 +431,13 @@ DELETE FROM {schema}.lane_leases WHERE owner = %(owner)s AND lane = ANY(%(lanes)
 
 RELEASE_ALL_LEASES: Final = "DELETE FROM {schema}.lane_leases WHERE owner = %(owner)s"
 
+GONE_WORKER: Final = "DELETE FROM {schema}.workers WHERE owner = %(owner)s"
+
 # Leases of workers that died, on lanes nobody took since: an hour past expiry, surely dead.
 FORGET_DEAD_LEASES: Final = (
     "DELETE FROM {schema}.lane_leases WHERE expires_at < " + SERVER_NOW + " - 3600"
+)
+
+FORGET_DEAD_WORKERS: Final = (
+    "DELETE FROM {schema}.workers WHERE seen_at < " + SERVER_NOW + " - 3600"
 )

@@ -75,8 +75,9 @@ def test_the_outbox_lives_in_a_schema_of_its_own_created_on_first_use(postgres_u
         ("ordered_sender", "lanes"),
         ("ordered_sender", "messages"),
         ("ordered_sender", "outbox_version"),
+        ("ordered_sender", "workers"),
     ]
-    assert version == [(1,)]
+    assert version == [(2,)]
 
 
 def test_create_false_refuses_a_database_without_an_outbox_and_creates_nothing(
@@ -96,13 +97,13 @@ def test_create_false_refuses_a_database_without_an_outbox_and_creates_nothing(
 def test_a_schema_of_another_version_is_refused_and_left_as_it_was(postgres_url: str) -> None:
     PostgresStore(postgres_url).close()
     with admin(postgres_url) as connection:
-        connection.execute("UPDATE ordered_sender.outbox_version SET version = 2")
-    with pytest.raises(NotAnOutbox, match="schema version 2 and this ordered-sender knows 1"):
+        connection.execute("UPDATE ordered_sender.outbox_version SET version = 3")
+    with pytest.raises(NotAnOutbox, match="schema version 3 and this ordered-sender knows 2"):
         PostgresStore(postgres_url)
     with admin(postgres_url) as connection:
         assert connection.execute(
             "SELECT version FROM ordered_sender.outbox_version"
-        ).fetchall() == [(2,)]
+        ).fetchall() == [(3,)]
 
 
 def test_a_schema_of_that_name_that_is_no_outbox_is_refused(postgres_url: str) -> None:
@@ -306,11 +307,50 @@ def test_a_lane_leased_by_one_worker_is_not_handed_to_another(postgres_url: str)
         assert first.ready_heads(10.0, frozenset(), 10) == [head_a]  # b is the second's now
         assert second.next_attempt_at(frozenset({"b"})) is None  # nothing it could send
         first.apply([Delivered(head_a.seq)], now=11.0)
-        # Recording gave the lease back: a's next head may go to anyone.
+        # Recording gave the lease back, but two workers are live and two lanes due: holding b,
+        # the second has its fair share (one lane) and takes no more; the first takes a again.
+        assert [h.message.message_id for h in second.ready_heads(12.0, frozenset(), 10)] == ["b1"]
+        assert [h.message.message_id for h in first.ready_heads(12.0, frozenset(), 10)] == ["a2"]
+        first.close()  # its leases given back, and no longer live: both lanes are the second's
         assert [h.message.message_id for h in second.ready_heads(12.0, frozenset(), 10)] == [
             "a2",
             "b1",
         ]
+
+
+def test_a_worker_takes_at_most_its_fair_share_of_the_due_lanes_among_the_live_workers(
+    postgres_url: str,
+) -> None:
+    with (
+        PostgresStoreClosing(postgres_url) as first,
+        PostgresStoreClosing(postgres_url) as second,
+        PostgresStoreClosing(postgres_url) as third,
+    ):
+        first.add([entry(f"lane{n:02}", f"m{n:02}") for n in range(30)], now=1.0)
+        for store in (first, second, third):
+            store.next_attempt_at(frozenset())  # each says it is live
+        taken = [len(store.ready_heads(10.0, frozenset(), 100)) for store in (first, second, third)]
+        assert taken == [10, 10, 10]  # ceil(30 due lanes / 3 live workers)
+        # The third dies: seen no more for lease_seconds, its leases lapsed. Two live workers
+        # now share the 30 lanes: the first takes 5 more, up to ceil(30 / 2).
+        with admin(postgres_url) as connection:
+            connection.execute(
+                "UPDATE ordered_sender.workers SET seen_at = 0 WHERE owner = %s",
+                [third.leases.owner],
+            )
+            connection.execute(
+                "UPDATE ordered_sender.lane_leases SET expires_at = 0 WHERE owner = %s",
+                [third.leases.owner],
+            )
+        assert len(first.ready_heads(10.0, frozenset(), 100)) == 15
+        assert len(second.ready_heads(10.0, frozenset(), 100)) == 15
+        # Fewer due lanes than workers: each still takes one.
+        with admin(postgres_url) as connection:
+            connection.execute("UPDATE ordered_sender.lane_leases SET expires_at = 0")
+            connection.execute(
+                "UPDATE ordered_sender.lanes SET next_attempt_at = 99 WHERE lane > 'lane00'"
+            )
+        assert len(second.ready_heads(10.0, frozenset(), 100)) == 1
 
 
 def test_a_dead_worker_s_lane_goes_to_another_and_its_late_outcome_is_refused(
