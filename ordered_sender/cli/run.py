@@ -70,10 +70,11 @@ def run_command(
 ) -> None:
     """Deliver the outbox until SIGTERM or Ctrl-C, then stop cleanly.
 
-    Requests in flight finish; everything else stays in the outbox for the next run. The outbox
-    must exist (`send` or an `Outbox` creates it). On a terminal a live line shows what was
-    delivered and why the rest waits; elsewhere (a pipe, a log file) the same as a line every
-    --progress-every seconds while it changes.
+    Requests in flight finish; everything else stays in the outbox for the next run, and the last
+    line says how many messages were kept and how many this run delivered. The outbox must exist
+    (`send` or an `Outbox` creates it). On a terminal a live line shows what was delivered and why
+    the rest waits; elsewhere (a pipe, a log file) the same as a line every --progress-every
+    seconds while it changes.
 
     Exit status: 0 after a clean stop on SIGTERM (how a service manager stops it), 130 after
     Ctrl-C (SIGINT), 1 if the outbox file is deleted or replaced while it runs.
@@ -108,6 +109,7 @@ def run_command(
             metrics.close()
         sender.close()
         sender.wait_closed()
+        delivered = sender.stats().delivered  # this run's, the requests in flight included
     if failure is not None:
         raise click.ClickException(failure)
     # Counted after close, so the outcomes of the requests that were in flight are included.
@@ -116,7 +118,7 @@ def run_command(
     console.print(
         f"stopped: {counted(after.pending, 'message')} kept in {outbox} "
         f"({counted(after.paused_lanes, 'paused lane')}, "
-        f"{counted(after.dead_letters, 'dead letter')})",
+        f"{counted(after.dead_letters, 'dead letter')}); {counted(delivered, 'message')} delivered",
         highlight=False,
     )
     if stop.signal_number == signal.SIGINT:
