@@ -370,6 +370,10 @@ class AsyncOrderedSender:
             return False
 
     async def stats(self) -> SenderStats:
+        """As ``OrderedSender.stats``: after close, the final counters with the gauges as last
+        read (no store read, so it does not block the loop)."""
+        if self._closed and self._sender is not None:
+            return self._sender.stats()
         return await self._call(self.sender.stats)
 
     async def counts(self) -> OutboxCounts:

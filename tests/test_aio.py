@@ -272,3 +272,17 @@ def test_receipts_settle_as_their_requests_finish_not_at_the_next_poll(
 
     run(main())
     assert numbers(emulator, "A") == list(range(0, 30, 2))
+
+
+def test_a_closed_sender_still_reports_its_final_counters(outbox: Path, emulator: Emulator) -> None:
+    emulator.create_input("Lane0")
+    client = emulator.client("iotevents-data")
+
+    async def scenario() -> None:
+        async with AsyncOrderedSender(outbox, client) as sender:
+            await sender.put_many([("Lane0", {"n": n}) for n in range(5)])
+            assert await sender.flush(timeout=30)
+        final = await sender.stats()
+        assert (final.enqueued, final.delivered, final.pending) == (5, 5, 0)
+
+    run(scenario())
