@@ -18,8 +18,12 @@
                                               redrive(message_id) puts it back
 
 Errors of the libraries below are translated in exactly one place each: botocore's in the transport
-(into outcomes, never raised), sqlite3's in the store (into StoreError or NotAnOutbox). They do not
-escape to the caller as themselves.
+(into outcomes, never raised), sqlite3's in the SQLite store and psycopg's in the PostgreSQL store
+(store/postgres_errors.py, by SQLSTATE; into StoreError or NotAnOutbox, the psycopg error kept as
+``__cause__``). They do not escape to the caller as themselves, not even from
+``put_many(connection=...)`` on the caller's own connection. On a PostgreSQL outbox, StoreError
+and NotAnOutbox speak of the database (server unreachable or gone, disk full, permission
+denied, a schema of another version) and name it by its URL without the password.
 """
 
 from __future__ import annotations

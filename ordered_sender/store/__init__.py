@@ -1,10 +1,10 @@
 """The outbox: where messages wait, durably, until IoT Events acknowledged them.
 
-``Store`` is the protocol every backend implements (``SqliteStore`` is the embedded default); one
-contract suite in the tests runs against each. A store holds the whole delivery state: attempt
-counts, next-attempt times, last errors and lane pauses, so a new process resumes exactly where the
-last one stopped. Stores decide nothing: the scheduler's decisions are applied as given, each batch
-of them in one transaction.
+``Store`` is the protocol every backend implements (``SqliteStore`` is the embedded default,
+``PostgresStore`` the one for many hosts); one contract suite in the tests runs against each. A
+store holds the whole delivery state: attempt counts, next-attempt times, last errors and lane
+pauses, so a new process resumes exactly where the last one stopped. Stores decide nothing: the
+scheduler's decisions are applied as given, each batch of them in one transaction.
 """
 
 from __future__ import annotations
@@ -199,15 +199,23 @@ class Store(Protocol):
         self, now: float, exclude_lanes: Collection[str], limit: int
     ) -> list[StoredMessage]:
         """Heads of unpaused lanes not in ``exclude_lanes`` whose next attempt is due, oldest put
-        first: a retried head due again goes before heads put after it."""
+        first: a retried head due again goes before heads put after it.
+
+        On PostgreSQL, only heads of lanes this worker holds the lease of: it first leases due
+        lanes nobody holds, up to its fair share among the live workers (postgres_leases), and
+        another worker's lanes are never returned. The lease is given back by the ``apply`` that
+        records the head's outcome, so every head returned must be applied."""
         ...
 
     def next_attempt_at(self, exclude_lanes: Collection[str]) -> float | None:
-        """Earliest next-attempt time among heads of unpaused lanes not excluded, if any."""
+        """Earliest next-attempt time among heads of unpaused lanes not excluded, if any (on
+        PostgreSQL, of this worker's lanes and lanes nobody holds)."""
         ...
 
     def apply(self, decisions: Sequence[Decision], now: float) -> None:
-        """Apply the outcome of one request, atomically."""
+        """Apply the outcome of one request, atomically. On PostgreSQL an outcome is recorded
+        only while this worker's lease on its lane still carries the token the head was handed
+        out with; one whose lane another worker took over is logged and dropped."""
         ...
 
     def paused_lanes(self) -> list[PausedLane]: ...
