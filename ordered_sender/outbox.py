@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -107,12 +108,20 @@ def poll_seconds(poll: float, deadline: float | None) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """Proof that a message is committed to the outbox, and a handle to wait for its delivery."""
+    """Proof that a message is committed to the outbox, and a handle to wait for its delivery.
+
+    A receipt of ``put_many(..., connection=...)`` is handed out before the caller's transaction
+    commits: its message exists for others only once it does, and never if it rolls back. Such a
+    receipt answers from what it saw: until it saw its message in the outbox, ``delivered()`` is
+    False and ``result()`` waits for the message to appear (the commit) and then be delivered.
+    """
 
     message_id: str
     lane: str
     seq: int
     _outbox: Outbox = field(repr=False, compare=False)
+    _committed: threading.Event | None = field(default=None, repr=False, compare=False)
+    """For a put inside the caller's transaction: set once its message was seen committed."""
 
     def result(self, timeout: float | None = None) -> None:
         """Block until the message is delivered.
@@ -120,14 +129,24 @@ class Receipt:
         Raises ``LanePaused`` while its lane is paused (it will not move until ``resume``),
         ``DeliveryFailed`` when it was dead-lettered, ``DeliveryError`` when the sender stopped
         first (it stays in the outbox) and ``TimeoutError`` when ``timeout`` seconds pass first.
+        A receipt of a put inside the caller's transaction that never saw its message says so
+        in its TimeoutError: the transaction rolled back, or has not committed yet (with
+        ``timeout=None`` it would wait for ever after a rollback).
         """
-        self._outbox.wait_delivered(self.message_id, timeout)
+        self._outbox.wait_delivered(self.message_id, timeout, committed=self._committed)
 
     def delivered(self) -> bool:
+        """Whether the message was delivered (False for a put inside the caller's transaction
+        until its commit was seen)."""
         self._outbox._check_open()
         status = self._outbox.store.status(self.message_id)
-        # A missing id was delivered and forgotten after the retention period.
-        return status is None or status.state is MessageState.DELIVERED
+        if status is None:
+            # A missing id was delivered and forgotten after the retention period, unless its
+            # put was in a transaction not seen committed: then it may not exist yet, or ever.
+            return self._committed is None or self._committed.is_set()
+        if self._committed is not None:
+            self._committed.set()
+        return status.state is MessageState.DELIVERED
 
 
 class Outbox:
@@ -183,8 +202,10 @@ class Outbox:
 
         ``connection`` (a PostgreSQL outbox only): the caller's psycopg connection to the
         outbox's database, in a transaction; the messages are put inside that transaction, so
-        they commit with the caller's own writes or vanish with them (the transactional outbox),
-        and the receipts mean something only once it committed. A full outbox then raises
+        they commit with the caller's own writes or vanish with them (the transactional outbox).
+        Their receipts know it: one that has not yet seen its message committed answers
+        ``delivered()`` False, and ``result()`` waits for the commit, then the delivery (a
+        rollback ends in its TimeoutError, which says so). A full outbox then raises
         OutboxFull at once: waiting would hold the caller's transaction open.
         """
         self._check_open()
@@ -220,6 +241,11 @@ class Outbox:
                 seq=record.seq,
                 payload_bytes=len(record.message.payload),
             )
+        if connection is not None:
+            return [
+                Receipt(r.message.message_id, r.lane, r.seq, self, threading.Event())
+                for r in stored
+            ]
         return [Receipt(r.message.message_id, r.lane, r.seq, self) for r in stored]
 
     def _add_when_room(
@@ -293,8 +319,16 @@ class Outbox:
                 )
         return "lane paused"
 
-    def wait_delivered(self, message_id: str, timeout: float | None = None) -> None:
-        """Block until the message is delivered; see ``Receipt.result`` for what it raises."""
+    def wait_delivered(
+        self,
+        message_id: str,
+        timeout: float | None = None,
+        *,
+        committed: threading.Event | None = None,
+    ) -> None:
+        """Block until the message is delivered; see ``Receipt.result`` for what it raises.
+        ``committed`` (a put inside the caller's transaction): set once the message was seen; a
+        missing message not yet seen is waited for, as its transaction may not have committed."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changes.watching():
             while True:
@@ -303,6 +337,16 @@ class Outbox:
                         message_id, "", "the outbox was closed first; it stays there"
                     )
                 status = self.store.status(message_id)
+                if status is None and committed is not None and not committed.is_set():
+                    if not self._changes.wait(deadline):
+                        raise TimeoutError(
+                            f"message {message_id} did not appear in the outbox within "
+                            f"{timeout} s: the transaction of its put_many(connection=...) "
+                            "rolled back, or has not committed yet"
+                        )
+                    continue
+                if status is not None and committed is not None:
+                    committed.set()
                 # A missing id was delivered and forgotten after the retention period.
                 if status is None or status.state is MessageState.DELIVERED:
                     return

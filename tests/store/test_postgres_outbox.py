@@ -209,3 +209,46 @@ def test_a_request_timeout_the_leases_could_not_outlast_is_refused_naming_both(
     OrderedSender(short, client=emulator.client("iotevents-data"), config=quick).close()
     with Outbox(short) as producer:  # putting needs no lease
         producer.put("A", {"n": 1})
+
+
+def test_a_receipt_of_a_put_in_the_caller_s_transaction_waits_for_its_commit(
+    postgres_url: str, emulator: Emulator
+) -> None:
+    emulator.create_input("Orders")
+    with (
+        OrderedSender(
+            postgres_url, client=emulator.client("iotevents-data"), config=FAST_RETRIES
+        ) as sender,
+        psycopg.connect(postgres_url) as business,
+    ):
+        with business.transaction():
+            (receipt,) = sender.put_many([("Orders", {"n": 1}, "order-1")], connection=business)
+            # Not committed: the message does not exist for anyone else yet.
+            assert not receipt.delivered()
+            with pytest.raises(TimeoutError, match=r"order-1 did not appear .* has not committed"):
+                receipt.result(timeout=0.2)
+        receipt.result(timeout=WAIT_SECONDS)  # committed: it appears, then is delivered
+        assert receipt.delivered()
+        assert sender.outbox.store.status("order-1") is not None
+    assert lanes_as_processed(emulator) == {"Orders": [1]}
+
+
+def test_a_receipt_of_a_rolled_back_put_never_says_delivered_and_its_wait_says_why(
+    postgres_url: str, emulator: Emulator
+) -> None:
+    emulator.create_input("Orders")
+    with (
+        OrderedSender(
+            postgres_url, client=emulator.client("iotevents-data"), config=FAST_RETRIES
+        ) as sender,
+        psycopg.connect(postgres_url) as business,
+    ):
+        (receipt,) = sender.put_many([("Orders", {"n": 1}, "order-1")], connection=business)
+        business.rollback()
+        assert sender.flush(timeout=WAIT_SECONDS)
+        assert not receipt.delivered()
+        with pytest.raises(
+            TimeoutError, match=r"order-1 did not appear .*: the transaction .* rolled back"
+        ):
+            receipt.result(timeout=0.2)
+    assert emulator.processed() == []
