@@ -19,7 +19,8 @@ Tables, as in the SQLite outbox:
   go to any worker. Only workers write here, so producers never wait for them.
 - ``workers``: the workers delivering this outbox, each with when it was last seen (the server's
   clock), renewed with its leases; those seen within ``lease_seconds`` are live, and each takes
-  at most its fair share of the due lanes (``ACQUIRE_LEASES``), so that workers share the lanes.
+  at most its fair share of the due lanes, in whole requests (``ACQUIRE_LEASES``), so that
+  workers share the lanes.
 
 Many transactions write at once here, so lanes are locked by rule, which makes the order of each
 lane its commit order and keeps a lane's row from being dropped while a message is being put into
@@ -337,9 +338,10 @@ ON CONFLICT (owner) DO UPDATE SET seen_at = EXCLUDED.seen_at
 
 # Due heads of lanes nobody holds a live lease on, oldest put first; a lease that another worker
 # took or renewed meanwhile is left alone (the WHERE of DO UPDATE sees its latest version). A
-# worker takes lanes only up to its fair share of the due lanes: ceil(due lanes / live workers),
-# at least 1, counting the leases it holds; so a lane it just gave back goes to a worker with
-# fewer, and each live worker delivers a part. A worker that did not yet see itself counts as one.
+# worker takes lanes only up to its fair share of the due lanes, counting the live leases it
+# holds: ceil(due lanes / live workers), rounded up to whole requests (``request`` heads, 10), so
+# that its requests stay full; a lane it just gave back goes to a worker with fewer, and each live
+# worker delivers a part. A worker that did not yet see itself counts as one.
 ACQUIRE_LEASES: Final = (
     """
 INSERT INTO {schema}.lane_leases AS k (lane, owner, token, expires_at)
@@ -357,7 +359,8 @@ WHERE l.paused_at IS NULL AND l.head_seq IS NOT NULL AND l.next_attempt_at <= %(
     )
 ORDER BY l.head_seq
 LIMIT least(%(limit)s, greatest(0, (
-    SELECT greatest(1, ceil(due.n::numeric / greatest(1, live.n)))::bigint - mine.n
+    SELECT (%(request)s * ceil(ceil(due.n::numeric / greatest(1, live.n)) / %(request)s))::bigint
+        - mine.n
     FROM (
         SELECT count(*) AS n FROM {schema}.lanes
         WHERE paused_at IS NULL AND head_seq IS NOT NULL AND next_attempt_at <= %(now)s
