@@ -26,7 +26,6 @@ from ordered_sender.store import (
     Decision,
     Delivered,
     LaneOverview,
-    MessageState,
     MessageStatus,
     MoveToDeadLetters,
     NewEntry,
@@ -41,7 +40,7 @@ from ordered_sender.store import postgres_schema as sql
 from ordered_sender.store.open import DEFAULT_LEASE_SECONDS, DEFAULT_SCHEMA, redacted
 from ordered_sender.store.postgres_errors import translated_errors
 from ordered_sender.store.postgres_leases import Leases
-from ordered_sender.store.rows import check_room
+from ordered_sender.store.rows import check_room, lane_overview, message_status
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -310,11 +309,7 @@ class PostgresStore:
             row = connection.execute(
                 self.statements(sql.SELECT_STATUS), {"message_id": message_id}
             ).fetchone()
-        if row is None:
-            return None
-        state = MessageState(row[3])
-        paused = state is MessageState.PENDING and bool(row[4])
-        return MessageStatus(row[0], row[1], row[2], state, paused)
+        return None if row is None else message_status(row)
 
     @_again_if_reconnected
     def counts(self) -> OutboxCounts:
@@ -341,12 +336,7 @@ class PostgresStore:
             rows = connection.execute(
                 self.statements(sql.LANES_OVERVIEW), {"limit": limit}
             ).fetchall()
-        return [
-            LaneOverview(
-                lane, pending, oldest, head_id, attempts, due, code, text, paused=bool(paused)
-            )
-            for lane, pending, oldest, head_id, attempts, due, code, text, paused in rows
-        ]
+        return [lane_overview(row) for row in rows]
 
     @_again_if_reconnected
     def oldest_pending_enqueued_at(self) -> float | None:

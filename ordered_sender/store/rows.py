@@ -1,5 +1,6 @@
 """What every store does alike with what it read: a row of pending message columns made a
-StoredMessage, and the back-pressure verdict on a put. Pure: no queries, no connections."""
+StoredMessage, a status or lane-overview row made its value, and the back-pressure verdict on a
+put. Pure: no queries, no connections."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from typing import Any
 
 from ordered_sender.errors import OutboxFull
 from ordered_sender.message import Message
-from ordered_sender.store import NewEntry, PendingLimits, StoredMessage
+from ordered_sender.store import (
+    LaneOverview,
+    MessageState,
+    MessageStatus,
+    NewEntry,
+    PendingLimits,
+    StoredMessage,
+)
 
 
 def stored_message(row: Sequence[Any]) -> StoredMessage:
@@ -45,6 +53,21 @@ def stored_message(row: Sequence[Any]) -> StoredMessage:
         retry_wait=retry_wait,
         retry_age=retry_age,
         last_attempt_at=last_attempt_at,
+    )
+
+
+def message_status(row: Sequence[Any]) -> MessageStatus:
+    """A row of SELECT_STATUS: id, lane, seq, state, whether its lane is paused."""
+    state = MessageState(row[3])
+    paused = state is MessageState.PENDING and bool(row[4])
+    return MessageStatus(row[0], row[1], row[2], state, paused)
+
+
+def lane_overview(row: Sequence[Any]) -> LaneOverview:
+    """A row of LANES_OVERVIEW."""
+    lane, pending, oldest, head_id, attempts, due, code, text, paused = row
+    return LaneOverview(
+        lane, pending, oldest, head_id, attempts, due, code, text, paused=bool(paused)
     )
 
 

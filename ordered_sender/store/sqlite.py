@@ -25,7 +25,6 @@ from ordered_sender.store import (
     Decision,
     Delivered,
     LaneOverview,
-    MessageState,
     MessageStatus,
     MoveToDeadLetters,
     NewEntry,
@@ -38,7 +37,7 @@ from ordered_sender.store import (
 )
 from ordered_sender.store import sqlite_schema as sql
 from ordered_sender.store.group_commit import GroupCommit
-from ordered_sender.store.rows import check_room, stored_message
+from ordered_sender.store.rows import check_room, lane_overview, message_status, stored_message
 from ordered_sender.store.sqlite_errors import translated_errors
 from ordered_sender.store.sqlite_file import open_outbox, open_reader
 
@@ -215,11 +214,7 @@ class SqliteStore:
     def status(self, message_id: str) -> MessageStatus | None:
         with self._read() as connection:
             row = connection.execute(sql.SELECT_STATUS, {"message_id": message_id}).fetchone()
-        if row is None:
-            return None
-        state = MessageState(row[3])
-        paused = state is MessageState.PENDING and bool(row[4])
-        return MessageStatus(row[0], row[1], row[2], state, paused)
+        return None if row is None else message_status(row)
 
     def counts(self) -> OutboxCounts:
         with self._reading() as connection:
@@ -239,12 +234,7 @@ class SqliteStore:
     def lanes_overview(self, limit: int) -> list[LaneOverview]:
         with self._read() as connection:
             rows = connection.execute(sql.LANES_OVERVIEW, {"limit": limit}).fetchall()
-        return [
-            LaneOverview(
-                lane, pending, oldest, head_id, attempts, due, code, text, paused=bool(paused)
-            )
-            for lane, pending, oldest, head_id, attempts, due, code, text, paused in rows
-        ]
+        return [lane_overview(row) for row in rows]
 
     def oldest_pending_enqueued_at(self) -> float | None:
         with self._read() as connection:
