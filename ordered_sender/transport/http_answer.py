@@ -31,9 +31,8 @@ import botocore.parsers
 from ordered_sender.message import Message
 from ordered_sender.transport import BatchResponse, EntryError, RequestError, RequestErrorKind
 from ordered_sender.transport.iotevents import (
-    CREDENTIAL_CODES,
-    UNEXPECTED_RESPONSE,
     check_batch_put_answer,
+    judged_error,
     request_body,
 )
 
@@ -110,17 +109,7 @@ def error_code_and_text(headers: Mapping[str, str], body: bytes) -> tuple[str, s
 
 def service_error(code: str, text: str, status: int | None, body: bytes = b"") -> RequestError:
     """The RequestError for an error answer, judged as the boto3 transport judges ClientError."""
-    if code in CREDENTIAL_CODES or status == 403:
-        return RequestError(RequestErrorKind.CREDENTIALS, code, text, status)
-    if code in ("", str(status)):
-        return RequestError(
-            RequestErrorKind.UNEXPECTED,
-            UNEXPECTED_RESPONSE,
-            f"HTTP {status} without an AWS error code, not an IoT Events answer "
-            f"(is endpoint_url right?): {body[:200]!r}",
-            status,
-        )
-    return RequestError(RequestErrorKind.SERVICE, code, text, status)
+    return judged_error(code, text, status, excerpt=repr(body[:200]))
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

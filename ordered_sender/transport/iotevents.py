@@ -203,6 +203,12 @@ def _client_error(error: botocore.exceptions.ClientError) -> RequestError:
     code = str(details.get("Code", ""))
     text = str(details.get("Message", ""))
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return judged_error(code, text, status, excerpt=text[:200])
+
+
+def judged_error(code: str, text: str, status: int | None, *, excerpt: str) -> RequestError:
+    """An error answer judged, for both transports: refused credentials, an answer that is not
+    from IoT Events (``excerpt`` shows what came instead), or the service's own error."""
     if code in CREDENTIAL_CODES or status == 403:
         return RequestError(RequestErrorKind.CREDENTIALS, code, text, status)
     if code in ("", str(status)):
@@ -212,7 +218,7 @@ def _client_error(error: botocore.exceptions.ClientError) -> RequestError:
             RequestErrorKind.UNEXPECTED,
             UNEXPECTED_RESPONSE,
             f"HTTP {status} without an AWS error code, not an IoT Events answer "
-            f"(is endpoint_url right?): {text[:200]}",
+            f"(is endpoint_url right?): {excerpt}",
             status,
         )
     return RequestError(RequestErrorKind.SERVICE, code, text, status)
