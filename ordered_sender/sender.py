@@ -100,7 +100,13 @@ class OrderedSender:
         timeout: float | None = None,
     ) -> Receipt:
         """Commit one message and return once it is on disk; see ``Outbox.put_many``."""
-        return self.put_many([(input_name, payload, message_id, timestamp_ms)], timeout=timeout)[0]
+        self._check_open()
+        receipt = self.outbox.put(
+            input_name, payload, message_id=message_id, timestamp_ms=timestamp_ms, timeout=timeout
+        )
+        self._stats.enqueued(1)
+        self._delivery.wake()
+        return receipt
 
     def put_many(
         self,
@@ -231,7 +237,7 @@ class OrderedSender:
                 self._stats.read_gauges(self.outbox.store, self.clock())
         self._delivery.close(timeout)
         # Nothing is sent after Delivery.close. A request still in flight keeps its connection:
-        # urllib3 closes idle ones now and that one when it comes back.
+        # the transport closes idle ones now and that one when it comes back.
         self._close_transport()
 
     def _close_transport(self) -> None:

@@ -35,6 +35,7 @@ from ordered_sender.errors import NotAnOutbox
 from ordered_sender.message import Message
 from ordered_sender.outcomes import OutcomeKind, classify
 from ordered_sender.transport import BatchResponse, RequestError, RequestErrorKind, Transport
+from ordered_sender.transport.connection import PoolClosed
 from ordered_sender.transport.http import (
     URLLIB3_ERROR_CODES,
     HttpTransport,
@@ -576,7 +577,7 @@ def test_a_sender_that_fails_to_open_closes_its_transport(
     http = HttpTransport.from_environment(endpoint_url=url_of(endpoint), region_name=REGION)
     with pytest.raises(NotAnOutbox):
         OrderedSender(tmp_path / "no-such-outbox.db", transport=http, create=False)
-    with pytest.raises(urllib3.exceptions.ClosedPoolError):
+    with pytest.raises(PoolClosed):
         http.send(MESSAGES)
 
 
@@ -585,7 +586,7 @@ def test_an_exception_nobody_mapped_propagates_out_of_send(endpoint: _Server) ->
     http = HttpTransport.from_environment(endpoint_url=url_of(endpoint), region_name=REGION)
     http.close()
     # Sending after close is a bug of the caller: it is not a connection fault to retry.
-    with pytest.raises(urllib3.exceptions.ClosedPoolError):
+    with pytest.raises(PoolClosed):
         http.send(MESSAGES)
 
 

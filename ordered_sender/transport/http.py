@@ -1,17 +1,20 @@
-"""The lean transport: BatchPutMessage signed by botocore, sent and read by us over urllib3.
+"""The lean transport: BatchPutMessage signed by botocore, sent and read by us.
 
 boto3 spends over a millisecond of CPU per call (its event hooks, parameter handling, endpoint
 rules, parsing), which bounds every sender built on it. ``HttpTransport`` keeps only what must
 stay botocore's: the credential chain (profiles, environment, refreshable credentials) and the
 SigV4 signer. It builds the request from the iotevents-data service model itself, sends it over
-a pooled keep-alive connection and reads the answer (transport/http_answer.py), giving the same
-RequestError as the boto3 transport for the same answer.
+a kept-alive connection of its own (transport/connection.py) and reads the answer
+(transport/http_answer.py), giving the same RequestError as the boto3 transport for the same
+answer. Behind a proxy it sends through urllib3's ProxyManager instead (forwarding, or a CONNECT
+tunnel for https), at a little more CPU per call.
 
-The faults of the network arrive as urllib3's exceptions; ``URLLIB3_ERROR_CODES`` maps each one
-that a send can raise to the code botocore gives the same fault, in the manner of httpx's
+The faults of the network arrive as ``ConnectionFault`` with botocore's code (connection.py's
+tables) or, behind a proxy, as urllib3's exceptions: ``URLLIB3_ERROR_CODES`` maps each one that a
+send can raise to the code botocore gives the same fault, in the manner of httpx's
 ``HTTPCORE_EXC_MAP``. Credential failures (a refresh that fails) are botocore's own exceptions
-and are read with the boto3 transport's table. An exception in neither table propagates (see
-``Transport``). This module decides nothing about retries: that is outcomes.py's job.
+and are read with the boto3 transport's table. An exception in none of the tables propagates
+(see ``Transport``). This module decides nothing about retries: that is outcomes.py's job.
 
 ``from_environment`` asks botocore for everything boto3 would read from the environment and the
 profile: credentials, region, the endpoint (``AWS_ENDPOINT_URL_IOTEVENTS_DATA``,
@@ -24,7 +27,8 @@ else botocore's default bundle) and the proxy (``HTTPS_PROXY``/``HTTP_PROXY`` un
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+import ssl
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
 from typing import Any
@@ -43,6 +47,7 @@ import urllib3.exceptions
 
 from ordered_sender.message import Message
 from ordered_sender.transport import BatchResponse, RequestError, RequestErrorKind
+from ordered_sender.transport.connection import ConnectionFault, ConnectionPool
 from ordered_sender.transport.http_answer import (
     CONTENT_TYPE,
     encode_request,
@@ -140,33 +145,40 @@ class HttpTransport:
         self._signed_url = f"{url.scheme}://{url.netloc}{self._target}"
         self.endpoint_url = f"{url.scheme}://{url.netloc}{(url.path or '').rstrip('/')}"
         self.proxy_url = proxy_url
-        pool_options: dict[str, Any] = {
-            "maxsize": max_connections,
-            "block": False,
-            "timeout": urllib3.Timeout(connect=timeout, read=timeout),
-            "retries": False,
-        }
-        if url.scheme == "https":
-            pool_options["cert_reqs"] = "CERT_REQUIRED"
-            pool_options["ca_certs"] = botocore.httpsession.get_cert_path(ca_bundle or True)
-        self._pool: urllib3.HTTPConnectionPool | urllib3.ProxyManager
-        self._close: Callable[[], None]
+        default_port = 443 if url.scheme == "https" else 80
+        # Sent and signed as botocore would derive it: lower case, no default port.
+        self._host = url.host.lower() + (
+            f":{url.port}" if url.port not in (None, default_port) else ""
+        )
+        ca_certs = botocore.httpsession.get_cert_path(ca_bundle or True)
+        self._direct: ConnectionPool | None = None
+        self._proxied: urllib3.ProxyManager | None = None
         if proxy_url is None:
-            self._pool = urllib3.connection_from_url(self._signed_url, **pool_options)
-            self._request_url = self._target
-            self._close = self._pool.close
+            tls = ssl.create_default_context(cafile=ca_certs) if url.scheme == "https" else None
+            self._direct = ConnectionPool(
+                url.host.strip("[]"),
+                url.port or default_port,
+                timeout=timeout,
+                max_idle=max_connections,
+                tls=tls,
+            )
         else:
-            # The manager picks the pool per request (forwarding or a CONNECT tunnel): a little
-            # more CPU per call, paid only behind a proxy.
+            pool_options: dict[str, Any] = {
+                "maxsize": max_connections,
+                "block": False,
+                "timeout": urllib3.Timeout(connect=timeout, read=timeout),
+                "retries": False,
+            }
+            if url.scheme == "https":
+                pool_options["cert_reqs"] = "CERT_REQUIRED"
+                pool_options["ca_certs"] = ca_certs
             proxies = botocore.httpsession.ProxyConfiguration()
-            self._pool = urllib3.ProxyManager(
+            self._proxied = urllib3.ProxyManager(
                 proxy_url,
                 num_pools=1,
                 proxy_headers=proxies.proxy_headers_for(proxy_url),
                 **pool_options,
             )
-            self._request_url = self._signed_url
-            self._close = self._pool.clear
 
     @classmethod
     def from_environment(
@@ -238,18 +250,33 @@ class HttpTransport:
             method=self._method,
             url=self._signed_url,
             data=encode_request(document),
-            headers={"Content-Type": CONTENT_TYPE},
+            headers={"Host": self._host, "Content-Type": CONTENT_TYPE},
         )
         botocore.auth.SigV4Auth(credentials, self._signing_name, self._region_name).add_auth(
             request
         )
         headers = dict(request.headers.items())
         headers["User-Agent"] = _USER_AGENT
+        body: bytes = request.data
+        if self._direct is None:
+            return self._send_through_proxy(headers, body)
+        lines = [f"{self._method} {self._target} HTTP/1.1"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        lines.append(f"Content-Length: {len(body)}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         try:
-            answer = self._pool.urlopen(
+            answer = self._direct.request(head, body)
+        except ConnectionFault as fault:
+            return _failed(RequestErrorKind.CONNECTION, fault.code, fault.text)
+        return read_answer(answer.status, answer.headers, answer.body)
+
+    def _send_through_proxy(self, headers: dict[str, str], body: bytes) -> BatchResponse:
+        assert self._proxied is not None
+        try:
+            answer = self._proxied.urlopen(
                 self._method,
-                self._request_url,
-                body=request.data,
+                self._signed_url,
+                body=body,
                 headers=headers,
                 retries=False,
                 redirect=False,
@@ -265,8 +292,11 @@ class HttpTransport:
 
     def close(self) -> None:
         """Close the kept-alive connections. Sending after this is the caller's bug: it raises
-        ``ClosedPoolError`` (without a proxy) or opens a new connection (behind one)."""
-        self._close()
+        ``PoolClosed`` (without a proxy) or opens a new connection (behind one)."""
+        if self._direct is not None:
+            self._direct.close()
+        if self._proxied is not None:
+            self._proxied.clear()
 
     def __enter__(self) -> HttpTransport:
         return self
