@@ -221,7 +221,9 @@ class Delivery:
             now = self.clock()
             with self._changed:
                 busy = frozenset(self._in_flight_lanes)
-            heads = self.outbox.store.ready_heads(now, busy, limit)
+            # One head more than can go: whether more are due is then known, not guessed, so a
+            # worker going on wakes the dispatcher only when it left due heads behind.
+            heads = self.outbox.store.ready_heads(now, busy, limit + 1)
             batches = plan_batches(
                 heads,
                 max_messages=self.config.max_messages_per_request,
@@ -245,7 +247,7 @@ class Delivery:
                 self._requests_in_flight += len(batches)
                 if self._pace is not None and batches:
                     self._pace = self._pace.took(now, len(batches))
-        return batches, len(heads) == limit or offered < len(heads)
+        return batches, offered < len(heads)
 
     def _is_partial(self, batch: Batch) -> bool:
         return is_partial(

@@ -97,3 +97,35 @@ def test_close_while_a_worker_plans_its_next_request_sends_nothing_more(
     assert [json.loads(p.payload)["n"] for p in emulator.processed()] == [0]
     with OrderedSender(outbox, client=client, config=config, autostart=False) as again:
         assert again.counts().pending == 1
+
+
+def test_a_worker_going_on_wakes_the_dispatcher_only_when_it_left_due_heads_behind(
+    outbox: Path, emulator: Emulator
+) -> None:
+    """20 lanes, 10 messages a request: each worker takes up the 10 lanes it just released and
+    knows (by asking for one head more) that no other lane is due, so the dispatcher, woken
+    only for due heads left behind, does not look again after every request."""
+    lanes, per_lane = 20, 15
+    for lane in range(lanes):
+        emulator.create_input(f"Lane{lane}")
+    config = SenderConfig(idle_poll_seconds=30.0, concurrency=4)
+    client = emulator.client("iotevents-data")
+    with OrderedSender(outbox, client=client, config=config, autostart=False) as sender:
+        sender.put_many([(f"Lane{n % lanes}", {"n": n}) for n in range(lanes * per_lane)])
+        looked: Counter[str] = Counter()
+        store = sender.store
+        ready_heads = store.ready_heads
+
+        def counted(now: float, exclude_lanes: Collection[str], limit: int) -> list[StoredMessage]:
+            looked[threading.current_thread().name.rsplit("_", 1)[0]] += 1
+            return ready_heads(now, exclude_lanes, limit)
+
+        store.ready_heads = counted  # type: ignore[method-assign]
+        sender.start()
+        assert sender.flush(timeout=60)
+        requests = sender.stats().requests
+    assert requests == lanes * per_lane // 10
+    assert looked["ordered-sender-worker"] >= requests - 2
+    # Before: a worker that took exactly as many heads as it could send woke the dispatcher to
+    # look again, once per request (30 looks here), finding nothing.
+    assert looked["ordered-sender-dispatcher"] <= 8
