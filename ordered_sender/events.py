@@ -27,8 +27,11 @@ from ordered_sender.scheduler import Batch
 from ordered_sender.store import Decision, Delivered, MoveToDeadLetters, Retry
 from ordered_sender.transport import BatchResponse
 
+_STDLIB_LOGGER = logging.getLogger("ordered_sender")
+"""The same object for the life of the process: looked up once, not at every put."""
+
 _UNCONFIGURED = structlog.wrap_logger(
-    logging.getLogger("ordered_sender"),
+    _STDLIB_LOGGER,
     processors=[
         # Dropped before anything is rendered when the stdlib logger would not write it: a
         # debug event per message must cost next to nothing when nobody listens.
@@ -57,7 +60,7 @@ def debug_enabled() -> bool:
     SQL that delivers the message)."""
     if structlog.is_configured():
         return True
-    return logging.getLogger("ordered_sender").isEnabledFor(logging.DEBUG)
+    return _STDLIB_LOGGER.isEnabledFor(logging.DEBUG)
 
 
 def log_request(

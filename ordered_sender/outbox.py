@@ -169,6 +169,7 @@ class Outbox:
         self.path: OutboxTarget = outbox_target(path)
         self.clock = clock
         self._changes = changes or PolledChanges(self.config.idle_poll_seconds)
+        self._limits = self.config.pending_limits
         self._closed = False
         self.store: Store = open_store(
             self.path, synchronous=self.config.synchronous, create=create
@@ -184,7 +185,10 @@ class Outbox:
         timeout: float | None = None,
     ) -> Receipt:
         """Commit one message and return once it is on disk (see ``put_many``)."""
-        return self.put_many([(input_name, payload, message_id, timestamp_ms)], timeout=timeout)[0]
+        self._check_open()
+        now = self.clock()
+        entry = self._entry(input_name, payload, message_id, timestamp_ms, now)
+        return self._store([entry], now, timeout, None)[0]
 
     def put_many(
         self,
@@ -210,24 +214,45 @@ class Outbox:
         """
         self._check_open()
         now = self.clock()
-        default_timestamp = int(now * 1000) if self.config.send_timestamp else None
-        entries = []
-        for item in items:
-            input_name, payload, message_id, timestamp_ms = unpack_put_item(item)
-            message = build_message(
-                input_name,
-                payload,
-                message_id=message_id,
-                timestamp_ms=default_timestamp if timestamp_ms is None else timestamp_ms,
-                max_payload_bytes=self.config.max_payload_bytes_per_request,
-            )
-            entries.append(NewEntry(message, self.config.lane(message)))
+        entries = [self._entry(*unpack_put_item(item), now) for item in items]
+        return self._store(entries, now, timeout, connection)
+
+    def _entry(
+        self,
+        input_name: object,
+        payload: object,
+        message_id: object,
+        timestamp_ms: object,
+        now: float,
+    ) -> NewEntry:
+        """One validated message and its lane; None for ``timestamp_ms`` is the time of the
+        put when the config sends timestamps."""
+        if timestamp_ms is None and self.config.send_timestamp:
+            timestamp_ms = int(now * 1000)
+        message = build_message(
+            input_name,
+            payload,
+            message_id=message_id,
+            timestamp_ms=timestamp_ms,
+            max_payload_bytes=self.config.max_payload_bytes_per_request,
+        )
+        return NewEntry(message, self.config.lane(message))
+
+    def _store(
+        self,
+        entries: list[NewEntry],
+        now: float,
+        timeout: float | None,
+        connection: object | None,
+    ) -> list[Receipt]:
+        """Commit the entries (inside ``connection``'s transaction, if given) and receipt them."""
         try:
             if connection is None:
                 stored = self._add_when_room(entries, now, timeout)
             else:
-                limits = self.config.pending_limits
-                stored = add_in_transaction(self.path, self.store, connection, entries, now, limits)
+                stored = add_in_transaction(
+                    self.path, self.store, connection, entries, now, self._limits
+                )
         except StoreError:
             if self._closed:  # closed by another thread while this put waited or wrote
                 raise SenderClosed(f"the outbox {self.path} was closed during the put") from None
@@ -251,7 +276,7 @@ class Outbox:
     def _add_when_room(
         self, entries: list[NewEntry], now: float, timeout: float | None
     ) -> list[StoredMessage]:
-        limits = self.config.pending_limits
+        limits = self._limits
         if limits is None:
             return self.store.add(entries, now)
         _check_fits_at_all(entries, self.config)

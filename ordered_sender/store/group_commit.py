@@ -4,7 +4,10 @@ With ``synchronous=FULL`` each commit waits for the disk; most of a put's time i
 several threads write at once (producers putting, workers recording outcomes), the first becomes
 the leader: it runs every write waiting at that moment in one transaction, each inside a SAVEPOINT
 of its own (so one refused write, a reused id or a full outbox, is rolled back alone), commits
-once, and hands the lead to the first write that arrived meanwhile. Each caller returns only once
+once, and hands the lead to the first write that arrived meanwhile. A write that says which
+refusals it raises only before changing anything (a one-message put) needs no savepoint: a
+refusal leaves nothing to undo. Should it raise anything else, the group is rolled back and run
+again with a savepoint for every write. Each caller returns only once
 the commit that holds its write is durable, and writes run in arrival order, so commit order is
 still the order of every lane. Alone, a write leads itself: one transaction, as without this.
 
@@ -48,9 +51,11 @@ def _held_lock() -> threading.Lock:
     return lock
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Write(Generic[T]):
     work: Callable[[sqlite3.Connection], T]
+    refusals: tuple[type[BaseException], ...]
+    """What ``work`` raises only before it changed anything: in a group it needs no savepoint."""
     wake: threading.Lock = field(default_factory=_held_lock)
     """Held from the start; released once by another thread (to lead, or: finished). A lock
     costs less than an Event, and each write is woken at most once."""
@@ -89,10 +94,21 @@ class GroupCommit:
         with self._queue_lock:
             return len(self._queue)
 
-    def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def run(
+        self,
+        work: Callable[[sqlite3.Connection], T],
+        *,
+        refusals: tuple[type[BaseException], ...] = (),
+    ) -> T:
         """Run ``work`` in a transaction and return its result once that is committed; raise
-        what it raised (only its own changes are rolled back), or the commit's error."""
-        write: _Write[T] = _Write(work)
+        what it raised (only its own changes are rolled back), or the commit's error.
+
+        ``refusals``: exceptions ``work`` raises only before it changed anything (its own checks,
+        or a statement SQLite undid whole), so that in a group it needs no savepoint. ``work``
+        may then run twice (the group is run again when it raises anything else): it must do
+        nothing but its statements.
+        """
+        write: _Write[T] = _Write(work, refusals)
         with self._queue_lock:
             self._queue.append(write)
             if not self._leading:
@@ -156,9 +172,13 @@ class GroupCommit:
                 connection.execute("BEGIN IMMEDIATE")
                 if len(group) == 1:
                     self._run_alone(connection, group[0])
-                else:
-                    for index, write in enumerate(group):
-                        self._run_one(connection, f"write_{index}", write)
+                elif not self._run_group(connection, group, careful=False):
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    for write in group:
+                        write.error = write.result = None
+                    connection.execute("BEGIN IMMEDIATE")
+                    self._run_group(connection, group, careful=True)
                 if connection.in_transaction:
                     connection.execute("COMMIT")
             except sqlite3.Error as error:
@@ -178,6 +198,24 @@ class GroupCommit:
             write.error = (
                 translate(error, self._path) if isinstance(error, sqlite3.Error) else error
             )
+
+    def _run_group(
+        self, connection: sqlite3.Connection, group: list[_Write[Any]], *, careful: bool
+    ) -> bool:
+        """Run each write of the group, in order: in a savepoint of its own when ``careful`` or
+        when it declared no refusals. False, at once, when a write without a savepoint raised
+        what it did not declare: some of its changes may be in the transaction."""
+        for index, write in enumerate(group):
+            if careful or not write.refusals:
+                self._run_one(connection, f"write_{index}", write)
+                continue
+            try:
+                write.result = write.work(connection)
+            except write.refusals as refusal:
+                write.error = refusal
+            except BaseException:  # run again, carefully: the same error lands on its own write
+                return False
+        return True
 
     def _run_one(self, connection: sqlite3.Connection, savepoint: str, write: _Write[Any]) -> None:
         """One write inside its own savepoint: if it raises, only its changes are undone."""

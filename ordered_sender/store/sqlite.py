@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ordered_sender.errors import InvalidMessage, LanePaused
+from ordered_sender.errors import InvalidMessage, LanePaused, OutboxFull
 from ordered_sender.store import (
     DeadLetter,
     Decision,
@@ -104,7 +104,12 @@ class SqliteStore:
     def add(
         self, entries: Sequence[NewEntry], now: float, limits: PendingLimits | None = None
     ) -> list[StoredMessage]:
-        return self._writes.run(lambda connection: _add(connection, entries, now, limits))
+        # One message is refused (full, or its id reused) before anything of it is stored: its
+        # first statement fails whole, so in a group it needs no savepoint of its own.
+        return self._writes.run(
+            lambda connection: _add(connection, entries, now, limits),
+            refusals=_REFUSED_BEFORE_ANY_CHANGE if len(entries) == 1 else (),
+        )
 
     def changed_elsewhere(self) -> bool:
         """True when another connection (another process's Outbox, say) committed since the
@@ -160,9 +165,10 @@ class SqliteStore:
 
     def resume(self, lane: str, now: float) -> bool:
         def work(connection: sqlite3.Connection) -> bool:
-            row = connection.execute(sql.RESUME_LANE, {"lane": lane, "now": now}).fetchone()
+            row = connection.execute(sql.SELECT_PAUSED_SEQ, {"lane": lane}).fetchone()
             if row is None:
                 return False
+            connection.execute(sql.RESUME_LANE, {"lane": lane, "now": now})
             connection.execute(sql.RESET_ATTEMPTS, {"now": now, "seq": row[0]})
             return True
 
@@ -191,7 +197,7 @@ class SqliteStore:
             connection.execute(sql.REDRIVE_MESSAGE, {"seq": seq, "now": now})
             # Its seq is older than anything put into the lane after it, so it goes first.
             connection.execute(sql.INSERT_LANE, {"lane": lane, "seq": seq})
-            _advance_lane(connection, lane)
+            _advance_lane(connection, lane, seq)
             return str(lane)
 
         return self._writes.run(work)
@@ -256,6 +262,11 @@ class SqliteStore:
             self._reader.close()
         with self._lock:
             self._connection.close()
+
+
+_REFUSED_BEFORE_ANY_CHANGE = (InvalidMessage, OutboxFull)
+"""What ``_add`` of one entry raises before it stored anything: the room check, and the reused id
+of its first INSERT (a failed statement leaves nothing behind)."""
 
 
 def _add(
@@ -327,7 +338,7 @@ def _apply(
             },
         ).fetchone()
         if row is not None:
-            _advance_lane(connection, row[0])
+            _advance_lane(connection, row[0], decision.seq)
         return
     retry = decision if isinstance(decision, Retry) else None
     due = now if retry is None else retry.next_attempt_at
@@ -364,9 +375,10 @@ def _apply(
         )
 
 
-def _advance_lane(connection: sqlite3.Connection, lane: str) -> None:
-    """The lane's head left it: the next pending message is the head, or the lane is gone."""
-    head = connection.execute(sql.NEXT_HEAD, {"lane": lane}).fetchone()
+def _advance_lane(connection: sqlite3.Connection, lane: str, seq: int) -> None:
+    """Message ``seq`` left the lane or came back to it: the oldest pending message is the head,
+    or the lane is gone."""
+    head = connection.execute(sql.NEXT_HEAD, {"lane": lane, "seq": seq}).fetchone()
     if head is None:
         connection.execute("DELETE FROM lanes WHERE lane = :lane", {"lane": lane})
     else:

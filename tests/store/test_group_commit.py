@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 
 from ordered_sender import Outbox, SenderConfig
-from ordered_sender.errors import StoreError
+from ordered_sender.errors import InvalidMessage, StoreError
+from ordered_sender.message import Message
+from ordered_sender.store import NewEntry
 from ordered_sender.store.group_commit import GroupCommit
+from ordered_sender.store.sqlite import SqliteStore
 
 
 class Transactions:
@@ -50,47 +53,62 @@ def wait_until(condition: Callable[[], bool]) -> None:
         time.sleep(0.001)
 
 
+def group_behind_a_slow_write(
+    writes: GroupCommit,
+    followers: list[tuple[str, Callable[[], object]]],
+    first: Callable[[sqlite3.Connection], object] | None = None,
+) -> dict[str, object]:
+    """Run ``followers`` (name, call) as one group queued behind ``first``, which waits until
+    they are queued, in order; each one's result or error."""
+    inside, release = threading.Event(), threading.Event()
+    results: dict[str, object] = {}
+
+    def slow_first(connection: sqlite3.Connection) -> object:
+        inside.set()
+        assert release.wait(timeout=10)
+        return (first or insert("first"))(connection)
+
+    def run(name: str, call: Callable[[], object]) -> None:
+        try:
+            results[name] = call()
+        except BaseException as error:  # recorded for the test to look at
+            results[name] = error
+
+    leader = threading.Thread(target=run, args=("first", lambda: writes.run(slow_first)))
+    leader.start()
+    assert inside.wait(timeout=10)
+    threads = [threading.Thread(target=run, args=follower) for follower in followers]
+    for queued, thread in enumerate(threads, start=1):
+        thread.start()
+        wait_until(lambda queued=queued: writes.waiting == queued)  # type: ignore[misc]
+    release.set()
+    for thread in (leader, *threads):
+        thread.join(timeout=10)
+    return results
+
+
 def test_writes_that_wait_together_share_one_commit_and_each_keeps_its_fate(
     tmp_path: Path,
 ) -> None:
     transactions = Transactions(tmp_path / "rows.db")
     writes = GroupCommit(transactions.connection, transactions.using, tmp_path / "rows.db")
-    inside, release = threading.Event(), threading.Event()
-    results: dict[str, object] = {}
-
-    def slow_first(connection: sqlite3.Connection) -> str:
-        inside.set()
-        assert release.wait(timeout=10)
-        return insert("a")(connection)
 
     def duplicate(connection: sqlite3.Connection) -> str:
         insert("d")(connection)
         return insert("a")(connection)  # refused: "a" exists; "d" must go with it
 
-    def run(name: str, work: Callable[[sqlite3.Connection], str]) -> None:
-        try:
-            results[name] = writes.run(work)
-        except Exception as error:
-            results[name] = error
-
-    leader = threading.Thread(target=run, args=("a", slow_first))
-    leader.start()
-    assert inside.wait(timeout=10)
-    followers = [
-        threading.Thread(target=run, args=(name, work))
-        for name, work in (("b", insert("b")), ("dup", duplicate), ("c", insert("c")))
-    ]
-    for queued, follower in enumerate(followers, start=1):
-        follower.start()
-        # Arrival order is kept.
-        wait_until(lambda queued=queued: writes.waiting == queued)  # type: ignore[misc]
-    release.set()
-    for thread in (leader, *followers):
-        thread.join(timeout=10)
+    results = group_behind_a_slow_write(
+        writes,
+        [
+            (name, lambda work=work: writes.run(work))  # type: ignore[misc]
+            for name, work in (("b", insert("b")), ("dup", duplicate), ("c", insert("c")))
+        ],
+        first=insert("a"),
+    )
 
     assert transactions.begun == 2  # "a" alone, then b, dup and c in one transaction
     assert transactions.names() == ["a", "b", "c"]
-    assert (results["a"], results["b"], results["c"]) == ("a", "b", "c")
+    assert (results["first"], results["b"], results["c"]) == ("a", "b", "c")
     assert isinstance(results["dup"], StoreError)  # its UNIQUE failure, translated
     assert writes.waiting == 0
 
@@ -251,3 +269,94 @@ def test_after_a_group_of_two_a_leader_does_not_wait_to_gather(tmp_path: Path) -
     writes._arrived.wait = never  # type: ignore[method-assign]
     assert writes.run(insert("d")) == "d"
     assert transactions.begun == 3
+
+
+def test_writes_that_declare_their_refusals_share_a_group_without_savepoints(
+    tmp_path: Path,
+) -> None:
+    """One-message puts: a refusal raised before any change needs nothing undone, so the group
+    runs them bare; the refused one fails alone and the others are committed."""
+    transactions = Transactions(tmp_path / "rows.db")
+    writes = GroupCommit(transactions.connection, transactions.using, tmp_path / "rows.db")
+    statements: list[str] = []
+    transactions.connection.set_trace_callback(statements.append)
+
+    def refused(connection: sqlite3.Connection) -> str:
+        raise ValueError("refused before any change")
+
+    results = group_behind_a_slow_write(
+        writes,
+        [
+            (name, lambda work=work: writes.run(work, refusals=(ValueError,)))  # type: ignore[misc]
+            for name, work in (("b", insert("b")), ("refused", refused), ("c", insert("c")))
+        ],
+    )
+
+    assert transactions.begun == 2
+    assert (results["b"], results["c"]) == ("b", "c")
+    assert isinstance(results["refused"], ValueError)
+    assert transactions.names() == ["b", "c", "first"]
+    assert [s for s in statements if s.startswith(("SAVEPOINT", "ROLLBACK TO"))] == []
+
+
+def test_a_write_without_savepoint_that_raises_what_it_did_not_declare_is_undone_alone(
+    tmp_path: Path,
+) -> None:
+    """It may have changed something before it raised: the group is rolled back and run again,
+    each write in its savepoint, so its changes go and everyone else's stay."""
+    transactions = Transactions(tmp_path / "rows.db")
+    writes = GroupCommit(transactions.connection, transactions.using, tmp_path / "rows.db")
+
+    def half_done(connection: sqlite3.Connection) -> str:
+        insert("half")(connection)
+        raise RuntimeError("broke after its first statement")
+
+    results = group_behind_a_slow_write(
+        writes,
+        [
+            ("b", lambda: writes.run(insert("b"), refusals=(ValueError,))),
+            ("half", lambda: writes.run(half_done, refusals=(ValueError,))),
+            ("c", lambda: writes.run(insert("c"))),
+        ],
+    )
+
+    assert (results["b"], results["c"]) == ("b", "c")
+    assert isinstance(results["half"], RuntimeError)
+    assert transactions.names() == ["b", "c", "first"]
+    assert writes.waiting == 0
+
+
+def test_grouped_puts_a_reused_id_fails_its_own_put_alone(tmp_path: Path) -> None:
+    """One-message puts run without savepoints, a put of several with one: either way the put
+    that reuses an id stores nothing and every other put of the group is stored."""
+    store = SqliteStore(tmp_path / "outbox.db")
+
+    def entry(message_id: str, lane: str) -> NewEntry:
+        return NewEntry(Message(lane, b"{}", message_id), lane)
+
+    store.add([entry("taken", "L0")], 1.0)
+    try:
+        results = group_behind_a_slow_write(
+            store._writes,
+            [
+                ("one", lambda: store.add([entry("one", "L1")], 2.0)),
+                ("reused", lambda: store.add([entry("taken", "L2")], 2.0)),
+                ("two", lambda: store.add([entry("two-a", "L3"), entry("taken", "L3")], 2.0)),
+                ("three", lambda: store.add([entry("three", "L1")], 2.0)),
+            ],
+            first=lambda connection: None,
+        )
+        for refused in ("reused", "two"):
+            error = results[refused]
+            assert isinstance(error, InvalidMessage)
+            assert (error.field, error.value) == ("message_id", "taken")
+        assert [r.message.message_id for r in results["one"]] == ["one"]  # type: ignore[attr-defined]
+        assert [r.message.message_id for r in results["three"]] == ["three"]  # type: ignore[attr-defined]
+        for message_id in ("two-a",):
+            assert store.status(message_id) is None
+        counts = store.counts()
+        assert (counts.pending, counts.lanes) == (3, 2)  # taken in L0; one, three in L1
+        heads = store.ready_heads(3.0, (), 10)
+        assert [(h.lane, h.message.message_id) for h in heads] == [("L0", "taken"), ("L1", "one")]
+    finally:
+        store.close()

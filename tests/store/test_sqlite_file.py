@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from ordered_sender.errors import NotAnOutbox, StoreError
-from ordered_sender.store import sqlite_schema
+from ordered_sender.store import Delivered, sqlite_schema
+from ordered_sender.store.sqlite import SqliteStore
 from ordered_sender.store.sqlite_errors import translated_errors
 from ordered_sender.store.sqlite_file import APPLICATION_ID, open_outbox
 
@@ -362,6 +363,76 @@ def test_a_first_release_outbox_opens_with_todays_schema(tmp_path: Path) -> None
     ) as connection:
         assert pragma(connection, "user_version") == sqlite_schema.SCHEMA_VERSION
         assert connection.execute("SELECT count(*) FROM messages").fetchone() == (2,)
+
+
+def make_version_2_outbox(path: Path) -> None:
+    """A version-2 outbox as that release left it: lane a moving with a delivered message kept,
+    lane b paused at its head, lane c paused at c2 with the older c1 redriven while c2 was in
+    flight (that release moved the head to the failed message)."""
+    make_first_release_outbox(path, messages=0)
+    with closing(
+        open_outbox(
+            path,
+            schema=sqlite_schema.SCHEMA,
+            schema_version=2,
+            migrations={1: sqlite_schema.MIGRATIONS[1]},
+            create=False,
+        )
+    ) as connection:
+        for message_id, state in [
+            ("a1", "delivered"),
+            ("a2", "pending"),
+            ("a3", "pending"),
+            ("b1", "pending"),
+            ("c1", "pending"),
+            ("c2", "pending"),
+        ]:
+            connection.execute(
+                "INSERT INTO messages (message_id, lane, input_name, payload, enqueued_at, state)"
+                " VALUES (?, ?, 'input', X'7B7D', 1, ?)",
+                (message_id, message_id[0], state),
+            )
+        connection.executemany(
+            "INSERT INTO lanes (lane, head_seq, next_attempt_at, paused_at, pause_code)"
+            " VALUES (?, ?, 0, ?, ?)",
+            [("a", 2, None, None), ("b", 4, 7.0, "InvalidRequestException"), ("c", 6, 8.0, "X")],
+        )
+
+
+def schema_objects(connection: sqlite3.Connection) -> set[tuple[str, ...]]:
+    """Every table, index and trigger with its columns: what a migration must make alike."""
+    objects: set[tuple[str, ...]] = set()
+    for kind, name, table in connection.execute("SELECT type, name, tbl_name FROM sqlite_schema"):
+        listing = "table_info" if kind == "table" else "index_info"
+        columns = [] if kind == "trigger" else connection.execute(f"PRAGMA {listing}({name})")
+        objects.add((kind, name, table, *(str(column[1:3]) for column in columns)))
+    return objects
+
+
+def test_a_version_2_outbox_is_migrated_to_todays_schema_keeping_its_lanes_and_pauses(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v2.db"
+    make_version_2_outbox(path)
+    store = SqliteStore(path, create=False)
+    try:
+        assert [(p.lane, p.message_id) for p in store.paused_lanes()] == [("b", "b1"), ("c", "c2")]
+        counts = store.counts()
+        assert (counts.pending, counts.blocked, counts.lanes, counts.paused_lanes) == (5, 3, 3, 2)
+        assert store.resume("c", now=9.0)
+        delivered = []
+        while heads := store.ready_heads(100.0, (), 10):
+            delivered += [head.message.message_id for head in heads]
+            store.apply([Delivered(head.seq) for head in heads], now=10.0)
+        # c1, redriven before c2 failed, is c's oldest message: it goes first.
+        assert delivered == ["a2", "c1", "a3", "c2"]
+        assert store.counts().pending == 1  # b1, paused
+    finally:
+        store.close()
+    with closing(sqlite3.connect(path)) as migrated, closing(sqlite3.connect(":memory:")) as new:
+        new.executescript(sqlite_schema.SCHEMA)
+        assert pragma(migrated, "user_version") == sqlite_schema.SCHEMA_VERSION == 3
+        assert schema_objects(migrated) == schema_objects(new)
 
 
 def test_a_first_release_outbox_at_the_current_version_is_only_marked(tmp_path: Path) -> None:
