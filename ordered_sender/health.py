@@ -45,6 +45,8 @@ class Hold:
         return replace(longer, until=now + longer.seconds)
 
     def succeeded(self) -> Hold:
+        if self.failures == 0 and self.until == 0.0:
+            return self  # the common case, once per request: nothing to clear
         return replace(self, failures=0, until=0.0)
 
 
