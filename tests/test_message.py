@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,7 +100,20 @@ def test_put_many_is_all_or_nothing(idle_sender: OrderedSender) -> None:
 def test_generated_ids_are_unique_and_match_the_documented_pattern() -> None:
     ids = {new_message_id() for _ in range(10_000)}
     assert len(ids) == 10_000
-    assert all(re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", i) for i in ids)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+
+
+def _ids_in_child(count: int) -> list[str]:
+    return [new_message_id() for _ in range(count)]
+
+
+def test_a_forked_process_generates_other_ids_than_its_parent() -> None:
+    """Two processes putting into one outbox (or sending to one endpoint) after a fork must not
+    draw the same ids: IoT Events would drop the second of each as a duplicate."""
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.apply(_ids_in_child, (100,))
+    parent = _ids_in_child(100)
+    assert len(set(child) | set(parent)) == 200
 
 
 def test_payload_encodings(idle_sender: OrderedSender) -> None:
