@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from freezegun import freeze_time
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -101,6 +102,18 @@ def test_generated_ids_are_unique_and_match_the_documented_pattern() -> None:
     ids = {new_message_id() for _ in range(10_000)}
     assert len(ids) == 10_000
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+
+
+def test_generated_ids_sort_in_the_order_they_were_made() -> None:
+    """Time first, so the outbox's index of ids grows at one end instead of everywhere."""
+    with freeze_time("2026-05-01 12:00:00") as frozen:
+        ids = []
+        for _ in range(5):
+            ids.append(new_message_id())
+            frozen.tick(0.01)
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 5
+    assert ids[0][:12] == f"{1777636800000:012x}"  # the milliseconds of the frozen time
 
 
 def _ids_in_child(count: int) -> list[str]:
