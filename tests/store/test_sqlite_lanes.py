@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ordered_sender.message import Message
-from ordered_sender.store import Delivered, MoveToDeadLetters, NewEntry, Pause
+from ordered_sender.store import Delivered, MoveToDeadLetters, NewEntry, Pause, Retry
 from ordered_sender.store import sqlite_schema as sql
 from ordered_sender.store.sqlite import SqliteStore
 
@@ -152,3 +152,22 @@ def test_a_head_delivered_after_a_redrive_slipped_in_leaves_the_redriven_message
 ) -> None:
     store.apply([Delivered(redrive_a1_while_a2_is_in_flight(store))], now=4.0)
     assert [h.message.message_id for h in store.ready_heads(100.0, (), 10)] == ["a1"]
+
+
+def test_a_lane_moving_to_its_next_head_keeps_its_place_among_the_due_times(
+    store: SqliteStore,
+) -> None:
+    # The due-time index holds the time alone: a head moving on, due at once as before, leaves
+    # its entry where it was (an entry holding the head's seq moved with every delivery).
+    with closing(sqlite3.connect(store.path)) as connection:
+        columns = [row[2] for row in connection.execute("PRAGMA index_info(lanes_ready)")]
+        plan = connection.execute(f"EXPLAIN QUERY PLAN {sql.UPCOMING_HEADS}", {"limit": 1})
+        details = [row[3] for row in plan]
+    assert columns == ["next_attempt_at"]
+    assert details == ["SCAN lanes USING INDEX lanes_ready"]
+    seqs = {s.message.message_id: s.seq for s in store.add([entry("a", "a1")], now=1.0)}
+    store.add([entry("a", "a2"), entry("b", "b1")], now=1.0)
+    store.apply([Retry(seqs["a1"], 1, 2.0, 9.0, "ThrottlingException", "")], now=2.0)
+    assert store.next_attempt_at(frozenset({"b"})) == 9.0
+    store.apply([Delivered(seqs["a1"])], now=3.0)
+    assert store.next_attempt_at(frozenset({"b"})) == 0.0
