@@ -7,9 +7,10 @@ of its own (so one refused write, a reused id or a full outbox, is rolled back a
 once, and hands the lead to the first write that arrived meanwhile. A write that says which
 refusals it raises only before changing anything (a one-message put) needs no savepoint: a
 refusal leaves nothing to undo. Should it raise anything else, the group is rolled back and run
-again with a savepoint for every write. Each caller returns only once
-the commit that holds its write is durable, and writes run in arrival order, so commit order is
-still the order of every lane. Alone, a write leads itself: one transaction, as without this.
+again with a savepoint for every write, so a write may run twice and must do nothing but its
+statements. Each caller returns only once the commit that holds its write is durable, and
+writes run in arrival order, so commit order is still the order of every lane. Alone, a write
+leads itself: one transaction, as without this.
 
 A new leader gathers before it commits. The writers of the group just committed are only now
 waking up; a leader that committed at once would commit alone while they queue behind it, and
@@ -104,9 +105,9 @@ class GroupCommit:
         what it raised (only its own changes are rolled back), or the commit's error.
 
         ``refusals``: exceptions ``work`` raises only before it changed anything (its own checks,
-        or a statement SQLite undid whole), so that in a group it needs no savepoint. ``work``
-        may then run twice (the group is run again when it raises anything else): it must do
-        nothing but its statements.
+        or a statement SQLite undid whole), so that in a group it needs no savepoint. Any
+        ``work`` may run twice (its group is run again, each write in a savepoint, when a write
+        without one raises what it did not declare): it must do nothing but its statements.
         """
         write: _Write[T] = _Write(work, refusals)
         with self._queue_lock:
