@@ -188,7 +188,7 @@ class Outbox:
         self._check_open()
         now = self.clock()
         entry = self._entry(input_name, payload, message_id, timestamp_ms, now)
-        return self._store([entry], now, timeout, None)[0]
+        return self._commit_entries([entry], now, timeout, None)[0]
 
     def put_many(
         self,
@@ -215,7 +215,7 @@ class Outbox:
         self._check_open()
         now = self.clock()
         entries = [self._entry(*unpack_put_item(item), now) for item in items]
-        return self._store(entries, now, timeout, connection)
+        return self._commit_entries(entries, now, timeout, connection)
 
     def _entry(
         self,
@@ -238,7 +238,7 @@ class Outbox:
         )
         return NewEntry(message, self.config.lane(message))
 
-    def _store(
+    def _commit_entries(
         self,
         entries: list[NewEntry],
         now: float,
