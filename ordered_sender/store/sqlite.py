@@ -41,6 +41,9 @@ from ordered_sender.store.rows import check_room, lane_overview, message_status,
 from ordered_sender.store.sqlite_errors import translated_errors
 from ordered_sender.store.sqlite_file import open_outbox, open_reader
 
+FORGET_CHUNK = 2_000
+"""Delivered rows forgotten per transaction (a few milliseconds of the writer each)."""
+
 
 class SqliteStore:
     """The Store protocol on one SQLite file."""
@@ -252,10 +255,18 @@ class SqliteStore:
             lanes, paused = connection.execute(sql.COUNT_LANES).fetchone()
         return int(lanes - paused)
 
-    def forget_delivered(self, before: float) -> int:
-        return self._writes.run(
-            lambda connection: connection.execute(sql.FORGET_DELIVERED, {"before": before}).rowcount
-        )
+    def forget_delivered(self, before: float, *, chunk: int = FORGET_CHUNK) -> int:
+        """In transactions of at most ``chunk`` rows, so puts and outcomes get the outbox in
+        between instead of waiting behind one long delete."""
+        arguments = {"before": before, "chunk": chunk}
+        forgotten = 0
+        while True:
+            removed: int = self._writes.run(
+                lambda connection: connection.execute(sql.FORGET_DELIVERED, arguments).rowcount
+            )
+            forgotten += removed
+            if removed < chunk:
+                return forgotten
 
     def close(self) -> None:
         with self._reader_lock:

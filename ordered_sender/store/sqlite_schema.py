@@ -353,6 +353,12 @@ WHERE m.seq = (SELECT MIN(head_seq) FROM lanes WHERE paused_at IS NULL)
     OR m.seq IN (SELECT head_seq FROM lanes WHERE paused_at IS NOT NULL)
 """
 
+# At most :chunk rows a statement, found through messages_delivered_at (delivered_at < :before
+# implies the index's delivered_at IS NOT NULL).
 FORGET_DELIVERED = """
-DELETE FROM messages WHERE state IN ('delivered', 'dropped') AND delivered_at < :before
+DELETE FROM messages WHERE seq IN (
+    SELECT seq FROM messages
+    WHERE delivered_at < :before AND state IN ('delivered', 'dropped')
+    LIMIT :chunk
+)
 """
