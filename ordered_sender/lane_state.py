@@ -33,9 +33,10 @@ no redrive (resume it first), and only an in-flight lane has an outcome.
 A redriven dead letter takes its place in the lane by put order: before every message put after it,
 which is the head's place in the common case of one dead letter. When another message put before it
 is the head already (two dead letters redriven, the older first), it waits behind that head like a
-put, and the lane keeps its state. A pause stops the lane at the message that failed, even when a
-redrive slipped in before it while it was in flight; the next redrive or delivery brings the lane
-back to put order.
+put, and the lane keeps its state. A pause names the message that failed (its attempts are reset
+on RESUME); when a redrive slipped in before that message while it was in flight, the resumed lane
+goes on in put order, the redriven message first. (The PostgreSQL outbox still sends the failed
+message first there, then goes back to put order.)
 """
 
 from __future__ import annotations

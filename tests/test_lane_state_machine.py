@@ -11,10 +11,10 @@ Order, precisely: a message may be sent (hence delivered) only while it is its l
 model. The head is the lane's oldest pending message (by put order, ``seq``): every message put
 before it has left the lane (delivered, dropped, or in the dead letters). A dead letter redriven
 later takes its place again by put order, so it goes before every pending message put after it;
-that is the one way a lane's deliveries leave put order. One exception keeps a pause honest: when
-a dead letter is redriven while the head is in flight and that head then fails for good under the
-pause policy, the lane stops at the message that failed (it stays the head, "pinned") until it
-leaves the lane or another redrive in the lane puts the oldest message first again.
+that is the one way a lane's deliveries leave put order. A pause names the message that failed,
+which is not the head when a dead letter was redriven while that message was in flight: the lane
+then goes on in put order once resumed, the redriven message first, and resuming gives the failed
+message its fresh attempts.
 
 Redrive and the table: the table says a redriven dead letter goes before the head. The store puts
 it back by put order, so a dead letter redriven after an older one that is still pending queues
@@ -154,8 +154,8 @@ class LaneMachine(RuleBasedStateMachine):
         self.outstanding: list[Sent] = []
         self.requests: list[tuple[Message, ...]] = []
         self.delivered: dict[str, list[str]] = {lane: [] for lane in LANES}
-        self.pinned: dict[str, ModelMessage] = {}
-        """The head of a lane paused at a message that is not its oldest pending one."""
+        self.paused_at: dict[str, ModelMessage] = {}
+        """The message each paused lane failed at."""
 
     # -- the real thing ------------------------------------------------------------------------
 
@@ -287,10 +287,6 @@ class LaneMachine(RuleBasedStateMachine):
         )
 
     def head(self, lane: str) -> ModelMessage | None:
-        pinned = self.pinned.get(lane)
-        if pinned is not None and pinned.state is MessageState.PENDING:
-            return pinned
-        self.pinned.pop(lane, None)
         pending = self.pending(lane)
         return pending[0] if pending else None
 
@@ -343,8 +339,8 @@ class LaneMachine(RuleBasedStateMachine):
         elif sent.policy == "pause":
             message.next_attempt_at = sent.now
             if message is not self.head(lane):
-                note("pause pins a head behind a redriven dead letter")
-                self.pinned[lane] = message
+                note("pause behind a redriven dead letter")
+            self.paused_at[lane] = message
             self.states[lane] = transition(self.states[lane], LaneEvent.PAUSE)
         else:
             message.state = MessageState.DEAD_LETTER
@@ -374,8 +370,6 @@ class LaneMachine(RuleBasedStateMachine):
         head = self.head(message.lane)
         state = self.states[message.lane]
         behind = head is not None and head.seq < message.seq and state is not LaneState.IN_FLIGHT
-        # The store takes the oldest pending message as the head again.
-        self.pinned.pop(message.lane, None)
         message.state = MessageState.PENDING
         message.attempts = 0
         message.next_attempt_at = self.clock.now
@@ -463,10 +457,9 @@ class LaneMachine(RuleBasedStateMachine):
         assert self.sender.resume(lane) is paused
         if paused:
             self.states[lane] = transition(LaneState.PAUSED, LaneEvent.RESUME)
-            head = self.head(lane)
-            assert head is not None
-            head.attempts = 0
-            head.next_attempt_at = self.clock.now
+            failed = self.paused_at.pop(lane)
+            failed.attempts = 0
+            failed.next_attempt_at = self.clock.now
 
     @rule(index=st.integers(min_value=0, max_value=99), drop=st.booleans(), any_id=st.booleans())
     def redrive_or_drop(self, index: int, drop: bool, any_id: bool) -> None:
@@ -572,7 +565,7 @@ class LaneMachine(RuleBasedStateMachine):
             assert row.attempts == head.attempts
             assert row.paused is (lane in paused)
             if lane in paused:
-                assert paused[lane] == head.message_id
+                assert paused[lane] == self.paused_at[lane].message_id
             else:
                 assert row.next_attempt_at == head.next_attempt_at
 
@@ -643,7 +636,9 @@ def test_a_dead_letter_redriven_after_an_older_one_queues_behind_it() -> None:
     assert machine.states["A"] is LaneState.BACKOFF
 
 
-def test_a_pause_after_a_redrive_in_flight_stops_the_lane_at_the_message_that_failed() -> None:
+def test_a_pause_after_a_redrive_in_flight_names_the_failed_message_and_resumes_in_put_order() -> (
+    None
+):
     machine = run_by_hand(
         ("start", ("dead_letter",)),
         ("put", ("A", 1, False, "invalid")),
@@ -653,6 +648,6 @@ def test_a_pause_after_a_redrive_in_flight_stops_the_lane_at_the_message_that_fa
         ("deliver_due", ("none", "redrive")),  # A0 redriven while A1 in flight; A1 pauses
         ("put", ("A", 1, False, "deliver")),
         ("resume", ("A",)),
-        ("deliver_due", ("none", "nothing")),  # A1, then A0, then A2
+        ("deliver_due", ("none", "nothing")),  # A0 (put first), then A1, then A2
     )
-    assert [machine.messages[i].n for i in machine.delivered["A"]] == [1, 0, 2]
+    assert [machine.messages[i].n for i in machine.delivered["A"]] == [0, 1, 2]
