@@ -35,8 +35,7 @@ which is the head's place in the common case of one dead letter. When another me
 is the head already (two dead letters redriven, the older first), it waits behind that head like a
 put, and the lane keeps its state. A pause names the message that failed (its attempts are reset
 on RESUME); when a redrive slipped in before that message while it was in flight, the resumed lane
-goes on in put order, the redriven message first. (The PostgreSQL outbox still sends the failed
-message first there, then goes back to put order.)
+goes on in put order, the redriven message first.
 """
 
 from __future__ import annotations

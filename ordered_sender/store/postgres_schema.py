@@ -205,12 +205,23 @@ SET paused_at = %(now)s, pause_code = %(error_code)s, pause_text = %(error_text)
 WHERE lane = %(lane)s
 """
 
+# The lane goes on in put order (its oldest pending message first: a redrive may have slipped in
+# before the failed one while it was in flight); returns the failed message, whose attempts reset.
 RESUME_LANE: Final = """
-UPDATE {schema}.lanes
+UPDATE {schema}.lanes AS l
 SET paused_at = NULL, pause_code = NULL, pause_text = NULL, next_attempt_at = %(now)s,
-    retry_wait = 0
-WHERE lane = %(lane)s AND paused_at IS NOT NULL
-RETURNING head_seq
+    retry_wait = 0,
+    head_seq = (
+        SELECT MIN(m.seq) FROM {schema}.messages AS m
+        WHERE m.lane = l.lane AND m.state = 'pending'
+    )
+FROM (
+    SELECT head_seq AS failed_seq FROM {schema}.lanes
+    WHERE lane = %(lane)s AND paused_at IS NOT NULL
+    FOR UPDATE
+) AS f
+WHERE l.lane = %(lane)s AND l.paused_at IS NOT NULL
+RETURNING f.failed_seq
 """
 
 RESET_ATTEMPTS: Final = """

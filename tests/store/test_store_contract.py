@@ -233,3 +233,26 @@ def test_nothing_pending_has_no_oldest_message(open_store: StoreFactory) -> None
     seqs = fill(store, ("a", "a1"), ("b", "b1"))
     store.apply([Delivered(seqs["a1"]), Delivered(seqs["b1"])], now=20.0)
     assert store.oldest_pending_enqueued_at() is None
+
+
+def test_a_lane_paused_after_a_redrive_slipped_in_names_the_failed_message_and_resumes_in_put_order(
+    open_store: StoreFactory,
+) -> None:
+    """a1 dead-lettered, redriven while a2 is in flight; a2 then fails under the pause policy."""
+    store = open_store()
+    seqs = fill(store, ("a", "a1"), ("a", "a2"), ("a", "a3"))
+    store.apply([MoveToDeadLetters(seqs["a1"], "a", 1, 20.0, "InvalidRequestException", "")], 20.0)
+    assert store.redrive("a1", now=30.0) == "a"
+    store.apply([Pause(seqs["a2"], "a", 2, 20.0, "InvalidRequestException", "bad")], now=40.0)
+    (paused,) = store.paused_lanes()
+    assert (paused.lane, paused.message_id) == ("a", "a2")
+    assert heads(store) == []
+    assert store.resume("a", now=50.0)
+    delivered = []
+    while due := store.ready_heads(100.0, frozenset(), 10):
+        (head,) = due
+        delivered.append((head.message.message_id, head.attempts))
+        store.apply([Delivered(head.seq)], now=60.0)
+    # The redriven a1 is put first; a2 comes back with fresh attempts.
+    assert delivered == [("a1", 0), ("a2", 0), ("a3", 0)]
+    assert store.counts().pending == 0
