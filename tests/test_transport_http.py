@@ -903,6 +903,20 @@ def test_the_configured_ca_bundle_verifies_the_endpoint(
     assert len(tls_endpoint.received) == 1
 
 
+def test_one_tls_connection_is_kept_alive_across_sends(
+    tls_endpoint: _Server, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the server sends after the handshake (TLS 1.3 session tickets) is read with the first
+    # answer: the idle connection is not taken for one the server closed.
+    tls_endpoint.behaviour = KEEP_ALIVE_SUCCESS
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(certificate[0]))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url_of(tls_endpoint, "https"))
+    with HttpTransport.from_environment(timeout=5) as http:
+        for _ in range(4):
+            assert http.send(MESSAGES) == BatchResponse()
+    assert (tls_endpoint.connections, len(tls_endpoint.received)) == (1, 4)
+
+
 def test_without_the_ca_bundle_a_self_signed_endpoint_is_refused(
     tls_endpoint: _Server,
     transport_kind: str,
