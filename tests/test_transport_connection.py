@@ -18,6 +18,7 @@ from io import BufferedIOBase
 
 import pytest
 
+from ordered_sender.transport import mapped_by_class
 from ordered_sender.transport.connection import (
     CONNECT_ERROR_CODES,
     EXCHANGE_ERROR_CODES,
@@ -27,7 +28,6 @@ from ordered_sender.transport.connection import (
     ConnectionPool,
     MalformedAnswer,
     PoolClosed,
-    resolved_code,
 )
 
 HEAD = b"POST /inputs/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n"
@@ -281,16 +281,16 @@ def _exception_classes() -> set[type[BaseException]]:
 
 def test_every_socket_and_ssl_error_resolves_in_both_tables() -> None:
     for error in _exception_classes():
-        assert resolved_code(CONNECT_ERROR_CODES, error) is not None, error
-        assert resolved_code(EXCHANGE_ERROR_CODES, error) is not None, error
-    assert resolved_code(CONNECT_ERROR_CODES, socket.gaierror) == "EndpointConnectionError"
-    assert resolved_code(CONNECT_ERROR_CODES, ssl.SSLCertVerificationError) == "SSLError"
-    assert resolved_code(CONNECT_ERROR_CODES, socket.timeout) == "ConnectTimeoutError"
-    assert resolved_code(EXCHANGE_ERROR_CODES, socket.timeout) == "ReadTimeoutError"
-    assert resolved_code(EXCHANGE_ERROR_CODES, MalformedAnswer) == "ConnectionClosedError"
+        assert mapped_by_class(CONNECT_ERROR_CODES, error) is not None, error
+        assert mapped_by_class(EXCHANGE_ERROR_CODES, error) is not None, error
+    assert mapped_by_class(CONNECT_ERROR_CODES, socket.gaierror) == "EndpointConnectionError"
+    assert mapped_by_class(CONNECT_ERROR_CODES, ssl.SSLCertVerificationError) == "SSLError"
+    assert mapped_by_class(CONNECT_ERROR_CODES, socket.timeout) == "ConnectTimeoutError"
+    assert mapped_by_class(EXCHANGE_ERROR_CODES, socket.timeout) == "ReadTimeoutError"
+    assert mapped_by_class(EXCHANGE_ERROR_CODES, MalformedAnswer) == "ConnectionClosedError"
 
 
 def test_an_exception_outside_the_tables_is_not_mapped() -> None:
     for error in (ValueError, KeyError, RuntimeError, KeyboardInterrupt, PoolClosed):
-        assert resolved_code(CONNECT_ERROR_CODES, error) is None
-        assert resolved_code(EXCHANGE_ERROR_CODES, error) is None
+        assert mapped_by_class(CONNECT_ERROR_CODES, error) is None
+        assert mapped_by_class(EXCHANGE_ERROR_CODES, error) is None

@@ -9,9 +9,9 @@ the real one, with its exception table; tests hand in their own.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from ordered_sender.message import Message
 
@@ -75,10 +75,25 @@ class Transport(Protocol):
         ...
 
 
+_Value = TypeVar("_Value")
+
+
+def mapped_by_class(table: Mapping[Any, _Value], error_type: type[BaseException]) -> _Value | None:
+    """What an exception table (exception classes as keys) gives this class: its nearest ancestor
+    in the table (by MRO), so a subclass resolves as its mapped base does; None when no ancestor
+    is mapped."""
+    for ancestor in error_type.__mro__:
+        value = table.get(ancestor)
+        if value is not None:
+            return value
+    return None
+
+
 __all__ = [
     "BatchResponse",
     "EntryError",
     "RequestError",
     "RequestErrorKind",
     "Transport",
+    "mapped_by_class",
 ]

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import BinaryIO
 
+from ordered_sender.transport import mapped_by_class
+
 
 class MalformedAnswer(Exception):
     """What came back is not an HTTP/1.x answer, or was cut short."""
@@ -70,17 +72,6 @@ EXCHANGE_ERROR_CODES: Mapping[type[BaseException], str] = MappingProxyType(
     }
 )
 """Exceptions while writing a request or reading its answer, by class, with botocore's code."""
-
-
-def resolved_code(
-    table: Mapping[type[BaseException], str], error: type[BaseException]
-) -> str | None:
-    """The code ``table`` gives this class (nearest mapped ancestor), or None."""
-    for ancestor in error.__mro__:
-        code = table.get(ancestor)
-        if code is not None:
-            return code
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +148,7 @@ class ConnectionPool:
             answer, keep = _read_answer(connection.file)
         except BaseException as error:
             connection.close()
-            code = resolved_code(EXCHANGE_ERROR_CODES, type(error))
+            code = mapped_by_class(EXCHANGE_ERROR_CODES, type(error))
             if code is None:
                 raise
             raise ConnectionFault(code, _text(error)) from error
@@ -204,7 +195,7 @@ class ConnectionPool:
         except BaseException as error:
             if opened is not None:
                 opened.close()
-            code = resolved_code(CONNECT_ERROR_CODES, type(error))
+            code = mapped_by_class(CONNECT_ERROR_CODES, type(error))
             if code is None:
                 raise
             where = f"{self.host}:{self.port}"

@@ -46,7 +46,12 @@ import urllib3
 import urllib3.exceptions
 
 from ordered_sender.message import Message
-from ordered_sender.transport import BatchResponse, RequestError, RequestErrorKind
+from ordered_sender.transport import (
+    BatchResponse,
+    RequestError,
+    RequestErrorKind,
+    mapped_by_class,
+)
 from ordered_sender.transport.connection import ConnectionFault, ConnectionPool
 from ordered_sender.transport.http_answer import (
     CONTENT_TYPE,
@@ -83,11 +88,7 @@ _USER_AGENT = f"ordered-sender (lean transport) Botocore/{botocore.__version__}"
 
 def error_code(error_type: type[BaseException]) -> str | None:
     """The code ``URLLIB3_ERROR_CODES`` gives this class (nearest mapped ancestor), or None."""
-    for ancestor in error_type.__mro__:
-        code = URLLIB3_ERROR_CODES.get(ancestor)
-        if code is not None:
-            return code
-    return None
+    return mapped_by_class(URLLIB3_ERROR_CODES, error_type)
 
 
 def default_endpoint_url(service_model: botocore.model.ServiceModel, region_name: str) -> str:

@@ -23,7 +23,13 @@ import botocore.exceptions
 import botocore.parsers
 
 from ordered_sender.message import Message
-from ordered_sender.transport import BatchResponse, EntryError, RequestError, RequestErrorKind
+from ordered_sender.transport import (
+    BatchResponse,
+    EntryError,
+    RequestError,
+    RequestErrorKind,
+    mapped_by_class,
+)
 
 _CREDENTIALS = RequestErrorKind.CREDENTIALS
 _CONNECTION = RequestErrorKind.CONNECTION
@@ -82,11 +88,7 @@ status: both transports read them as RequestErrorKind.CREDENTIALS (the sender ha
 
 def error_kind(error_type: type[BaseException]) -> RequestErrorKind | None:
     """The kind ``BOTOCORE_ERROR_KINDS`` gives this class (nearest mapped ancestor), or None."""
-    for ancestor in error_type.__mro__:
-        kind = BOTOCORE_ERROR_KINDS.get(ancestor)
-        if kind is not None:
-            return kind
-    return None
+    return mapped_by_class(BOTOCORE_ERROR_KINDS, error_type)
 
 
 def build_client(*, timeout: float, **client_kwargs: Any) -> Any:
