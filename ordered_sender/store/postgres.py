@@ -40,7 +40,12 @@ from ordered_sender.store import postgres_schema as sql
 from ordered_sender.store.open import DEFAULT_LEASE_SECONDS, DEFAULT_SCHEMA, redacted
 from ordered_sender.store.postgres_errors import translated_errors
 from ordered_sender.store.postgres_leases import Leases
-from ordered_sender.store.rows import check_room, lane_overview, message_status
+from ordered_sender.store.rows import (
+    check_room,
+    lane_overview,
+    message_status,
+    new_message_row,
+)
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -439,15 +444,7 @@ def add_entries(
     for entry in entries:
         message = entry.message
         inserted = connection.execute(
-            statements(sql.INSERT_MESSAGE),
-            {
-                "message_id": message.message_id,
-                "lane": entry.lane,
-                "input_name": message.input_name,
-                "payload": message.payload,
-                "timestamp_ms": message.timestamp_ms,
-                "enqueued_at": now,
-            },
+            statements(sql.INSERT_MESSAGE), new_message_row(entry, now)
         ).fetchone()
         if inserted is None:  # the caller's transaction (or savepoint) undoes the whole add
             raise InvalidMessage(

@@ -1,6 +1,7 @@
-"""What every store does alike with what it read: a row of pending message columns made a
-StoredMessage, a status or lane-overview row made its value, and the back-pressure verdict on a
-put. Pure: no queries, no connections."""
+"""What every store does alike with what it reads and writes: a row of pending message columns
+made a StoredMessage, a status or lane-overview row made its value, a new message made the
+parameters of its INSERT, and the back-pressure verdict on a put. Pure: no queries, no
+connections."""
 
 from __future__ import annotations
 
@@ -17,6 +18,19 @@ from ordered_sender.store import (
     PendingLimits,
     StoredMessage,
 )
+
+
+def new_message_row(entry: NewEntry, now: float) -> dict[str, Any]:
+    """The named parameters of both stores' INSERT_MESSAGE for a new entry put at ``now``."""
+    message = entry.message
+    return {
+        "message_id": message.message_id,
+        "lane": entry.lane,
+        "input_name": message.input_name,
+        "payload": message.payload,
+        "timestamp_ms": message.timestamp_ms,
+        "enqueued_at": now,
+    }
 
 
 def stored_message(row: Sequence[Any]) -> StoredMessage:

@@ -37,7 +37,13 @@ from ordered_sender.store import (
 )
 from ordered_sender.store import sqlite_schema as sql
 from ordered_sender.store.group_commit import GroupCommit
-from ordered_sender.store.rows import check_room, lane_overview, message_status, stored_message
+from ordered_sender.store.rows import (
+    check_room,
+    lane_overview,
+    message_status,
+    new_message_row,
+    stored_message,
+)
 from ordered_sender.store.sqlite_errors import translated_errors
 from ordered_sender.store.sqlite_file import open_outbox, open_reader
 
@@ -294,17 +300,7 @@ def _add(
     for entry in entries:
         message = entry.message
         try:
-            cursor = connection.execute(
-                sql.INSERT_MESSAGE,
-                {
-                    "message_id": message.message_id,
-                    "lane": entry.lane,
-                    "input_name": message.input_name,
-                    "payload": message.payload,
-                    "timestamp_ms": message.timestamp_ms,
-                    "enqueued_at": now,
-                },
-            )
+            cursor = connection.execute(sql.INSERT_MESSAGE, new_message_row(entry, now))
         except sqlite3.IntegrityError:
             raise InvalidMessage(
                 "message_id",
