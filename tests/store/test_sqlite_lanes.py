@@ -5,9 +5,10 @@ never read, and a delivery changes no entry of that index."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -171,3 +172,31 @@ def test_a_lane_moving_to_its_next_head_keeps_its_place_among_the_due_times(
     assert store.next_attempt_at(frozenset({"b"})) == 9.0
     store.apply([Delivered(seqs["a1"])], now=3.0)
     assert store.next_attempt_at(frozenset({"b"})) == 0.0
+
+
+def test_delivered_ids_are_forgotten_in_transactions_of_at_most_a_chunk(
+    store: SqliteStore,
+) -> None:
+    """A daemon delivering thousands of messages a second forgets hundreds of thousands once a
+    minute: one long delete would hold every put and outcome behind it for seconds."""
+    old = [entry(f"L{n}", f"old{n}") for n in range(2_300)]
+    added = store.add(old, now=1.0)
+    store.apply([Delivered(stored.seq) for stored in added], now=10.0)
+    recent = store.add([entry("R", "recent")], now=11.0)
+    store.apply([Delivered(recent[0].seq)], now=20.0)
+    pending = store.add([entry("P", "pending")], now=21.0)
+    transactions: list[int] = []
+    run = store._writes.run
+
+    def counted(work: Callable[[Any], Any]) -> Any:
+        result = run(work)
+        transactions.append(result)
+        return result
+
+    store._writes.run = counted  # type: ignore[method-assign,assignment]
+    assert store.forget_delivered(before=15.0, chunk=500) == 2_300
+    assert transactions == [500, 500, 500, 500, 300]
+    assert store.status("old0") is None and store.status("old2299") is None
+    assert store.status("recent") is not None
+    assert [h.seq for h in store.ready_heads(30.0, (), 10)] == [pending[0].seq]
+    assert store.forget_delivered(before=15.0, chunk=500) == 0
