@@ -10,7 +10,10 @@ it; a contender near it is bounded by the endpoint, not by itself.
 
 ``disk``: how many one-row SQLite transactions per second commit with WAL and synchronous=FULL
 (each an fsync), the bound of a producer that put()s one message at a time; and put() alone
-through an ``Outbox`` (nothing delivering), the same with the library's work on top.
+through an ``Outbox`` (nothing delivering), the same with the library's work on top; then 8
+threads putting at once, with synchronous=FULL and with synchronous=OFF. Without a wait for the
+disk, the second is what the interpreter (and SQLite's CPU) allows put() from threads of one
+process, the bound of the first on any disk.
 
 Each prints one JSON line.
 """
@@ -25,9 +28,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from suite_contenders import cpu_seconds
+
+if TYPE_CHECKING:
+    from ordered_sender.config import Synchronous
 
 BATCH_PUT_PATH = "/inputs/messages"
 
@@ -119,12 +126,17 @@ def outbox_puts(folder: Path, seconds: float) -> dict[str, float]:
     return {"puts_per_second": puts / elapsed, "cpu_seconds_per_1000": 1000 * cpu / puts}
 
 
-def outbox_puts_from_threads(folder: Path, seconds: float, threads: int) -> dict[str, float]:
-    """``threads`` threads putting at once into one Outbox: group commit shares fsyncs."""
-    from ordered_sender import Outbox
+def outbox_puts_from_threads(
+    folder: Path, seconds: float, threads: int, synchronous: Synchronous = "FULL"
+) -> dict[str, float]:
+    """``threads`` threads putting at once into one Outbox: group commit shares fsyncs. With
+    ``synchronous="OFF"`` no commit waits for the disk: what is left is the interpreter's work
+    (and SQLite's), the bound of put() from threads of one process whatever the disk."""
+    from ordered_sender import Outbox, SenderConfig
 
     counts = [0] * threads
-    with Outbox(folder / f"puts-{threads}.db") as outbox:
+    config = SenderConfig(synchronous=synchronous)
+    with Outbox(folder / f"puts-{threads}-{synchronous}.db", config=config) as outbox:
         cpu_before = cpu_seconds()
         started = time.perf_counter()
 
@@ -160,6 +172,9 @@ def main() -> None:
             "sqlite_full_commits_per_second": sqlite_full_commits(folder, probe_seconds),
             "outbox_put": outbox_puts(folder, probe_seconds),
             "outbox_put_8_threads": outbox_puts_from_threads(folder, probe_seconds, 8),
+            "outbox_put_8_threads_no_fsync": outbox_puts_from_threads(
+                folder, probe_seconds, 8, synchronous="OFF"
+            ),
         }
     else:
         raise SystemExit(f"unknown mode {mode!r}: endpoint or disk")

@@ -160,10 +160,17 @@ def threaded_puts(disk: dict[str, Any]) -> str:
     threaded = disk.get("outbox_put_8_threads")
     if threaded is None:  # a report from before the probe
         return ""
-    return (
+    line = (
         f"; from {threaded['threads']} threads at once {threaded['puts_per_second']:,.0f}/s "
         f"({threaded['cpu_seconds_per_1000']:.3f} CPU s per 1,000)"
     )
+    unsynced = disk.get("outbox_put_8_threads_no_fsync")
+    if unsynced is not None:
+        line += (
+            f", {unsynced['puts_per_second']:,.0f}/s with synchronous=OFF "
+            f"({unsynced['cpu_seconds_per_1000']:.3f} CPU s per 1,000)"
+        )
+    return line
 
 
 def bounds_lines(report: Report) -> list[str]:

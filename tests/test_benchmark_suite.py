@@ -92,6 +92,7 @@ def test_the_bounds_are_measured_beside_the_results(report: dict[str, Any]) -> N
     assert report["disk"]["sqlite_full_commits_per_second"] > 0
     assert report["disk"]["outbox_put"]["puts_per_second"] > 0
     assert report["disk"]["outbox_put_8_threads"]["puts_per_second"] > 0
+    assert report["disk"]["outbox_put_8_threads_no_fsync"]["puts_per_second"] > 0
 
 
 def test_the_table_goes_to_stdout_and_markdown_and_the_plot_to_a_png(
