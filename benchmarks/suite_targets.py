@@ -43,7 +43,9 @@ def _ratio_line(
     latency_ms: int,
     reference: str,
     target: float,
+    bound: Callable[[RunResult], str] | None = None,
 ) -> Iterator[str]:
+    """``bound``: what else bounds the best row, said before the verdict."""
     base = _find(results, reference, "backlog", lanes, latency_ms)
     best = _best(_find(results, "ordered", scenario, lanes, latency_ms), _rate)
     if not base or best is None:
@@ -52,8 +54,24 @@ def _ratio_line(
     yield (
         f"{what}: {value:.2f}x {reference} ({best.contender}, "
         f"{best.messages_per_second:,.0f} against {base[0].messages_per_second:,.0f} "
-        f"messages/s); target >= {target}x: {_verdict(value, target)}"
+        f"messages/s){'' if bound is None else bound(best)}; target >= {target}x: "
+        f"{_verdict(value, target)}"
     )
+
+
+def _producer_bound(disk: dict[str, Any]) -> Callable[[RunResult], str]:
+    """For a streaming row: one thread put() it, and one thread's puts are bounded by the disk."""
+    alone = float(disk["outbox_put"]["puts_per_second"])
+    commits = float(disk["sqlite_full_commits_per_second"])
+
+    def bound(row: RunResult) -> str:
+        put = "" if row.put_per_second is None else f"{row.put_per_second:,.0f} put()/s; "
+        return (
+            f"; producer-bound: {put}one thread's put() alone reaches {alone:,.0f}/s on this "
+            f"disk ({commits:,.0f} FULL commits/s), each waiting for its own fsync"
+        )
+
+    return bound
 
 
 def _rate(row: RunResult) -> float:
@@ -81,6 +99,7 @@ def target_lines(results: list[RunResult], concurrency: int, disk: dict[str, Any
             0,
             "unordered",
             0.25,
+            _producer_bound(disk),
         )
         lines += _ratio_line(
             results,
@@ -90,6 +109,7 @@ def target_lines(results: list[RunResult], concurrency: int, disk: dict[str, Any
             0,
             "unordered",
             0.25,
+            _producer_bound(disk),
         )
     for lanes in (20, 1000):
         naive = _find(results, "naive", "backlog", lanes, 20)

@@ -45,6 +45,7 @@ def row(
 
 DISK = {
     "sqlite_full_commits_per_second": 2600.0,
+    "outbox_put": {"puts_per_second": 1500.0, "cpu_seconds_per_1000": 0.3},
     "outbox_put_8_threads": {"threads": 8, "puts_per_second": 12000.0},
 }
 
@@ -92,3 +93,19 @@ def test_the_threaded_put_target_says_what_the_same_threads_reach_without_the_di
         "put() from 8 threads at once (no delivery): 5,200/s; with synchronous=OFF (no fsync at "
         "all) the same threads reach 6,900/s, the interpreter's bound; target >= 10,000/s: MISSED"
     )
+
+
+def test_the_streaming_targets_say_that_one_producing_thread_is_bounded_by_the_disk() -> None:
+    results = [
+        row("unordered", "backlog", 20, 0, 3000),
+        row("ordered", "stream-thread", 20, 0, 700, put_per_second=700),
+        row("ordered", "stream-process", 20, 0, 1000, put_per_second=1000),
+    ]
+    lines = target_lines(results, concurrency=4, disk={**DISK, "outbox_put_8_threads": None})
+    bound = "one thread's put() alone reaches 1,500/s on this disk (2,600 FULL commits/s)"
+    assert lines[0].startswith("20 lanes, streaming in one process (0 ms): 0.23x unordered")
+    assert "producer-bound: 700 put()/s; " + bound in lines[0]
+    assert lines[0].endswith("target >= 0.25x: MISSED")
+    assert lines[1].startswith("20 lanes, streaming from another process (0 ms): 0.33x")
+    assert "producer-bound: 1,000 put()/s; " + bound in lines[1]
+    assert lines[1].endswith("target >= 0.25x: met")
