@@ -382,6 +382,11 @@ class AsyncOrderedSender:
     async def paused_lanes(self) -> list[PausedLane]:
         return await self._call(self.sender.paused_lanes)
 
+    async def pause(self, lane: str, reason: str | None = None) -> bool:
+        """Stop delivering a lane until ``resume``; False if it was paused already (see
+        ``Outbox.pause``)."""
+        return await self._call(self.sender.pause, lane, reason)
+
     async def resume(self, lane: str) -> bool:
         """Retry the head of a paused lane now; False if it was not paused."""
         return await self._call(self.sender.resume, lane)

@@ -12,6 +12,7 @@
      │                                        full, I/O error, read-only, corrupt, deleted
      ├── OutboxFull                           put() with when_full="raise" (or after its
      │                                        timeout) on an outbox at its pending limit
+     ├── NothingPending (also LookupError)    pause(lane) of a lane with no pending messages
      └── DeliveryError                        result(): it will not arrive by itself
           ├── LanePaused                      its lane stopped on a permanent failure; resume(lane)
           └── DeliveryFailed                  it failed for good and was dead-lettered;
@@ -90,6 +91,18 @@ class OutboxFull(OrderedSenderError):
     Raised by put() when ``SenderConfig.when_full`` is "raise", or when a blocking put's
     ``timeout`` passed before delivery made room.
     """
+
+
+class NothingPending(OrderedSenderError, LookupError):
+    """``pause(lane)`` of a lane with no pending messages: a lane exists only while it holds
+    messages, so there is nothing to hold; ``lane`` names it."""
+
+    def __init__(self, lane: str) -> None:
+        self.lane = lane
+        super().__init__(
+            f"lane {lane!r} has no pending messages, so there is nothing to pause; a lane can "
+            "be paused only while messages wait in it"
+        )
 
 
 class DeliveryError(OrderedSenderError):

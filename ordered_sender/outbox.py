@@ -30,6 +30,8 @@ from ordered_sender.errors import (
 from ordered_sender.events import debug_enabled, log
 from ordered_sender.message import build_message, unpack_put_item
 from ordered_sender.store import (
+    NO_REASON_GIVEN,
+    PAUSED_BY_OPERATOR,
     DeadLetter,
     MessageState,
     NewEntry,
@@ -297,6 +299,28 @@ class Outbox:
     def paused_lanes(self) -> list[PausedLane]:
         self._check_open()
         return self.store.paused_lanes()
+
+    def pause(self, lane: str, reason: str | None = None) -> bool:
+        """Stop delivering a lane until ``resume(lane)``: its pending messages stay, none is sent,
+        and ``paused_lanes()`` lists it with the code ``PausedByOperator`` and ``reason``. True
+        when this call paused it, False when it was paused already; NothingPending when the lane
+        has no pending messages (a lane exists only while messages wait in it).
+
+        A head in flight when the pause lands still has its outcome recorded and the lane stays
+        paused: delivered, the pause moves on to the next message; failed, the failure policy
+        applies as ever (a failure that pauses the lane names itself instead). When the last
+        pending message is delivered that way, the lane is gone, pause and all: nothing is left
+        to hold. ``resume`` resets the head's attempts, as after any pause."""
+        self._check_open()
+        paused = self.store.pause(lane, self.clock(), reason)
+        if paused:
+            log.info(
+                "lane.paused",
+                lane=lane,
+                error_code=PAUSED_BY_OPERATOR,
+                error_text=reason or NO_REASON_GIVEN,
+            )
+        return paused
 
     def resume(self, lane: str) -> bool:
         """Retry the head of a paused lane now, its attempts and age reset; False if the lane was

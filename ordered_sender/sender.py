@@ -123,6 +123,12 @@ class OrderedSender:
 
     put_many.__doc__ = Outbox.put_many.__doc__
 
+    def pause(self, lane: str, reason: str | None = None) -> bool:
+        self._check_open()
+        return self.outbox.pause(lane, reason)
+
+    pause.__doc__ = Outbox.pause.__doc__
+
     def resume(self, lane: str) -> bool:
         """Retry the head of a paused lane now, attempts and age reset; False if not paused."""
         self._check_open()

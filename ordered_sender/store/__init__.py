@@ -69,9 +69,18 @@ class MessageStatus:
     lane_paused: bool
 
 
+PAUSED_BY_OPERATOR = "PausedByOperator"
+"""The ``error_code`` of a lane an operator paused (``pause(lane)``); its ``error_text`` is the
+reason given, or ``NO_REASON_GIVEN``."""
+
+NO_REASON_GIVEN = "paused by an operator, no reason given"
+
+
 @dataclass(frozen=True, slots=True)
 class PausedLane:
-    """A lane stopped at its head after a permanent failure, and why."""
+    """A lane stopped at its head, and why: after a permanent failure (the failure's code and
+    text, at the message that failed) or by an operator (``PAUSED_BY_OPERATOR`` and the reason,
+    at the head when it was paused)."""
 
     lane: str
     seq: int
@@ -219,6 +228,13 @@ class Store(Protocol):
         ...
 
     def paused_lanes(self) -> list[PausedLane]: ...
+
+    def pause(self, lane: str, now: float, reason: str | None = None) -> bool:
+        """Stop a lane at its head by hand (``PAUSED_BY_OPERATOR``, the reason as its text);
+        False when it was paused already, NothingPending when it has no pending messages. A head
+        in flight meanwhile still has its outcome recorded; the lane stays paused whatever it is
+        (a delivery moves the pause to the next head; with nothing left the lane is gone)."""
+        ...
 
     def resume(self, lane: str, now: float) -> bool:
         """Unpause a lane and make its head due now with its attempts and age reset; False when

@@ -20,8 +20,16 @@ from typing import Any, Concatenate, LiteralString, ParamSpec, TypeVar
 import psycopg
 from psycopg import sql as psql
 
-from ordered_sender.errors import InvalidMessage, LanePaused, NotAnOutbox, StoreError
+from ordered_sender.errors import (
+    InvalidMessage,
+    LanePaused,
+    NotAnOutbox,
+    NothingPending,
+    StoreError,
+)
 from ordered_sender.store import (
+    NO_REASON_GIVEN,
+    PAUSED_BY_OPERATOR,
     DeadLetter,
     Decision,
     Delivered,
@@ -253,6 +261,25 @@ class PostgresStore:
         with self._using() as connection:
             rows = connection.execute(self.statements(sql.SELECT_PAUSED)).fetchall()
         return [PausedLane(*row) for row in rows]
+
+    def pause(self, lane: str, now: float, reason: str | None = None) -> bool:
+        statements = self.statements
+        with self._transaction() as connection:
+            row = connection.execute(statements(sql.LOCK_LANE_TO_PAUSE), {"lane": lane}).fetchone()
+            if row is None or row[0] is None:
+                raise NothingPending(lane)
+            if row[1] is not None:
+                return False
+            connection.execute(
+                statements(sql.PAUSE_LANE_BY_OPERATOR),
+                {
+                    "lane": lane,
+                    "now": now,
+                    "code": PAUSED_BY_OPERATOR,
+                    "text": reason or NO_REASON_GIVEN,
+                },
+            )
+            return True
 
     def resume(self, lane: str, now: float) -> bool:
         with self._transaction() as connection:

@@ -205,6 +205,18 @@ SET paused_at = %(now)s, pause_code = %(error_code)s, pause_text = %(error_text)
 WHERE lane = %(lane)s
 """
 
+# An operator's pause, at the lane's head: the lane's row locked first (a worker recording the
+# head's outcome waits for it, or it for the worker). The head may be in flight; its outcome is
+# still recorded, and ADVANCE_LANES leaves the pause alone, so it moves with the head.
+LOCK_LANE_TO_PAUSE: Final = """
+SELECT head_seq, paused_at FROM {schema}.lanes WHERE lane = %(lane)s FOR UPDATE
+"""
+
+PAUSE_LANE_BY_OPERATOR: Final = """
+UPDATE {schema}.lanes SET paused_at = %(now)s, pause_code = %(code)s, pause_text = %(text)s
+WHERE lane = %(lane)s
+"""
+
 # The lane goes on in put order (its oldest pending message first: a redrive may have slipped in
 # before the failed one while it was in flight); returns the failed message, whose attempts reset.
 RESUME_LANE: Final = """

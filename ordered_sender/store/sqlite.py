@@ -19,8 +19,10 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ordered_sender.errors import InvalidMessage, LanePaused, OutboxFull
+from ordered_sender.errors import InvalidMessage, LanePaused, NothingPending, OutboxFull
 from ordered_sender.store import (
+    NO_REASON_GIVEN,
+    PAUSED_BY_OPERATOR,
     DeadLetter,
     Decision,
     Delivered,
@@ -171,6 +173,26 @@ class SqliteStore:
         with self._read() as connection:
             rows = connection.execute(sql.SELECT_PAUSED).fetchall()
         return [PausedLane(*row) for row in rows]
+
+    def pause(self, lane: str, now: float, reason: str | None = None) -> bool:
+        def work(connection: sqlite3.Connection) -> bool:
+            row = connection.execute(sql.SELECT_LANE, {"lane": lane}).fetchone()
+            if row is None:
+                raise NothingPending(lane)
+            if row[1] is not None:
+                return False
+            connection.execute(
+                sql.PAUSE_LANE_BY_OPERATOR,
+                {
+                    "lane": lane,
+                    "now": now,
+                    "code": PAUSED_BY_OPERATOR,
+                    "text": reason or NO_REASON_GIVEN,
+                },
+            )
+            return True
+
+        return self._writes.run(work, refusals=(NothingPending,))
 
     def resume(self, lane: str, now: float) -> bool:
         def work(connection: sqlite3.Connection) -> bool:

@@ -189,10 +189,13 @@ RETURNING lane
 """
 
 # Each lane whose head left it gets its next pending message as the head (the search starts at
-# the head: a redrive may have made an older message the head while this one was in flight) ...
+# the head: a redrive may have made an older message the head while this one was in flight). A
+# lane an operator paused while its head was in flight stays paused, at its new head ...
 ADVANCE_LANES = """
-UPDATE lanes SET (head_seq, next_attempt_at, retry_wait) = (
-    SELECT m.seq, MAX(m.next_attempt_at, :not_before), m.retry_wait FROM messages AS m
+UPDATE lanes SET (head_seq, next_attempt_at, retry_wait, paused_seq) = (
+    SELECT m.seq, MAX(m.next_attempt_at, :not_before), m.retry_wait,
+        CASE WHEN lanes.paused_seq = lanes.head_seq THEN m.seq ELSE lanes.paused_seq END
+    FROM messages AS m
     WHERE m.lane = lanes.lane AND m.seq >= lanes.head_seq AND m.state = 'pending'
     ORDER BY m.seq LIMIT 1
 )
@@ -230,8 +233,10 @@ WHERE lane = :lane AND state = 'pending'
 ORDER BY seq LIMIT 1
 """
 
+# A pause at the head that left (an operator's, while it was in flight) moves with the head.
 MOVE_HEAD = """
-UPDATE lanes SET head_seq = :seq, next_attempt_at = :due, retry_wait = :retry_wait
+UPDATE lanes SET head_seq = :seq, next_attempt_at = :due, retry_wait = :retry_wait,
+    paused_seq = CASE WHEN paused_seq = head_seq THEN :seq ELSE paused_seq END
 WHERE lane = :lane
 """
 
@@ -254,6 +259,13 @@ PAUSE_LANE = """
 UPDATE lanes SET paused_at = :now, pause_code = :error_code, pause_text = :error_text,
     next_attempt_at = :now, retry_wait = 0, paused_seq = :seq
 WHERE lane = :lane
+"""
+
+# An operator's pause, at the lane's head; the head may be in flight, and its outcome is still
+# recorded (ADVANCE_LANES, MOVE_HEAD).
+PAUSE_LANE_BY_OPERATOR = """
+UPDATE lanes SET paused_at = :now, pause_code = :code, pause_text = :text, paused_seq = head_seq
+WHERE lane = :lane AND paused_at IS NULL
 """
 
 SELECT_PAUSED_SEQ = """
