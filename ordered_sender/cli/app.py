@@ -1,4 +1,4 @@
-"""The ``ordered-sender`` command: demo, send, run, status, resume and the local endpoint.
+"""The ``ordered-sender`` command: demo, send, run, status, pause, resume and the local endpoint.
 
 The command is an application, so it is the one place that configures structlog (the library only
 logs). Every error a user can act on becomes a one-line message and a non-zero exit, never a
@@ -31,6 +31,7 @@ COMMANDS = {
     "send": "ordered_sender.cli.send:send_command",
     "run": "ordered_sender.cli.run:run_command",
     "status": "ordered_sender.cli.operate:status_command",
+    "pause": "ordered_sender.cli.operate:pause_command",
     "resume": "ordered_sender.cli.operate:resume_command",
     "dead-letters": "ordered_sender.cli.operate:dead_letters_group",
     "demo": "ordered_sender.cli.demo.command:demo_command",

@@ -1,4 +1,5 @@
-"""The operator's commands: ``status``, ``resume`` and ``dead-letters list|redrive|drop``.
+"""The operator's commands: ``status``, ``pause``, ``resume`` and ``dead-letters
+list|redrive|drop``.
 
 They work on an outbox while ``ordered-sender run`` delivers it, from any process: none takes the
 delivery lock, and none creates an outbox (a mistyped path is refused, never made). ``status``
@@ -129,6 +130,33 @@ def print_paused(console: Console, paused: list[PausedLane]) -> None:
             lane.lane, lane.message_id, lane.error_code, lane.error_text, when(lane.paused_at)
         )
     console.print(table)
+
+
+@click.command("pause")
+@outbox_option
+@click.argument("lane")
+@click.option("--reason", help="Why, shown by `status` with the paused lane.")
+@output_option
+def pause_command(outbox: Path, lane: str, reason: str | None, output: str) -> None:
+    """Stop delivering LANE until `resume`: its pending messages stay, none is sent.
+
+    `status` lists it with the code PausedByOperator and the reason. A message of the lane in
+    flight when the pause lands is still recorded (delivered or failed); the lane stays paused.
+    A lane with no pending messages cannot be paused (exit status 1). With --output json:
+    {"lane", "already_paused", "pause"}, the pause as `status` lists it (an earlier one when the
+    lane was already paused; null if its last message was delivered meanwhile).
+    """
+    with opened_store(outbox) as store:
+        paused = store.pause(lane, time.time(), reason)
+        if output == "json":
+            pauses = [entry for entry in store.paused_lanes() if entry.lane == lane]
+            pause = pauses[0] if pauses else None
+            print_json({"lane": lane, "already_paused": not paused, "pause": pause})
+            return
+    if paused:
+        click.echo(f"paused lane {lane}")
+    else:
+        click.echo(f"lane {lane} was already paused")
 
 
 @click.command("resume")

@@ -4,7 +4,9 @@ when the pause lands still has its outcome recorded, and the lane stays paused."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -198,3 +200,31 @@ def test_a_head_that_fails_while_paused_gets_its_failure_recorded_and_the_lane_s
     assert store.resume("a", now=40.0)
     expected = ["a2"] if outcome == "dead_letter" else ["a1", "a2"]
     assert deliver_everything(store, now=40.0) == expected
+
+
+def test_the_pause_command_pauses_a_lane_of_a_postgresql_outbox(
+    postgres_url: str, cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    store = open_store(outbox_target(postgres_url))
+    try:
+        put(store, ("a", "a1"), ("a", "a2"))
+    finally:
+        store.close()
+
+    paused = cli("pause", "a", "--outbox", postgres_url, "--reason", "hold", "--output", "json")
+    again = cli("pause", "a", "--outbox", postgres_url)
+    empty = cli("pause", "b", "--outbox", postgres_url)
+    status = cli("status", "--outbox", postgres_url, "--output", "json")
+
+    assert paused.returncode == 0, paused.stderr
+    shown = json.loads(paused.stdout)
+    assert (shown["already_paused"], shown["pause"]["error_code"]) == (False, PAUSED_BY_OPERATOR)
+    assert (again.returncode, again.stdout) == (0, "lane a was already paused\n")
+    assert empty.returncode == 1
+    (line,) = empty.stderr.splitlines()
+    assert line.startswith("Error: lane 'b' has no pending messages")
+    ((lane, text, message_id),) = [
+        (p["lane"], p["error_text"], p["message_id"])
+        for p in json.loads(status.stdout)["paused_lanes"]
+    ]
+    assert (lane, text, message_id) == ("a", "hold", "a1")
