@@ -310,7 +310,9 @@ class Outbox:
         paused: delivered, the pause moves on to the next message; failed, the failure policy
         applies as ever (a failure that pauses the lane names itself instead). When the last
         pending message is delivered that way, the lane is gone, pause and all: nothing is left
-        to hold. ``resume`` resets the head's attempts, as after any pause."""
+        to hold. Receipts of the lane's messages raise LanePaused from the pause on, that head's
+        too while its outcome is not yet recorded (``delivered()`` tells once it is).
+        ``resume`` resets the head's attempts, as after any pause."""
         self._check_open()
         paused = self.store.pause(lane, self.clock(), reason)
         if paused:

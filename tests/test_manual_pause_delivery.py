@@ -5,6 +5,7 @@ paused whatever that outcome was."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ordered_sender import LanePaused, OrderedSender, SenderConfig
+from ordered_sender import AsyncOrderedSender, LanePaused, OrderedSender, SenderConfig
 from ordered_sender.emulator import Emulator, EntryError, ProcessedMessage
 from ordered_sender.store import PAUSED_BY_OPERATOR
 from ordered_sender.transport.http import HttpTransport
@@ -166,3 +167,36 @@ def test_the_last_message_delivered_while_paused_leaves_no_paused_lane(
         assert sender.paused_lanes() == []
         counts = sender.counts()
         assert (counts.pending, counts.lanes, counts.paused_lanes) == (0, 0, 0)
+
+
+def test_an_async_sender_pauses_a_lane_with_its_head_in_flight_and_resumes_it(
+    outbox: Path, emulator: Emulator
+) -> None:
+    emulator.create_input("A")
+    inside, release = threading.Event(), threading.Event()
+
+    def hold_a0(message: ProcessedMessage) -> None:
+        if message.message_id == "a-0":
+            inside.set()
+            assert release.wait(WAIT)
+
+    emulator.add_processor(hold_a0)
+    transport = HttpTransport.from_environment(
+        endpoint_url=emulator.endpoint_url, region_name="us-east-1", timeout=WAIT
+    )
+
+    async def main() -> None:
+        async with AsyncOrderedSender(outbox, transport=transport) as sender:
+            first = await sender.put("A", {"n": 0}, message_id="a-0")
+            assert await asyncio.to_thread(inside.wait, WAIT)
+            second = await sender.put("A", {"n": 1}, message_id="a-1")
+            assert await sender.pause("A", reason="hold")
+            assert not await sender.pause("A")
+            with pytest.raises(LanePaused, match="PausedByOperator: hold"):
+                await second.result(timeout=WAIT)
+            release.set()
+            assert await sender.resume("A")
+            await asyncio.gather(first.result(timeout=WAIT), second.result(timeout=WAIT))
+        assert processed(emulator, "A") == [0, 1]
+
+    asyncio.run(asyncio.wait_for(main(), timeout=3 * WAIT))
