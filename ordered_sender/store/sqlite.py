@@ -116,10 +116,14 @@ class SqliteStore:
         self, entries: Sequence[NewEntry], now: float, limits: PendingLimits | None = None
     ) -> list[StoredMessage]:
         # One message is refused (full, or its id reused) before anything of it is stored: its
-        # first statement fails whole, so in a group it needs no savepoint of its own.
+        # first statement fails whole, so in a group it needs no savepoint of its own. Without
+        # limits to check, it is a single INSERT (its lane opened by a trigger): alone, SQLite
+        # commits it by itself.
+        one = len(entries) == 1
         return self._writes.run(
             lambda connection: _add(connection, entries, now, limits),
-            refusals=_REFUSED_BEFORE_ANY_CHANGE if len(entries) == 1 else (),
+            refusals=_REFUSED_BEFORE_ANY_CHANGE if one else (),
+            one_statement=one and limits is None,
         )
 
     def changed_elsewhere(self) -> bool:
@@ -314,7 +318,8 @@ def _add(
     now: float,
     limits: PendingLimits | None,
 ) -> list[StoredMessage]:
-    """Store the entries, in order (the caller holds the transaction)."""
+    """Store the entries, in order (the caller holds the transaction, or, for one entry without
+    limits, SQLite commits its single INSERT; the trigger lane_of_new_message opens its lane)."""
     if limits is not None:
         pending, pending_bytes = connection.execute(sql.SELECT_TOTALS).fetchone()
         check_room(pending, pending_bytes, entries, limits)
@@ -332,7 +337,6 @@ def _add(
             ) from None
         seq = cursor.lastrowid
         assert seq is not None
-        connection.execute(sql.INSERT_LANE, {"lane": entry.lane, "seq": seq})
         stored.append(StoredMessage(seq, message, entry.lane, enqueued_at=now))
     return stored
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _TOTALS_AND_TRIGGERS = """
 CREATE TABLE totals (
@@ -69,6 +69,16 @@ CREATE INDEX messages_dead_letters ON messages (lane, seq) WHERE state = 'dead_l
 CREATE INDEX lanes_by_head ON lanes (head_seq) WHERE paused_at IS NULL;
 """
 
+# A new pending message opens its lane if the lane had nothing pending (it is then the head), in
+# the INSERT itself: a one-message put is one statement, which SQLite commits on its own.
+_LANE_OF_NEW_MESSAGE = """
+CREATE TRIGGER lane_of_new_message AFTER INSERT ON messages WHEN NEW.state = 'pending'
+BEGIN
+    INSERT INTO lanes (lane, head_seq, next_attempt_at) VALUES (NEW.lane, NEW.seq, 0)
+    ON CONFLICT (lane) DO NOTHING;
+END;
+"""
+
 SCHEMA = (
     """
 CREATE TABLE messages (
@@ -107,6 +117,7 @@ CREATE TABLE lanes (
 CREATE INDEX lanes_ready ON lanes (next_attempt_at) WHERE paused_at IS NULL;
 """
     + _TOTALS_AND_TRIGGERS
+    + _LANE_OF_NEW_MESSAGE
 )
 """A new outbox, at SCHEMA_VERSION."""
 
@@ -141,6 +152,7 @@ CREATE INDEX messages_by_lane ON messages (lane, seq);
 DROP INDEX lanes_ready;
 CREATE INDEX lanes_ready ON lanes (next_attempt_at) WHERE paused_at IS NULL;
 """,
+    3: _LANE_OF_NEW_MESSAGE,
 }
 """``MIGRATIONS[v]`` takes an outbox of version v to v + 1, in one transaction."""
 
@@ -149,7 +161,8 @@ INSERT INTO messages (message_id, lane, input_name, payload, timestamp_ms, enque
 VALUES (:message_id, :lane, :input_name, :payload, :timestamp_ms, :enqueued_at)
 """
 
-# A new message becomes its lane's head only when the lane had nothing pending.
+# A message pending again (redriven) opens its lane if the lane had nothing pending; a new message
+# opens it through the trigger lane_of_new_message.
 INSERT_LANE = """
 INSERT INTO lanes (lane, head_seq, next_attempt_at) VALUES (:lane, :seq, 0)
 ON CONFLICT (lane) DO NOTHING

@@ -360,3 +360,42 @@ def test_grouped_puts_a_reused_id_fails_its_own_put_alone(tmp_path: Path) -> Non
         assert [(h.lane, h.message.message_id) for h in heads] == [("L0", "taken"), ("L1", "one")]
     finally:
         store.close()
+
+
+def test_a_one_message_put_alone_is_one_statement_that_sqlite_commits_by_itself(
+    tmp_path: Path,
+) -> None:
+    """No BEGIN or COMMIT around it: its lane is opened by a trigger inside the INSERT, which
+    SQLite commits on its own. A refused one (a reused id) stores nothing."""
+    store = SqliteStore(tmp_path / "outbox.db")
+    statements: list[str] = []
+    store._connection.set_trace_callback(statements.append)
+    try:
+        store.add([NewEntry(Message("A", b"{}", "a1"), "A")], 1.0)
+        with pytest.raises(InvalidMessage):
+            store.add([NewEntry(Message("B", b"{}", "a1"), "B")], 1.0)
+        assert {s.split()[0] for s in statements} == {"INSERT"}
+        with sqlite3.connect(tmp_path / "outbox.db") as other:  # committed: seen from outside
+            rows = other.execute("SELECT lane, head_seq FROM lanes").fetchall()
+        assert rows == [("A", 1)]
+        assert store.counts().pending == 1
+    finally:
+        store.close()
+
+
+def test_a_put_with_pending_limits_checks_the_room_and_inserts_in_one_transaction(
+    tmp_path: Path,
+) -> None:
+    """The look at the totals and the INSERT must see one state of the file: a put of another
+    process between them could overfill the outbox."""
+    store = SqliteStore(tmp_path / "outbox.db")
+    statements: list[str] = []
+    store._connection.set_trace_callback(statements.append)
+    try:
+        limits = SenderConfig(max_pending_messages=5).pending_limits
+        store.add([NewEntry(Message("A", b"{}", "a1"), "A")], 1.0, limits)
+        kinds = [s.split()[0] for s in statements]
+        assert kinds[0] == "BEGIN" and kinds[-1] == "COMMIT"
+        assert "SELECT" in kinds and "INSERT" in kinds
+    finally:
+        store.close()

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from ordered_sender.errors import NotAnOutbox, StoreError
-from ordered_sender.store import Delivered, sqlite_schema
+from ordered_sender.message import Message
+from ordered_sender.store import Delivered, NewEntry, sqlite_schema
 from ordered_sender.store.sqlite import SqliteStore
 from ordered_sender.store.sqlite_errors import translated_errors
 from ordered_sender.store.sqlite_file import APPLICATION_ID, open_outbox
@@ -431,7 +432,32 @@ def test_a_version_2_outbox_is_migrated_to_todays_schema_keeping_its_lanes_and_p
         store.close()
     with closing(sqlite3.connect(path)) as migrated, closing(sqlite3.connect(":memory:")) as new:
         new.executescript(sqlite_schema.SCHEMA)
-        assert pragma(migrated, "user_version") == sqlite_schema.SCHEMA_VERSION == 3
+        assert pragma(migrated, "user_version") == sqlite_schema.SCHEMA_VERSION == 4
+        assert schema_objects(migrated) == schema_objects(new)
+
+
+def test_a_version_3_outbox_gains_the_trigger_that_opens_the_lane_of_a_new_message(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v3.db"
+    SqliteStore(path).close()
+    with closing(sqlite3.connect(path)) as connection, connection:
+        # Version 3 opened a new message's lane with a statement of its own, not a trigger.
+        connection.execute("DROP TRIGGER lane_of_new_message")
+        connection.execute("PRAGMA user_version = 3")
+    store = SqliteStore(path, create=False)
+    try:
+        entries = [NewEntry(Message(id[0], b"{}", id, 1), id[0]) for id in ("a1", "a2", "b1")]
+        store.add(entries[:2], now=1.0)  # one transaction
+        store.add(entries[2:], now=1.0)  # one statement
+        heads = store.ready_heads(2.0, (), 10)
+        assert [head.message.message_id for head in heads] == ["a1", "b1"]
+        assert store.counts().lanes == 2
+    finally:
+        store.close()
+    with closing(sqlite3.connect(path)) as migrated, closing(sqlite3.connect(":memory:")) as new:
+        new.executescript(sqlite_schema.SCHEMA)
+        assert pragma(migrated, "user_version") == 4
         assert schema_objects(migrated) == schema_objects(new)
 
 
