@@ -22,13 +22,30 @@ WAIT = 10.0
 """Longest any event of these tests is waited for; they end well before when they pass."""
 
 
-def sender_on(emulator: Emulator, outbox: Path, **config: Any) -> OrderedSender:
-    transport = HttpTransport.from_environment(
+def transport_to(emulator: Emulator) -> HttpTransport:
+    return HttpTransport.from_environment(
         endpoint_url=emulator.endpoint_url, region_name="us-east-1", timeout=WAIT
     )
+
+
+def sender_on(emulator: Emulator, outbox: Path, **config: Any) -> OrderedSender:
     return OrderedSender(
-        outbox, transport=transport, config=SenderConfig(**config), autostart=False
+        outbox, transport=transport_to(emulator), config=SenderConfig(**config), autostart=False
     )
+
+
+def hold_in_flight(emulator: Emulator, message_id: str) -> tuple[threading.Event, threading.Event]:
+    """The endpoint holds the request that carries ``message_id`` the first time (processed,
+    not yet answered): ``inside`` is set then, and the answer waits for ``release``."""
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(message: ProcessedMessage) -> None:
+        if message.message_id == message_id and not inside.is_set():
+            inside.set()
+            assert release.wait(WAIT)
+
+    emulator.add_processor(hold)
+    return inside, release
 
 
 def processed(emulator: Emulator, input_name: str) -> list[int]:
@@ -40,14 +57,7 @@ def test_a_paused_lane_sends_nothing_while_the_others_flow_and_resumes_in_put_or
 ) -> None:
     for name in ("A", "B", "C"):
         emulator.create_input(name)
-    inside, release = threading.Event(), threading.Event()
-
-    def hold_b1(message: ProcessedMessage) -> None:
-        if message.message_id == "b-1":
-            inside.set()
-            assert release.wait(WAIT)
-
-    emulator.add_processor(hold_b1)
+    inside, release = hold_in_flight(emulator, "b-1")
     # One request at a time: while b-1's is held, nothing else is planned.
     with sender_on(emulator, outbox, concurrency=1) as sender:
         sender.put_many(
@@ -146,16 +156,9 @@ def test_the_last_message_delivered_while_paused_leaves_no_paused_lane(
     outbox: Path, emulator: Emulator
 ) -> None:
     emulator.create_input("A")
-    inside, release = threading.Event(), threading.Event()
-
-    def hold(message: ProcessedMessage) -> None:
-        assert not inside.is_set()
-        inside.set()
-        assert release.wait(WAIT)
-
-    emulator.add_processor(hold)
+    inside, release = hold_in_flight(emulator, "a-0")
     with sender_on(emulator, outbox) as sender:
-        (receipt,) = sender.put_many([("A", {"n": 0})])
+        (receipt,) = sender.put_many([("A", {"n": 0}, "a-0")])
         delivering = threading.Thread(target=sender.deliver_due)
         delivering.start()
         assert inside.wait(WAIT)
@@ -173,20 +176,10 @@ def test_an_async_sender_pauses_a_lane_with_its_head_in_flight_and_resumes_it(
     outbox: Path, emulator: Emulator
 ) -> None:
     emulator.create_input("A")
-    inside, release = threading.Event(), threading.Event()
-
-    def hold_a0(message: ProcessedMessage) -> None:
-        if message.message_id == "a-0":
-            inside.set()
-            assert release.wait(WAIT)
-
-    emulator.add_processor(hold_a0)
-    transport = HttpTransport.from_environment(
-        endpoint_url=emulator.endpoint_url, region_name="us-east-1", timeout=WAIT
-    )
+    inside, release = hold_in_flight(emulator, "a-0")
 
     async def main() -> None:
-        async with AsyncOrderedSender(outbox, transport=transport) as sender:
+        async with AsyncOrderedSender(outbox, transport=transport_to(emulator)) as sender:
             first = await sender.put("A", {"n": 0}, message_id="a-0")
             assert await asyncio.to_thread(inside.wait, WAIT)
             second = await sender.put("A", {"n": 1}, message_id="a-1")
