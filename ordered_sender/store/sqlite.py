@@ -344,14 +344,17 @@ def _add(
 def _deliver_all(
     connection: sqlite3.Connection, seqs: list[int], now: float, not_before: float
 ) -> None:
-    """Mark the delivered heads of one request (distinct lanes) and advance their lanes, in three
-    statements however many there are; the next heads are not due before ``not_before``."""
+    """Mark the delivered heads of one request (distinct lanes) and advance their lanes, in at
+    most three statements however many there are; the next heads are not due before
+    ``not_before``. Lanes with nothing left go, in the third statement, only when there are some:
+    with a backlog behind every head, two statements."""
     rows = connection.execute(
         sql.MARK_ALL_DELIVERED, {"seqs": json.dumps(seqs), "now": now}
     ).fetchall()
     lanes = json.dumps([lane for (lane,) in rows])
-    connection.execute(sql.ADVANCE_LANES, {"lanes": lanes, "not_before": not_before})
-    connection.execute(sql.DROP_EMPTY_LANES, {"lanes": lanes})
+    advanced = connection.execute(sql.ADVANCE_LANES, {"lanes": lanes, "not_before": not_before})
+    if advanced.rowcount < len(rows):
+        connection.execute(sql.DROP_EMPTY_LANES, {"lanes": lanes})
 
 
 def _apply(

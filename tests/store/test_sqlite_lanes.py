@@ -200,3 +200,21 @@ def test_delivered_ids_are_forgotten_in_transactions_of_at_most_a_chunk(
     assert store.status("recent") is not None
     assert [h.seq for h in store.ready_heads(30.0, (), 10)] == [pending[0].seq]
     assert store.forget_delivered(before=15.0, chunk=500) == 0
+
+
+def test_a_delivery_drops_lanes_only_when_some_have_nothing_left(store: SqliteStore) -> None:
+    """With messages behind every head, recording a request's deliveries takes two statements
+    (mark, advance); the third, which drops lanes left empty, runs only when one is."""
+    stored = store.add([entry(lane, f"{lane}{n}") for n in (1, 2) for lane in "ab"], now=1.0)
+    seqs = {s.message.message_id: s.seq for s in stored}
+    statements: list[str] = []
+    store._connection.set_trace_callback(statements.append)
+
+    store.apply([Delivered(seqs["a1"]), Delivered(seqs["b1"])], now=2.0)
+    assert not [s for s in statements if s.lstrip().startswith("DELETE")]
+    assert [h.message.message_id for h in store.ready_heads(3.0, (), 10)] == ["a2", "b2"]
+
+    store.apply([Delivered(seqs["a2"])], now=3.0)
+    assert [s for s in statements if s.lstrip().startswith("DELETE")]
+    assert [h.message.message_id for h in store.ready_heads(4.0, (), 10)] == ["b2"]
+    assert store.counts().lanes == 1
