@@ -5,43 +5,69 @@ The store keeps what a lane's state is made of (its head, when the head may next
 it is paused); the sender keeps which lanes are in flight. Both only carry out the transitions
 below; ``observed_state`` reads the state back from those facts, for ``status`` and for tests.
 
-| state     | event       | next state        | what happens                                    |
-|-----------|-------------|-------------------|-------------------------------------------------|
-| IDLE      | PUT         | READY             | the new message is the head, due at once        |
-| IDLE      | REDRIVE     | READY             | the dead letter is the head again               |
-| READY     | PUT         | READY             | queued behind the head                          |
-| READY     | SENT        | IN_FLIGHT         | the head is in a request; nothing else of the   |
-|           |             |                   | lane is sent until its outcome is recorded      |
-| READY     | REDRIVE     | READY             | the dead letter goes before the head            |
-| BACKOFF   | PUT         | BACKOFF           | queued behind the head                          |
-| BACKOFF   | DUE         | READY             | the head's next attempt time came               |
-| BACKOFF   | REDRIVE     | READY             | the dead letter goes first, due at once         |
-| IN_FLIGHT | PUT         | IN_FLIGHT         | queued behind the head                          |
-| IN_FLIGHT | DELIVERED   | READY (IDLE when  | the next message is the head                    |
-|           |             | nothing is left)  |                                                 |
-| IN_FLIGHT | RETRY       | BACKOFF           | transient failure: same messageId later         |
-| IN_FLIGHT | PAUSE       | PAUSED            | permanent failure, pause policy: head stays     |
-| IN_FLIGHT | DEAD_LETTER | READY (IDLE when  | permanent failure, dead-letter policy: the head |
-|           |             | nothing is left)  | moves to the dead letters, the lane goes on     |
-| IN_FLIGHT | REDRIVE     | IN_FLIGHT         | the dead letter is sent after this outcome      |
-| PAUSED    | PUT         | PAUSED            | queued behind the stopped head                  |
-| PAUSED    | RESUME      | READY             | the head is due at once, its attempts reset     |
+Two events stop a lane: PAUSE is the failure policy's (a permanent failure of the head in flight,
+under the pause policy), HOLD an operator's (``pause(lane)``), from any state with a head.
+
+| state            | event       | next state        | what happens                               |
+|------------------|-------------|-------------------|--------------------------------------------|
+| IDLE             | PUT         | READY             | the new message is the head, due at once   |
+| IDLE             | REDRIVE     | READY             | the dead letter is the head again          |
+| READY            | PUT         | READY             | queued behind the head                     |
+| READY            | SENT        | IN_FLIGHT         | the head is in a request; nothing else of  |
+|                  |             |                   | the lane is sent until its outcome is      |
+|                  |             |                   | recorded                                   |
+| READY            | REDRIVE     | READY             | the dead letter goes before the head       |
+| READY            | HOLD        | PAUSED            | an operator's pause, at the head           |
+| BACKOFF          | PUT         | BACKOFF           | queued behind the head                     |
+| BACKOFF          | DUE         | READY             | the head's next attempt time came          |
+| BACKOFF          | REDRIVE     | READY             | the dead letter goes first, due at once    |
+| BACKOFF          | HOLD        | PAUSED            | an operator's pause, at the head           |
+| IN_FLIGHT        | PUT         | IN_FLIGHT         | queued behind the head                     |
+| IN_FLIGHT        | DELIVERED   | READY (IDLE when  | the next message is the head               |
+|                  |             | nothing is left)  |                                            |
+| IN_FLIGHT        | RETRY       | BACKOFF           | transient failure: same messageId later    |
+| IN_FLIGHT        | PAUSE       | PAUSED            | permanent failure, pause policy: the head  |
+|                  |             |                   | stays                                      |
+| IN_FLIGHT        | DEAD_LETTER | READY (IDLE when  | permanent failure, dead-letter policy: the |
+|                  |             | nothing is left)  | head moves to the dead letters, the lane   |
+|                  |             |                   | goes on                                    |
+| IN_FLIGHT        | REDRIVE     | IN_FLIGHT         | the dead letter is sent after this outcome |
+| IN_FLIGHT        | HOLD        | PAUSED_IN_FLIGHT  | an operator's pause; the head's outcome is |
+|                  |             |                   | still to be recorded                       |
+| PAUSED           | PUT         | PAUSED            | queued behind the stopped head             |
+| PAUSED           | HOLD        | PAUSED            | paused already: nothing changes (False)    |
+| PAUSED           | RESUME      | READY             | the head is due at once, its attempts      |
+|                  |             |                   | reset                                      |
+| PAUSED_IN_FLIGHT | PUT         | PAUSED_IN_FLIGHT  | queued behind the head                     |
+| PAUSED_IN_FLIGHT | DELIVERED   | PAUSED (IDLE when | the pause moves on to the next message;    |
+|                  |             | nothing is left)  | with none left the lane is gone, pause and |
+|                  |             |                   | all                                        |
+| PAUSED_IN_FLIGHT | RETRY       | PAUSED            | the failure is recorded, the pause stays   |
+| PAUSED_IN_FLIGHT | PAUSE       | PAUSED            | the pause names the failure instead        |
+| PAUSED_IN_FLIGHT | DEAD_LETTER | PAUSED (IDLE when | the head moves to the dead letters, the    |
+|                  |             | nothing is left)  | pause to the next message (as DELIVERED)   |
+| PAUSED_IN_FLIGHT | HOLD        | PAUSED_IN_FLIGHT  | paused already: nothing changes (False)    |
+| PAUSED_IN_FLIGHT | RESUME      | IN_FLIGHT         | unpaused, the head's attempts reset; its   |
+|                  |             |                   | outcome is still to be recorded            |
 
 Every other pair is illegal and raises ``IllegalTransition``: a paused lane sends nothing and takes
-no redrive (resume it first), and only an in-flight lane has an outcome.
+no redrive (resume it first), only a lane with a head in flight has an outcome, and a lane with
+nothing pending cannot be held (``pause`` raises NothingPending: there is nothing to hold).
 
 A redriven dead letter takes its place in the lane by put order: before every message put after it,
 which is the head's place in the common case of one dead letter. When another message put before it
 is the head already (two dead letters redriven, the older first), it waits behind that head like a
 put, and the lane keeps its state. A pause names the message that failed (its attempts are reset
 on RESUME); when a redrive slipped in before that message while it was in flight, the resumed lane
-goes on in put order, the redriven message first.
+goes on in put order, the redriven message first. A hold names the lane's head when it lands; while
+that head is in flight, its outcome moves the hold along as the table says.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 
 class LaneState(enum.Enum):
@@ -54,7 +80,11 @@ class LaneState(enum.Enum):
     IN_FLIGHT = "in_flight"
     """The head is in a request whose outcome is not recorded yet."""
     PAUSED = "paused"
-    """Stopped at its head after a permanent failure, until ``resume``."""
+    """Stopped at its head until ``resume``: after a permanent failure (PAUSE) or by an operator
+    (HOLD)."""
+    PAUSED_IN_FLIGHT = "paused_in_flight"
+    """An operator paused it while its head was in flight: that head's outcome is still to be
+    recorded, and the lane stays paused after it (or is gone, with nothing left)."""
 
 
 class LaneEvent(enum.Enum):
@@ -64,9 +94,12 @@ class LaneEvent(enum.Enum):
     DELIVERED = "delivered"
     RETRY = "retry"
     PAUSE = "pause"
+    """The failure policy's pause."""
     DEAD_LETTER = "dead_letter"
     RESUME = "resume"
     REDRIVE = "redrive"
+    HOLD = "hold"
+    """An operator's pause (``pause(lane)``)."""
 
 
 class IllegalTransition(Exception):
@@ -78,27 +111,43 @@ class IllegalTransition(Exception):
         super().__init__(f"a lane in state {state.value} cannot take event {event.value}")
 
 
-_EMPTIES = object()
-"""Marks the transitions whose target is READY, or IDLE when the lane has nothing left."""
+@dataclass(frozen=True, slots=True)
+class OrIdle:
+    """The target of a head leaving the lane (DELIVERED, DEAD_LETTER): ``state``, or IDLE when
+    the lane has nothing left."""
+
+    state: LaneState
+
 
 S, E = LaneState, LaneEvent
-TRANSITIONS: Mapping[tuple[LaneState, LaneEvent], LaneState | object] = {
+TRANSITIONS: Mapping[tuple[LaneState, LaneEvent], LaneState | OrIdle] = {
     (S.IDLE, E.PUT): S.READY,
     (S.IDLE, E.REDRIVE): S.READY,
     (S.READY, E.PUT): S.READY,
     (S.READY, E.SENT): S.IN_FLIGHT,
     (S.READY, E.REDRIVE): S.READY,
+    (S.READY, E.HOLD): S.PAUSED,
     (S.BACKOFF, E.PUT): S.BACKOFF,
     (S.BACKOFF, E.DUE): S.READY,
     (S.BACKOFF, E.REDRIVE): S.READY,
+    (S.BACKOFF, E.HOLD): S.PAUSED,
     (S.IN_FLIGHT, E.PUT): S.IN_FLIGHT,
-    (S.IN_FLIGHT, E.DELIVERED): _EMPTIES,
+    (S.IN_FLIGHT, E.DELIVERED): OrIdle(S.READY),
     (S.IN_FLIGHT, E.RETRY): S.BACKOFF,
     (S.IN_FLIGHT, E.PAUSE): S.PAUSED,
-    (S.IN_FLIGHT, E.DEAD_LETTER): _EMPTIES,
+    (S.IN_FLIGHT, E.DEAD_LETTER): OrIdle(S.READY),
     (S.IN_FLIGHT, E.REDRIVE): S.IN_FLIGHT,
+    (S.IN_FLIGHT, E.HOLD): S.PAUSED_IN_FLIGHT,
     (S.PAUSED, E.PUT): S.PAUSED,
+    (S.PAUSED, E.HOLD): S.PAUSED,
     (S.PAUSED, E.RESUME): S.READY,
+    (S.PAUSED_IN_FLIGHT, E.PUT): S.PAUSED_IN_FLIGHT,
+    (S.PAUSED_IN_FLIGHT, E.DELIVERED): OrIdle(S.PAUSED),
+    (S.PAUSED_IN_FLIGHT, E.RETRY): S.PAUSED,
+    (S.PAUSED_IN_FLIGHT, E.PAUSE): S.PAUSED,
+    (S.PAUSED_IN_FLIGHT, E.DEAD_LETTER): OrIdle(S.PAUSED),
+    (S.PAUSED_IN_FLIGHT, E.HOLD): S.PAUSED_IN_FLIGHT,
+    (S.PAUSED_IN_FLIGHT, E.RESUME): S.IN_FLIGHT,
 }
 """The table of the module docstring, as data."""
 del S, E
@@ -110,20 +159,21 @@ def transition(state: LaneState, event: LaneEvent, *, lane_empty_after: bool = F
     target = TRANSITIONS.get((state, event))
     if target is None:
         raise IllegalTransition(state, event)
-    if target is _EMPTIES:
-        return LaneState.IDLE if lane_empty_after else LaneState.READY
-    assert isinstance(target, LaneState)
+    if isinstance(target, OrIdle):
+        return LaneState.IDLE if lane_empty_after else target.state
     return target
 
 
 def observed_state(
     *, pending: bool, paused: bool, in_flight: bool, next_attempt_at: float, now: float
 ) -> LaneState:
-    """A lane's state read from the facts the store and the sender keep."""
+    """A lane's state read from the facts the store and the sender keep. Only the sender knows
+    what it has in flight: read from the store alone (``in_flight=False``, as ``status`` does), a
+    lane paused while its head is in flight shows as PAUSED."""
     if not pending:
         return LaneState.IDLE
     if paused:
-        return LaneState.PAUSED
+        return LaneState.PAUSED_IN_FLIGHT if in_flight else LaneState.PAUSED
     if in_flight:
         return LaneState.IN_FLIGHT
     return LaneState.READY if next_attempt_at <= now else LaneState.BACKOFF

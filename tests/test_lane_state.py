@@ -4,6 +4,7 @@ where the table says, every other pair is refused, and ``observed_state`` reads 
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 
@@ -17,8 +18,11 @@ from ordered_sender.lane_state import (
     transition,
 )
 
-READY_OR_IDLE = "READY (IDLE when nothing is left)"
-"""How the docstring writes the target of DELIVERED and DEAD_LETTER."""
+OR_IDLE = re.compile(r"(?P<state>[A-Z_]+) \(IDLE when nothing is left\)")
+"""How the docstring writes the target of DELIVERED and DEAD_LETTER: READY (or PAUSED, for a
+lane paused while its head was in flight) unless the head was the last message."""
+
+OUTCOMES = {LaneEvent.DELIVERED, LaneEvent.RETRY, LaneEvent.PAUSE, LaneEvent.DEAD_LETTER}
 
 
 def documented_table() -> dict[tuple[LaneState, LaneEvent], str]:
@@ -47,8 +51,8 @@ def documented_table() -> dict[tuple[LaneState, LaneEvent], str]:
 
 def expected_targets(cell: str) -> tuple[LaneState, LaneState]:
     """The state a documented cell leads to: (lane not empty after, lane empty after)."""
-    if cell == READY_OR_IDLE:
-        return LaneState.READY, LaneState.IDLE
+    if match := OR_IDLE.fullmatch(cell):
+        return LaneState[match["state"]], LaneState.IDLE
     return LaneState[cell], LaneState[cell]
 
 
@@ -76,8 +80,9 @@ def test_only_delivered_and_dead_letter_depend_on_what_is_left_in_the_lane() -> 
         if transition(*pair, lane_empty_after=False) is not transition(*pair, lane_empty_after=True)
     }
     assert depends == {
-        (LaneState.IN_FLIGHT, LaneEvent.DELIVERED),
-        (LaneState.IN_FLIGHT, LaneEvent.DEAD_LETTER),
+        (state, event)
+        for state in (LaneState.IN_FLIGHT, LaneState.PAUSED_IN_FLIGHT)
+        for event in (LaneEvent.DELIVERED, LaneEvent.DEAD_LETTER)
     }
 
 
@@ -96,16 +101,44 @@ def test_every_other_pair_is_an_illegal_transition(state: LaneState, event: Lane
         assert event.value in str(raised.value)
 
 
-def test_a_paused_lane_takes_only_puts_and_resume() -> None:
+def test_a_paused_lane_takes_only_puts_a_second_hold_and_resume() -> None:
     legal = {event for event in LaneEvent if (LaneState.PAUSED, event) in TRANSITIONS}
-    assert legal == {LaneEvent.PUT, LaneEvent.RESUME}
+    assert legal == {LaneEvent.PUT, LaneEvent.HOLD, LaneEvent.RESUME}
 
 
-def test_only_an_in_flight_lane_has_an_outcome() -> None:
-    outcomes = {LaneEvent.DELIVERED, LaneEvent.RETRY, LaneEvent.PAUSE, LaneEvent.DEAD_LETTER}
+def test_a_lane_paused_with_its_head_in_flight_takes_the_outcome_and_no_send_or_redrive() -> None:
+    legal = {event for event in LaneEvent if (LaneState.PAUSED_IN_FLIGHT, event) in TRANSITIONS}
+    assert legal == OUTCOMES | {LaneEvent.PUT, LaneEvent.HOLD, LaneEvent.RESUME}
+
+
+def test_only_a_lane_with_its_head_in_flight_has_an_outcome() -> None:
     for state, event in TRANSITIONS:
-        if event in outcomes:
-            assert state is LaneState.IN_FLIGHT
+        if event in OUTCOMES:
+            assert state in (LaneState.IN_FLIGHT, LaneState.PAUSED_IN_FLIGHT)
+
+
+def test_no_outcome_of_the_head_in_flight_unpauses_a_held_lane() -> None:
+    for event in OUTCOMES:
+        for empty in (False, True):
+            after = transition(LaneState.PAUSED_IN_FLIGHT, event, lane_empty_after=empty)
+            assert after in (LaneState.PAUSED, LaneState.IDLE)
+
+
+def test_an_operator_holds_every_lane_with_a_head_and_a_second_hold_changes_nothing() -> None:
+    held = {
+        state: transition(state, LaneEvent.HOLD)
+        for state in LaneState
+        if (state, LaneEvent.HOLD) in TRANSITIONS
+    }
+    assert held == {
+        LaneState.READY: LaneState.PAUSED,
+        LaneState.BACKOFF: LaneState.PAUSED,
+        LaneState.IN_FLIGHT: LaneState.PAUSED_IN_FLIGHT,
+        LaneState.PAUSED: LaneState.PAUSED,
+        LaneState.PAUSED_IN_FLIGHT: LaneState.PAUSED_IN_FLIGHT,
+    }
+    with pytest.raises(IllegalTransition):
+        transition(LaneState.IDLE, LaneEvent.HOLD)
 
 
 def test_a_put_never_changes_a_pending_lane_state() -> None:
@@ -140,6 +173,8 @@ def test_every_state_is_reachable_from_idle() -> None:
         for expected in [
             LaneState.IDLE
             if not pending
+            else LaneState.PAUSED_IN_FLIGHT
+            if paused and in_flight
             else LaneState.PAUSED
             if paused
             else LaneState.IN_FLIGHT

@@ -50,7 +50,9 @@ def status_command(outbox: Path, lanes_shown: int, output: str) -> None:
     and dead letters of an outbox (works while `run` runs, and on a read-only outbox).
 
     With --output json: {"outbox", "counts", "lanes", "lanes_total", "paused_lanes"}, times in
-    seconds since the Unix epoch, each lane with its state (ready, backing_off, paused).
+    seconds since the Unix epoch, each lane with its state (ready, backoff, paused; what a
+    sender has in flight is not seen from here, so a lane paused with its head in flight shows
+    paused).
     """
     with opened_store(outbox, read_only=True) as store:
         counts = store.counts()
@@ -82,7 +84,8 @@ def status_command(outbox: Path, lanes_shown: int, output: str) -> None:
 
 
 def lane_state(lane: LaneOverview, now: float) -> LaneState:
-    """The state of a lane as seen from outside the sender (nothing is known in flight)."""
+    """The state of a lane as seen from outside the sender: nothing is known in flight, so
+    never IN_FLIGHT nor PAUSED_IN_FLIGHT (a lane paused with its head in flight is PAUSED)."""
     return observed_state(
         pending=True,
         paused=lane.paused,
