@@ -60,7 +60,9 @@ is the head already (two dead letters redriven, the older first), it waits behin
 put, and the lane keeps its state. A pause names the message that failed (its attempts are reset
 on RESUME); when a redrive slipped in before that message while it was in flight, the resumed lane
 goes on in put order, the redriven message first. A hold names the lane's head when it lands; while
-that head is in flight, its outcome moves the hold along as the table says.
+that head is in flight, its outcome moves the hold along as the table says. A RESUME while the head
+is in flight resets its attempts in the store, but a failure of that attempt is recorded with the
+attempts counted when it was sent (the sender decided it from them), so the reset is lost then.
 """
 
 from __future__ import annotations

@@ -746,3 +746,27 @@ def test_a_pause_after_a_redrive_in_flight_names_the_failed_message_and_resumes_
         ("deliver_due", ("none", "nothing")),  # A0 (put first), then A1, then A2
     )
     assert [machine.messages[i].n for i in machine.delivered["A"]] == [0, 1, 2]
+
+
+def test_an_operator_pause_while_the_head_is_in_flight_moves_on_with_the_delivered_head() -> None:
+    machine = run_by_hand(
+        ("start", ("pause",)),
+        ("put", ("A", 3, False, "deliver")),
+        ("deliver_due", ("none", "hold")),  # A0 delivered; the lane stays paused, at A1
+        ("put", ("B", 1, False, "deliver")),
+        ("deliver_due", ("none", "nothing")),  # B0 only
+    )
+    assert machine.states["A"] is LaneState.PAUSED
+    assert machine.paused_at["A"].n == 1
+    assert [machine.messages[i].n for i in machine.delivered["A"]] == [0]
+    assert [machine.messages[i].n for i in machine.delivered["B"]] == [0]
+
+
+def test_a_lane_resumed_while_its_head_is_in_flight_goes_on_in_put_order() -> None:
+    machine = run_by_hand(
+        ("start", ("dead_letter",)),
+        ("put", ("A", 3, False, "deliver")),
+        ("deliver_due", ("none", "hold_resume")),  # paused and resumed while A0 is in flight
+    )
+    assert machine.states["A"] is LaneState.IDLE
+    assert [machine.messages[i].n for i in machine.delivered["A"]] == [0, 1, 2]
