@@ -20,6 +20,11 @@ Redrive and the table: the table says a redriven dead letter goes before the hea
 it back by put order, so a dead letter redriven after an older one that is still pending queues
 behind that one; the model then moves the lane with PUT (queued behind the head), not REDRIVE.
 
+An operator's pause (HOLD) lands on any lane, or while the first lane of a request is in flight
+(``during_send``): then the head's outcome is still recorded and moves the pause along
+(PAUSED_IN_FLIGHT), and a resume before the outcome puts the lane back IN_FLIGHT. The model keeps
+which pauses are an operator's, and the store must name exactly those PausedByOperator.
+
 Run longer with ``ORDERED_SENDER_STATEFUL_EXAMPLES=500`` (examples) and
 ``ORDERED_SENDER_STATEFUL_STEPS=60`` (steps per example).
 """
