@@ -23,14 +23,19 @@ under the pause policy), HOLD an operator's (``pause(lane)``), from any state wi
 | BACKOFF          | REDRIVE     | READY             | the dead letter goes first, due at once    |
 | BACKOFF          | HOLD        | PAUSED            | an operator's pause, at the head           |
 | IN_FLIGHT        | PUT         | IN_FLIGHT         | queued behind the head                     |
-| IN_FLIGHT        | DELIVERED   | READY (IDLE when  | the next message is the head               |
+| IN_FLIGHT        | DELIVERED   | READY (BACKOFF    | the next message is the head               |
+|                  |             | when the next     |                                            |
+|                  |             | head is not due   |                                            |
+|                  |             | yet, IDLE when    |                                            |
 |                  |             | nothing is left)  |                                            |
 | IN_FLIGHT        | RETRY       | BACKOFF           | transient failure: same messageId later    |
 | IN_FLIGHT        | PAUSE       | PAUSED            | permanent failure, pause policy: the head  |
 |                  |             |                   | stays                                      |
-| IN_FLIGHT        | DEAD_LETTER | READY (IDLE when  | permanent failure, dead-letter policy: the |
-|                  |             | nothing is left)  | head moves to the dead letters, the lane   |
-|                  |             |                   | goes on                                    |
+| IN_FLIGHT        | DEAD_LETTER | READY (BACKOFF    | permanent failure, dead-letter policy: the |
+|                  |             | when the next     | head moves to the dead letters, the lane   |
+|                  |             | head is not due   | goes on                                    |
+|                  |             | yet, IDLE when    |                                            |
+|                  |             | nothing is left)  |                                            |
 | IN_FLIGHT        | REDRIVE     | IN_FLIGHT         | the dead letter is sent after this outcome |
 | IN_FLIGHT        | HOLD        | PAUSED_IN_FLIGHT  | an operator's pause; the head's outcome is |
 |                  |             |                   | still to be recorded                       |
@@ -59,10 +64,14 @@ which is the head's place in the common case of one dead letter. When another me
 is the head already (two dead letters redriven, the older first), it waits behind that head like a
 put, and the lane keeps its state. A pause names the message that failed (its attempts are reset
 on RESUME); when a redrive slipped in before that message while it was in flight, the resumed lane
-goes on in put order, the redriven message first. A hold names the lane's head when it lands; while
-that head is in flight, its outcome moves the hold along as the table says. A RESUME while the head
-is in flight resets its attempts in the store, but a failure of that attempt is recorded with the
-attempts counted when it was sent (the sender decided it from them), so the reset is lost then.
+goes on in put order, the redriven message first. The next head is not due yet when it waits for a
+retry of its own (it was the head and failed before a dead letter was redriven in front of it) or
+for the lane's rate (``max_messages_per_second_per_lane``).
+
+A hold names the lane's head when it lands; while that head is in flight, its outcome moves the
+hold along as the table says. A RESUME while the head is in flight resets its attempts in the
+store, but a failure of that attempt is recorded with the attempts counted when it was sent (the
+sender decided it from them), so the reset is lost then.
 """
 
 from __future__ import annotations
@@ -78,7 +87,8 @@ class LaneState(enum.Enum):
     READY = "ready"
     """The head may be sent now."""
     BACKOFF = "backoff"
-    """The head waits for its next attempt time after a transient failure."""
+    """The head waits for its next attempt time: after a transient failure, or for the lane's
+    rate."""
     IN_FLIGHT = "in_flight"
     """The head is in a request whose outcome is not recorded yet."""
     PAUSED = "paused"
@@ -116,7 +126,7 @@ class IllegalTransition(Exception):
 @dataclass(frozen=True, slots=True)
 class OrIdle:
     """The target of a head leaving the lane (DELIVERED, DEAD_LETTER): ``state``, or IDLE when
-    the lane has nothing left."""
+    the lane has nothing left; READY is BACKOFF when the next head is not due yet."""
 
     state: LaneState
 
@@ -155,14 +165,25 @@ TRANSITIONS: Mapping[tuple[LaneState, LaneEvent], LaneState | OrIdle] = {
 del S, E
 
 
-def transition(state: LaneState, event: LaneEvent, *, lane_empty_after: bool = False) -> LaneState:
-    """Where ``event`` takes a lane in ``state``. ``lane_empty_after`` says, for DELIVERED and
-    DEAD_LETTER, whether the head was the lane's last pending message."""
+def transition(
+    state: LaneState,
+    event: LaneEvent,
+    *,
+    lane_empty_after: bool = False,
+    next_head_due: bool = True,
+) -> LaneState:
+    """Where ``event`` takes a lane in ``state``. For DELIVERED and DEAD_LETTER,
+    ``lane_empty_after`` says whether the head was the lane's last pending message, and
+    ``next_head_due`` whether the next head may be sent at once."""
     target = TRANSITIONS.get((state, event))
     if target is None:
         raise IllegalTransition(state, event)
     if isinstance(target, OrIdle):
-        return LaneState.IDLE if lane_empty_after else target.state
+        if lane_empty_after:
+            return LaneState.IDLE
+        if target.state is LaneState.READY and not next_head_due:
+            return LaneState.BACKOFF
+        return target.state
     return target
 
 

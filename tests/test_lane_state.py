@@ -18,9 +18,19 @@ from ordered_sender.lane_state import (
     transition,
 )
 
-OR_IDLE = re.compile(r"(?P<state>[A-Z_]+) \(IDLE when nothing is left\)")
+OR_IDLE = re.compile(
+    r"(?P<state>[A-Z_]+) \((?P<waiting>BACKOFF when the next head is not due yet, )?"
+    r"IDLE when nothing is left\)"
+)
 """How the docstring writes the target of DELIVERED and DEAD_LETTER: READY (or PAUSED, for a
-lane paused while its head was in flight) unless the head was the last message."""
+lane paused while its head was in flight) unless the head was the last message, and for READY,
+BACKOFF when the next head may not be sent at once."""
+
+FACTS = [
+    {"lane_empty_after": empty, "next_head_due": due}
+    for empty, due in itertools.product((False, True), repeat=2)
+]
+"""Every combination of what the DELIVERED and DEAD_LETTER transitions look at."""
 
 OUTCOMES = {LaneEvent.DELIVERED, LaneEvent.RETRY, LaneEvent.PAUSE, LaneEvent.DEAD_LETTER}
 
@@ -49,11 +59,16 @@ def documented_table() -> dict[tuple[LaneState, LaneEvent], str]:
     return table
 
 
-def expected_targets(cell: str) -> tuple[LaneState, LaneState]:
-    """The state a documented cell leads to: (lane not empty after, lane empty after)."""
-    if match := OR_IDLE.fullmatch(cell):
-        return LaneState[match["state"]], LaneState.IDLE
-    return LaneState[cell], LaneState[cell]
+def expected_target(cell: str, *, lane_empty_after: bool, next_head_due: bool) -> LaneState:
+    """The state a documented cell leads to, given what is left in the lane."""
+    match = OR_IDLE.fullmatch(cell)
+    if match is None:
+        return LaneState[cell]
+    if lane_empty_after:
+        return LaneState.IDLE
+    if match["waiting"] and not next_head_due:
+        return LaneState.BACKOFF
+    return LaneState[match["state"]]
 
 
 def test_the_docstring_table_and_the_transitions_table_list_the_same_pairs() -> None:
@@ -68,16 +83,15 @@ def test_the_docstring_table_and_the_transitions_table_list_the_same_pairs() -> 
 def test_every_legal_pair_leads_to_the_documented_state(
     state: LaneState, event: LaneEvent, cell: str
 ) -> None:
-    not_empty, empty = expected_targets(cell)
-    assert transition(state, event, lane_empty_after=False) is not_empty
-    assert transition(state, event, lane_empty_after=True) is empty
+    for facts in FACTS:
+        assert transition(state, event, **facts) is expected_target(cell, **facts), facts
 
 
 def test_only_delivered_and_dead_letter_depend_on_what_is_left_in_the_lane() -> None:
     depends = {
-        pair
-        for pair in TRANSITIONS
-        if transition(*pair, lane_empty_after=False) is not transition(*pair, lane_empty_after=True)
+        (state, event)
+        for state, event in TRANSITIONS
+        if len({transition(state, event, **facts) for facts in FACTS}) > 1
     }
     assert depends == {
         (state, event)
@@ -86,15 +100,26 @@ def test_only_delivered_and_dead_letter_depend_on_what_is_left_in_the_lane() -> 
     }
 
 
+def test_a_head_leaving_leads_to_backoff_only_when_the_lane_goes_on_and_its_next_head_waits() -> (
+    None
+):
+    for event in (LaneEvent.DELIVERED, LaneEvent.DEAD_LETTER):
+        assert transition(LaneState.IN_FLIGHT, event, next_head_due=False) is LaneState.BACKOFF
+        assert transition(LaneState.IN_FLIGHT, event, next_head_due=True) is LaneState.READY
+        # A paused lane stays paused, whenever its next head is due.
+        held = transition(LaneState.PAUSED_IN_FLIGHT, event, next_head_due=False)
+        assert held is LaneState.PAUSED
+
+
 @pytest.mark.parametrize(
     ("state", "event"),
     [pair for pair in itertools.product(LaneState, LaneEvent) if pair not in TRANSITIONS],
     ids=lambda value: getattr(value, "name", None),
 )
 def test_every_other_pair_is_an_illegal_transition(state: LaneState, event: LaneEvent) -> None:
-    for empty in (False, True):
+    for facts in FACTS:
         with pytest.raises(IllegalTransition) as raised:
-            transition(state, event, lane_empty_after=empty)
+            transition(state, event, **facts)
         assert raised.value.state is state
         assert raised.value.event is event
         assert state.value in str(raised.value)
@@ -119,8 +144,8 @@ def test_only_a_lane_with_its_head_in_flight_has_an_outcome() -> None:
 
 def test_no_outcome_of_the_head_in_flight_unpauses_a_held_lane() -> None:
     for event in OUTCOMES:
-        for empty in (False, True):
-            after = transition(LaneState.PAUSED_IN_FLIGHT, event, lane_empty_after=empty)
+        for facts in FACTS:
+            after = transition(LaneState.PAUSED_IN_FLIGHT, event, **facts)
             assert after in (LaneState.PAUSED, LaneState.IDLE)
 
 
@@ -154,9 +179,9 @@ def test_every_state_is_reachable_from_idle() -> None:
     while frontier:
         state = frontier.pop()
         for event in LaneEvent:
-            for empty in (False, True):
+            for facts in FACTS:
                 try:
-                    target = transition(state, event, lane_empty_after=empty)
+                    target = transition(state, event, **facts)
                 except IllegalTransition:
                     continue
                 if target not in reached:

@@ -372,9 +372,7 @@ class LaneMachine(RuleBasedStateMachine):
         if sent.kind == "delivered":
             message.state = MessageState.DELIVERED
             self.delivered[lane].append(message.message_id)
-            self.states[lane] = transition(
-                self.states[lane], LaneEvent.DELIVERED, lane_empty_after=not self.pending(lane)
-            )
+            self.head_left(lane, LaneEvent.DELIVERED, sent.now)
             return
         if sent.kind == "halt":
             # A credentials refusal is no attempt; the sender's hold paces it, not the lane.
@@ -395,9 +393,20 @@ class LaneMachine(RuleBasedStateMachine):
             self.states[lane] = transition(self.states[lane], LaneEvent.PAUSE)
         else:
             message.state = MessageState.DEAD_LETTER
-            self.states[lane] = transition(
-                self.states[lane], LaneEvent.DEAD_LETTER, lane_empty_after=not self.pending(lane)
-            )
+            self.head_left(lane, LaneEvent.DEAD_LETTER, sent.now)
+
+    def head_left(self, lane: str, event: LaneEvent, now: float) -> None:
+        """DELIVERED or DEAD_LETTER. The next head may wait for a retry of its own: it failed
+        before a dead letter was redriven in front of it, and keeps its next attempt time."""
+        head = self.head(lane)
+        if head is not None and head.next_attempt_at > now:
+            note("the next head waits for its own retry")
+        self.states[lane] = transition(
+            self.states[lane],
+            event,
+            lane_empty_after=head is None,
+            next_head_due=head is None or head.next_attempt_at <= now,
+        )
 
     def put_and_model(self, putter: OrderedSender | Outbox, lane: str, count: int) -> None:
         numbers = list(range(self.counters[lane], self.counters[lane] + count))
@@ -774,4 +783,20 @@ def test_a_lane_resumed_while_its_head_is_in_flight_goes_on_in_put_order() -> No
         ("deliver_due", ("none", "hold_resume")),  # paused and resumed while A0 is in flight
     )
     assert machine.states["A"] is LaneState.IDLE
+    assert [machine.messages[i].n for i in machine.delivered["A"]] == [0, 1, 2]
+
+
+def test_a_head_that_waits_for_its_retry_behind_a_redriven_dead_letter_waits_after_it() -> None:
+    machine = run_by_hand(
+        ("start", ("dead_letter",)),
+        ("put", ("A", 1, False, "invalid")),
+        ("deliver_due", ("none", "nothing")),  # A0 dead letter
+        ("put", ("A", 1, False, "throttle")),
+        ("deliver_due", ("none", "nothing")),  # A1 throttled: due again in WAIT
+        ("redrive_or_drop", (0, False, False)),  # A0 redriven before A1, due at once
+        ("put", ("A", 1, False, "deliver")),
+        ("deliver_due", ("none", "nothing")),  # A0 delivered; A1 still waits for its retry
+        ("advance_clock", (WAIT,)),
+        ("deliver_due", ("none", "nothing")),  # A1, then A2
+    )
     assert [machine.messages[i].n for i in machine.delivered["A"]] == [0, 1, 2]
