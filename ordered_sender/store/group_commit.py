@@ -11,10 +11,10 @@ again with a savepoint for every write, so a write may run twice and must do not
 statements. Each caller returns only once the commit that holds its write is durable, and
 writes run in arrival order, so commit order is still the order of every lane. Alone, a write
 leads itself: one transaction, as without this. A write that is a single statement (a one-message
-put) runs alone without BEGIN and COMMIT: SQLite commits the statement by itself, fsync
-included. Every statement lets go of the interpreter lock and must take it back, behind whatever
-the other threads (delivery's) are doing meanwhile; one statement instead of three is two such
-waits fewer per put.
+put, the deliveries of one request) runs alone without BEGIN and COMMIT: SQLite commits the
+statement by itself, fsync included. Every statement lets go of the interpreter lock and must
+take it back, behind whatever the other threads are doing meanwhile; a put of one statement
+instead of three, or deliveries of one instead of four, is that many such waits fewer.
 
 A new leader gathers before it commits. The writers of the group just committed are only now
 waking up; a leader that committed at once would commit alone while they queue behind it, and

@@ -171,7 +171,7 @@ class SqliteStore:
                 if not isinstance(decision, Delivered):
                     _apply(connection, decision, now)
 
-        self._writes.run(work)
+        self._writes.run(work, one_statement=all(isinstance(d, Delivered) for d in decisions))
 
     def paused_lanes(self) -> list[PausedLane]:
         with self._read() as connection:
@@ -344,17 +344,12 @@ def _add(
 def _deliver_all(
     connection: sqlite3.Connection, seqs: list[int], now: float, not_before: float
 ) -> None:
-    """Mark the delivered heads of one request (distinct lanes) and advance their lanes, in at
-    most three statements however many there are; the next heads are not due before
-    ``not_before``. Lanes with nothing left go, in the third statement, only when there are some:
-    with a backlog behind every head, two statements."""
-    rows = connection.execute(
-        sql.MARK_ALL_DELIVERED, {"seqs": json.dumps(seqs), "now": now}
-    ).fetchall()
-    lanes = json.dumps([lane for (lane,) in rows])
-    advanced = connection.execute(sql.ADVANCE_LANES, {"lanes": lanes, "not_before": not_before})
-    if advanced.rowcount < len(rows):
-        connection.execute(sql.DROP_EMPTY_LANES, {"lanes": lanes})
+    """Mark the delivered heads of one request (distinct lanes), in one statement however many
+    there are; the trigger lane_after_delivery moves each lane on, its next head not due before
+    ``not_before``."""
+    connection.execute(
+        sql.MARK_ALL_DELIVERED, {"seqs": json.dumps(seqs), "now": now, "not_before": not_before}
+    )
 
 
 def _apply(

@@ -79,6 +79,37 @@ BEGIN
 END;
 """
 
+# A delivered message moves its lane on, in the UPDATE that marks it: the lane's next pending
+# message is the head, due not before the time MARK_ALL_DELIVERED leaves in the delivered row's
+# next_attempt_at (pacing; a delivered row has no next attempt otherwise), or the lane is gone.
+# The search starts at the head: a redrive may have made an older message the head while this
+# one was in flight. A pause at the head that left (an operator's, while it was in flight) moves
+# with the head.
+_LANE_AFTER_DELIVERY = """
+CREATE TRIGGER lane_after_delivery AFTER UPDATE OF state ON messages
+WHEN OLD.state = 'pending' AND NEW.state = 'delivered'
+BEGIN
+    UPDATE lanes SET (head_seq, next_attempt_at, retry_wait, paused_seq) = (
+        SELECT m.seq, MAX(m.next_attempt_at, NEW.next_attempt_at), m.retry_wait,
+            CASE WHEN lanes.paused_seq = lanes.head_seq THEN m.seq ELSE lanes.paused_seq END
+        FROM messages AS m
+        WHERE m.lane = NEW.lane AND m.seq >= lanes.head_seq AND m.state = 'pending'
+        ORDER BY m.seq LIMIT 1
+    )
+    WHERE lane = NEW.lane
+        AND EXISTS (
+            SELECT 1 FROM messages AS m
+            WHERE m.lane = NEW.lane AND m.seq >= lanes.head_seq AND m.state = 'pending'
+        );
+    DELETE FROM lanes
+    WHERE lane = NEW.lane
+        AND NOT EXISTS (
+            SELECT 1 FROM messages AS m
+            WHERE m.lane = NEW.lane AND m.seq >= lanes.head_seq AND m.state = 'pending'
+        );
+END;
+"""
+
 SCHEMA = (
     """
 CREATE TABLE messages (
@@ -118,6 +149,7 @@ CREATE INDEX lanes_ready ON lanes (next_attempt_at) WHERE paused_at IS NULL;
 """
     + _TOTALS_AND_TRIGGERS
     + _LANE_OF_NEW_MESSAGE
+    + _LANE_AFTER_DELIVERY
 )
 """A new outbox, at SCHEMA_VERSION."""
 
@@ -152,7 +184,7 @@ CREATE INDEX messages_by_lane ON messages (lane, seq);
 DROP INDEX lanes_ready;
 CREATE INDEX lanes_ready ON lanes (next_attempt_at) WHERE paused_at IS NULL;
 """,
-    3: _LANE_OF_NEW_MESSAGE,
+    3: _LANE_OF_NEW_MESSAGE + _LANE_AFTER_DELIVERY,
 }
 """``MIGRATIONS[v]`` takes an outbox of version v to v + 1, in one transaction."""
 
@@ -194,39 +226,14 @@ ORDER BY next_attempt_at
 LIMIT :limit
 """
 
-# The delivered heads of one request, as a JSON array of seqs: one statement for all of them.
+# The delivered heads of one request, as a JSON array of seqs: one statement for all of them, and
+# for their lanes (lane_after_delivery), so SQLite commits it by itself. :not_before goes to the
+# delivered rows' next_attempt_at, unused otherwise once delivered, for the trigger to read.
 MARK_ALL_DELIVERED = """
-UPDATE messages SET state = 'delivered', delivered_at = :now, payload = X'', attempts = attempts + 1
+UPDATE messages
+SET state = 'delivered', delivered_at = :now, payload = X'', attempts = attempts + 1,
+    next_attempt_at = :not_before
 WHERE seq IN (SELECT value FROM json_each(:seqs)) AND state = 'pending'
-RETURNING lane
-"""
-
-# Each lane whose head left it gets its next pending message as the head (the search starts at
-# the head: a redrive may have made an older message the head while this one was in flight). A
-# lane an operator paused while its head was in flight stays paused, at its new head ...
-ADVANCE_LANES = """
-UPDATE lanes SET (head_seq, next_attempt_at, retry_wait, paused_seq) = (
-    SELECT m.seq, MAX(m.next_attempt_at, :not_before), m.retry_wait,
-        CASE WHEN lanes.paused_seq = lanes.head_seq THEN m.seq ELSE lanes.paused_seq END
-    FROM messages AS m
-    WHERE m.lane = lanes.lane AND m.seq >= lanes.head_seq AND m.state = 'pending'
-    ORDER BY m.seq LIMIT 1
-)
-WHERE lane IN (SELECT value FROM json_each(:lanes))
-    AND EXISTS (
-        SELECT 1 FROM messages AS m
-        WHERE m.lane = lanes.lane AND m.seq >= lanes.head_seq AND m.state = 'pending'
-    )
-"""
-
-# ... or, with nothing left, is gone.
-DROP_EMPTY_LANES = """
-DELETE FROM lanes
-WHERE lane IN (SELECT value FROM json_each(:lanes))
-    AND NOT EXISTS (
-        SELECT 1 FROM messages AS m
-        WHERE m.lane = lanes.lane AND m.seq >= lanes.head_seq AND m.state = 'pending'
-    )
 """
 
 MARK_DEAD_LETTER = """

@@ -436,14 +436,16 @@ def test_a_version_2_outbox_is_migrated_to_todays_schema_keeping_its_lanes_and_p
         assert schema_objects(migrated) == schema_objects(new)
 
 
-def test_a_version_3_outbox_gains_the_trigger_that_opens_the_lane_of_a_new_message(
+def test_a_version_3_outbox_gains_the_triggers_that_open_and_move_on_lanes(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "v3.db"
     SqliteStore(path).close()
     with closing(sqlite3.connect(path)) as connection, connection:
-        # Version 3 opened a new message's lane with a statement of its own, not a trigger.
+        # Version 3 opened a new message's lane and moved a lane on after a delivery with
+        # statements of their own, not triggers.
         connection.execute("DROP TRIGGER lane_of_new_message")
+        connection.execute("DROP TRIGGER lane_after_delivery")
         connection.execute("PRAGMA user_version = 3")
     store = SqliteStore(path, create=False)
     try:
@@ -453,6 +455,9 @@ def test_a_version_3_outbox_gains_the_trigger_that_opens_the_lane_of_a_new_messa
         heads = store.ready_heads(2.0, (), 10)
         assert [head.message.message_id for head in heads] == ["a1", "b1"]
         assert store.counts().lanes == 2
+        store.apply([Delivered(head.seq) for head in heads], now=2.0)
+        assert [head.message.message_id for head in store.ready_heads(3.0, (), 10)] == ["a2"]
+        assert store.counts().lanes == 1
     finally:
         store.close()
     with closing(sqlite3.connect(path)) as migrated, closing(sqlite3.connect(":memory:")) as new:
