@@ -1,6 +1,6 @@
 """The side-by-side benchmark of issue 7: one command, a table, a report and a plot.
 
-    python benchmarks/suite.py [--quick] [--outdir benchmarks/results]
+    python benchmarks/suite.py [--quick] [--repeat 3] [--outdir benchmarks/results]
 
 The endpoint is ``ordered-sender emulator`` in its own process (a fresh one for each lane count
 and latency, so no run pays for the record of another). Contenders, each in a fresh process so
@@ -69,6 +69,13 @@ def parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--bounds-seconds", type=float, help="how long the endpoint and disk probes run"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="races of every contender, in rounds against the same endpoint; the report shows "
+        "each one's median run (on shared cores a single run can be off by a third)",
     )
     return parser.parse_args()
 
@@ -164,15 +171,22 @@ class Suite:
             for lanes in numbers(arguments.lanes):
                 emulator = self.start_emulator(children, lanes, latency_ms)
                 try:
-                    for kind in words(arguments.contenders):
-                        if kind != "ordered":
-                            self.race(emulator, kind, "backlog", "boto3", lanes, latency_ms)
-                            continue
-                        for transport in transports:
-                            for scenario in words(arguments.scenarios):
-                                self.race(emulator, kind, scenario, transport, lanes, latency_ms)
+                    for _ in range(arguments.repeat):
+                        self.race_all(emulator, transports, lanes, latency_ms)
                 finally:
                     children.stop(emulator.process, timeout=10)
+
+    def race_all(
+        self, emulator: Emulator, transports: list[str], lanes: int, latency_ms: int
+    ) -> None:
+        """One round: every contender in every scenario once."""
+        for kind in words(self.arguments.contenders):
+            if kind != "ordered":
+                self.race(emulator, kind, "backlog", "boto3", lanes, latency_ms)
+                continue
+            for transport in transports:
+                for scenario in words(self.arguments.scenarios):
+                    self.race(emulator, kind, scenario, transport, lanes, latency_ms)
 
     def start_emulator(self, children: Children, lanes: int, latency_ms: int) -> Emulator:
         log = self.workdir / f"emulator-{lanes}-{latency_ms}.log"
@@ -277,6 +291,21 @@ class Suite:
         print(line, file=sys.stderr, flush=True)
 
 
+def median_runs(results: list[RunResult]) -> list[RunResult]:
+    """Each contender's median run (by messages/s) of its scenario, lanes and latency, whole, so
+    that a row's figures come from one run; in the order the rows were first measured. With an
+    even number of runs, the slower of the two middle ones."""
+    runs: dict[tuple[str, str, int, int], list[RunResult]] = {}
+    for result in results:
+        key = (result.contender, result.scenario, result.lanes, result.latency_ms)
+        runs.setdefault(key, []).append(result)
+    medians = []
+    for same in runs.values():
+        ordered = sorted(same, key=lambda run: run.messages_per_second)
+        medians.append(ordered[(len(ordered) - 1) // 2])
+    return medians
+
+
 def stop_on_sigterm(signal_number: int, frame: object) -> None:
     raise SystemExit(f"stopped by signal {signal_number}")
 
@@ -306,7 +335,7 @@ def main() -> int:
         transports=suite.transports,
         capacity=suite.capacity,
         disk=disk,
-        results=suite.results,
+        results=median_runs(suite.results),
         errors=suite.errors,
     )
     write_report(report, arguments.outdir, name)

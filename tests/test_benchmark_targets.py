@@ -8,6 +8,7 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
+from suite import median_runs  # noqa: E402
 from suite_targets import target_lines  # noqa: E402
 from suite_verify import RunResult, Verification  # noqa: E402
 
@@ -109,3 +110,18 @@ def test_the_streaming_targets_say_that_one_producing_thread_is_bounded_by_the_d
     assert lines[1].startswith("20 lanes, streaming from another process (0 ms): 0.33x")
     assert "producer-bound: 1,000 put()/s; " + bound in lines[1]
     assert lines[1].endswith("target >= 0.25x: met")
+
+
+def test_a_repeated_suite_reports_each_contender_s_median_run_whole() -> None:
+    runs = [row("ordered", "backlog", 20, 0, rate) for rate in (900, 1200, 1000)]
+    runs += [row("naive", "backlog", 20, 0, rate) for rate in (310, 300)]
+    runs += [row("ordered", "backlog", 1, 0, 500)]
+
+    medians = median_runs(runs)
+
+    assert [(m.kind, m.lanes, m.messages_per_second) for m in medians] == [
+        ("ordered", 20, 1000),
+        ("naive", 20, 300),
+        ("ordered", 1, 500),
+    ]
+    assert medians[0] is runs[2]  # the run itself, every figure of its row from it
