@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from ordered_sender.errors import DeliveryError, StoreError
 from ordered_sender.events import log, log_request
 from ordered_sender.health import Hold, Holds, Pace
 from ordered_sender.outbox import Clock, Outbox, poll_seconds
-from ordered_sender.outcomes import classify, endpoint_failed
+from ordered_sender.outcomes import Outcome, OutcomeKind, classify, endpoint_failed
 from ordered_sender.scheduler import (
     Batch,
     RetryPolicy,
@@ -348,7 +349,7 @@ class Delivery:
             now = self.clock()
             outcomes = classify(response, ids)
             self._judge(response, endpoint_failed(outcomes), now)
-            decisions = decide(batch, outcomes, now, self._policy)
+            decisions = decide(self._as_stored_now(batch, outcomes), outcomes, now, self._policy)
             self.stats.request_decided(decisions, latency_ms)
             try:
                 self.outbox.store.apply(decisions, now)
@@ -363,6 +364,20 @@ class Delivery:
         finally:
             self._request_done(batch, release_lanes=recorded, wake=wake)
         return True
+
+    def _as_stored_now(self, batch: Batch, outcomes: Mapping[str, Outcome]) -> Batch:
+        """The heads as stored now when an attempt failed: a ``resume`` while they were in
+        flight (by this process or another) reset their attempts, and the failure is judged
+        from those. Deliveries need no second look."""
+        if all(outcomes[h.message.message_id].kind is OutcomeKind.DELIVERED for h in batch):
+            return batch
+        try:
+            now_stored = {
+                m.seq: m for m in self.outbox.store.pending_messages([h.seq for h in batch])
+            }
+        except StoreError:
+            return batch  # recording the outcome meets the store's fault next, and holds
+        return tuple(now_stored.get(head.seq, head) for head in batch)
 
     def _send(self, batch: Batch) -> BatchResponse:
         try:

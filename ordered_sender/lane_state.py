@@ -69,9 +69,9 @@ retry of its own (it was the head and failed before a dead letter was redriven i
 for the lane's rate (``max_messages_per_second_per_lane``).
 
 A hold names the lane's head when it lands; while that head is in flight, its outcome moves the
-hold along as the table says. A RESUME while the head is in flight resets its attempts in the
-store, but a failure of that attempt is recorded with the attempts counted when it was sent (the
-sender decided it from them), so the reset is lost then.
+hold along as the table says. A RESUME while the head is in flight resets its attempts, and a
+failure of that attempt counts from the reset: the sender judges a failure from the head as stored
+when the answer comes (``Store.pending_messages``), whichever process resumed the lane.
 """
 
 from __future__ import annotations

@@ -172,8 +172,6 @@ class LaneMachine(RuleBasedStateMachine):
         """The message each paused lane failed at, or its head when an operator paused it."""
         self.held: set[str] = set()
         """The paused lanes whose pause is an operator's (PausedByOperator), not a failure's."""
-        self.attempts_at_send: dict[str, int] = {}
-        """Heads resumed while in flight: their attempts when sent (see ``model_resume``)."""
 
     # -- the real thing ------------------------------------------------------------------------
 
@@ -365,10 +363,6 @@ class LaneMachine(RuleBasedStateMachine):
 
     def settle_outcome(self, sent: Sent) -> None:
         message, lane = sent.message, sent.message.lane
-        if message.message_id in self.attempts_at_send:
-            attempts_at_send = self.attempts_at_send.pop(message.message_id)
-            if sent.kind != "delivered":
-                message.attempts = attempts_at_send
         if sent.kind == "delivered":
             message.state = MessageState.DELIVERED
             self.delivered[lane].append(message.message_id)
@@ -448,16 +442,9 @@ class LaneMachine(RuleBasedStateMachine):
             self.held.add(lane)
 
     def model_resume(self, lane: str) -> None:
-        """The paused message's attempts reset, due at once.
-
-        KNOWN DEFECT, modelled as the library behaves today: a head resumed while in flight
-        loses that reset as soon as its attempt fails (or the credentials are refused). The
-        sender decides the outcome from the attempts it read when sending, so the failure
-        records those plus one, and ``retry_stop`` counts them: a head resumed in flight during
-        its last allowed attempt is dead-lettered (or paused) by RetriesExhausted after a
-        single attempt since the resume. Drop ``attempts_at_send`` once the library keeps the
-        reset.
-        """
+        """The paused message's attempts reset, due at once. Resumed while in flight, its
+        attempt's failure counts from the reset: the sender judges a failure from the head as
+        stored when the answer comes, not as it was sent."""
         before = self.states[lane]
         self.states[lane] = transition(before, LaneEvent.RESUME)
         self.held.discard(lane)
@@ -466,7 +453,6 @@ class LaneMachine(RuleBasedStateMachine):
             sent.message is paused for sent in self.outstanding
         ):
             note("resume while the paused head is in flight")
-            self.attempts_at_send[paused.message_id] = paused.attempts
         paused.attempts = 0
         paused.next_attempt_at = self.clock.now
 

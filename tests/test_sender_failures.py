@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -226,3 +226,47 @@ def test_the_dispatcher_waits_to_be_woken_instead_of_spinning(
         free_workers=free, next_due=next_due, now=100.0, halted_until=halted_until, poll=1.0
     )
     assert wait == pytest.approx(expected)
+
+
+def test_a_head_resumed_while_in_flight_counts_its_failure_from_the_reset(tmp_path: Path) -> None:
+    """Three attempts allowed; the third fails while an operator paused and resumed the lane.
+    The resume reset the attempts, so that failure is the first since: a retry, not a dead
+    letter by RetriesExhausted."""
+    clock = [1000.0]
+    during_send: list[Callable[[], None]] = []
+
+    def throttled(messages: Sequence[Message]) -> BatchResponse:
+        while during_send:
+            during_send.pop()()
+        return BatchResponse(
+            entry_errors=tuple(
+                EntryError(m.message_id, "ThrottlingException", "slow down") for m in messages
+            )
+        )
+
+    config = SenderConfig(
+        retry_wait=tenacity.wait_fixed(1),
+        retry_stop=tenacity.stop_after_attempt(3),
+        on_permanent_failure="dead_letter",
+    )
+    with OrderedSender(
+        tmp_path / "outbox.db",
+        transport=MockTransport(throttled),
+        clock=lambda: clock[0],
+        autostart=False,
+        config=config,
+    ) as sender:
+        sender.put("A", {"n": 0}, message_id="a-0")
+
+        def pause_and_resume() -> None:
+            assert sender.pause("A", "maintenance") and sender.resume("A")
+
+        for attempt in (1, 2, 3):
+            if attempt == 3:
+                during_send.append(pause_and_resume)
+            assert sender.deliver_due() == 1
+            clock[0] += 1.0
+
+        assert sender.dead_letters() == []
+        (lane,) = sender.store.lanes_overview(5)
+        assert (lane.lane, lane.head_message_id, lane.attempts) == ("A", "a-0", 1)

@@ -216,6 +216,12 @@ class Store(Protocol):
         records the head's outcome, so every head returned must be applied."""
         ...
 
+    def pending_messages(self, seqs: Sequence[int]) -> list[StoredMessage]:
+        """The messages of ``seqs`` that are still pending, as stored now, by seq: the sender
+        judges a failed attempt from these, since a ``resume`` while a head was in flight (from
+        any process) reset its attempts."""
+        ...
+
     def next_attempt_at(self, exclude_lanes: Collection[str]) -> float | None:
         """Earliest next-attempt time among heads of unpaused lanes not excluded, if any (on
         PostgreSQL, of this worker's lanes and lanes nobody holds)."""

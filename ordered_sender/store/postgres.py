@@ -53,6 +53,7 @@ from ordered_sender.store.rows import (
     lane_overview,
     message_status,
     new_message_row,
+    stored_message,
 )
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -229,6 +230,14 @@ class PostgresStore:
         (postgres_leases): another worker's lanes are never handed out here."""
         with self._using() as connection:
             return self.leases.take_heads(connection, now, exclude_lanes, limit)
+
+    @_again_if_reconnected
+    def pending_messages(self, seqs: Sequence[int]) -> list[StoredMessage]:
+        with self._using() as connection:
+            rows = connection.execute(
+                self.statements(sql.PENDING_MESSAGES), {"seqs": list(seqs)}
+            ).fetchall()
+        return [stored_message(row) for row in rows]
 
     @_again_if_reconnected
     def next_attempt_at(self, exclude_lanes: Collection[str]) -> float | None:

@@ -137,6 +137,16 @@ MESSAGE_COLUMNS: Final = """
     m.last_error_text, m.retry_wait, m.retry_age, m.last_attempt_at
 """
 
+PENDING_MESSAGES: Final = (
+    "SELECT"
+    + MESSAGE_COLUMNS
+    + """
+FROM {schema}.messages AS m
+WHERE m.seq = ANY(%(seqs)s::bigint[]) AND m.state = 'pending'
+ORDER BY m.seq
+"""
+)
+
 # Every lane a request's outcomes touch, locked in one order (so never a deadlock with a put).
 LOCK_LANES_OF: Final = """
 SELECT lane FROM {schema}.lanes

@@ -151,6 +151,13 @@ class SqliteStore:
         heads = [stored_message(row) for row in rows if row[2] not in exclude_lanes]
         return heads[:limit]
 
+    def pending_messages(self, seqs: Sequence[int]) -> list[StoredMessage]:
+        with self._read() as connection:
+            rows = connection.execute(
+                sql.PENDING_MESSAGES, {"seqs": json.dumps(list(seqs))}
+            ).fetchall()
+        return [stored_message(row) for row in rows]
+
     def next_attempt_at(self, exclude_lanes: Collection[str]) -> float | None:
         with self._read() as connection:
             rows = connection.execute(

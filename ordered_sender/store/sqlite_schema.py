@@ -218,6 +218,13 @@ ORDER BY l.head_seq
 LIMIT :limit
 """
 
+PENDING_MESSAGES = f"""
+SELECT {MESSAGE_COLUMNS}
+FROM messages AS m
+WHERE m.seq IN (SELECT value FROM json_each(:seqs)) AND m.state = 'pending'
+ORDER BY m.seq
+"""
+
 # Only the earliest time counts, not which head has it: ordered by the time alone, through an
 # index that a head moving on leaves alone while its lane stays due.
 UPCOMING_HEADS = """

@@ -256,3 +256,23 @@ def test_a_lane_paused_after_a_redrive_slipped_in_names_the_failed_message_and_r
     # The redriven a1 is put first; a2 comes back with fresh attempts.
     assert delivered == [("a1", 0), ("a2", 0), ("a3", 0)]
     assert store.counts().pending == 0
+
+
+def test_pending_messages_are_the_given_ones_still_pending_as_stored_now(
+    open_store: StoreFactory,
+) -> None:
+    """A resume while a head was in flight reset its attempts: read again, it says so."""
+    store = open_store()
+    seqs = fill(store, ("a", "a1"), ("b", "b1"), ("b", "b2"))
+    store.apply([Pause(seqs["a1"], "a", 2, 20.0, "InvalidRequestException", "bad")], now=20.0)
+    store.apply([Delivered(seqs["b1"])], now=20.0)
+    assert [m.attempts for m in store.pending_messages([seqs["a1"]])] == [2]
+
+    assert store.resume("a", now=30.0)
+    now_stored = store.pending_messages([seqs["b2"], seqs["b1"], seqs["a1"]])
+
+    assert [(m.message.message_id, m.lane, m.attempts) for m in now_stored] == [
+        ("a1", "a", 0),
+        ("b2", "b", 0),
+    ]
+    assert store.pending_messages([]) == []
