@@ -289,7 +289,7 @@ WHERE lane = :lane
 """
 
 # An operator's pause, at the lane's head; the head may be in flight, and its outcome is still
-# recorded (ADVANCE_LANES, MOVE_HEAD).
+# recorded (the trigger lane_after_delivery, MOVE_HEAD).
 PAUSE_LANE_BY_OPERATOR = """
 UPDATE lanes SET paused_at = :now, pause_code = :code, pause_text = :text, paused_seq = head_seq
 WHERE lane = :lane AND paused_at IS NULL
